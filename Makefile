@@ -1,0 +1,18 @@
+# The two entry points: `make run` (set up, then the main job on the tiny profile) and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
+
+.PHONY: setup run test bench
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(OFFLINE) $(PY) -m janusflow.cli.demo --out artifacts/demo
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest -q
+
+bench: setup
+	$(OFFLINE) $(PY) benchmarks/sampling.py

@@ -1,0 +1,91 @@
+"""JanusFlow's three training losses (summed 1:1:1 by the trainer).
+
+- AR: next-token cross-entropy on response tokens only (labels are -100 elsewhere).
+- RF: rectified flow with ``z_t = t x + (1 - t) z0`` (t=0 noise, t=1 data), target velocity ``x - z0``,
+  ``t ~ logit-normal``; a share of prompts (10% in the paper) is replaced by the unconditional form for CFG.
+- REPA: negative mean cosine similarity between the REPA head applied to the LLM hidden state after block k
+  and the stop-gradient understanding-encoder features of the clean image, on the same token grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from janusflow.modeling.janusflow import JanusFlowModel
+from janusflow.processor import IGNORE_INDEX, GenerationPrefix
+
+
+def autoregressive_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting token i+1 from position i, over positions whose label is not -100."""
+    shifted_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    shifted_labels = labels[:, 1:].reshape(-1)
+    if not bool((shifted_labels != IGNORE_INDEX).any()):
+        raise ValueError("labels hold no response tokens (all -100); the AR loss needs at least one answer token.")
+    return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX)
+
+
+def sample_logit_normal(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,
+                        device: torch.device | str = "cpu") -> torch.Tensor:
+    """t = sigmoid(mean + std * N(0, 1)), as in Stable Diffusion 3: more samples at mid-range times."""
+    return torch.sigmoid(mean + std * torch.randn(n, generator=generator)).to(device)
+
+
+def rectified_flow_pair(x: torch.Tensor, z0: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z_t, target velocity) for clean latents x, noise z0 and per-sample times t."""
+    t = t.view(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+    return t * x + (1 - t) * z0, x - z0
+
+
+def rectified_flow_loss(velocity: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(velocity.float(), target.float())
+
+
+def repa_loss(projected: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-mean cosine similarity over samples and tokens; no gradient flows into the target."""
+    if projected.shape != target.shape:
+        raise ValueError(
+            f"REPA features {tuple(projected.shape)} and target {tuple(target.shape)} differ; the generation token "
+            "grid must equal the understanding encoder's patch grid (H_gen = H_im) and the head's output its width."
+        )
+    return -F.cosine_similarity(projected.float(), target.detach().float(), dim=-1).mean()
+
+
+def condition_dropout(prefix: GenerationPrefix, pad_id: int, p: float,
+                      generator: torch.Generator | None = None) -> tuple[GenerationPrefix, torch.Tensor]:
+    """Replace a random share ``p`` of prompts by the unconditional form (BOS + pads, prompt masked out).
+
+    Returns the mixed prefix and the boolean mask of dropped rows; positions still follow the original
+    ``prefix.attention_mask`` (the slots), as at sampling time."""
+    dropped = torch.rand(prefix.input_ids.shape[0], generator=generator) < p
+    uncond = prefix.unconditional(pad_id)
+    rows = dropped[:, None]
+    return GenerationPrefix(
+        input_ids=torch.where(rows, uncond.input_ids, prefix.input_ids),
+        attention_mask=torch.where(rows, uncond.attention_mask, prefix.attention_mask),
+    ), dropped
+
+
+@dataclass
+class GenerationLosses:
+    rf: torch.Tensor
+    repa: torch.Tensor | None
+    dropped: torch.Tensor
+
+
+def generation_losses(model: JanusFlowModel, prefix: GenerationPrefix, latents: torch.Tensor,
+                      repa_target: torch.Tensor | None, pad_id: int, generator: torch.Generator | None = None,
+                      p_uncond: float = 0.1) -> GenerationLosses:
+    """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts."""
+    b = latents.shape[0]
+    t = sample_logit_normal(b, generator, device=latents.device)
+    z0 = torch.randn(latents.shape, generator=generator).to(latents)
+    z_t, target = rectified_flow_pair(latents, z0, t)
+    mixed, dropped = condition_dropout(prefix, pad_id, p_uncond, generator)
+    want_repa = repa_target is not None and model.repa_head is not None
+    out = model.velocity(mixed.input_ids.to(latents.device), mixed.attention_mask.to(latents.device),
+                         prefix.attention_mask.to(latents.device), z_t, t, return_repa_features=want_repa)
+    repa = repa_loss(model.repa_head(out.repa_features), repa_target) if want_repa else None
+    return GenerationLosses(rf=rectified_flow_loss(out.velocity, target), repa=repa, dropped=dropped)

@@ -1,0 +1,192 @@
+"""The JanusFlow model: one LLaMA that reads images (autoregression) and writes them (rectified flow).
+
+Module attribute names are the state-dict prefixes of the released checkpoint, so official weights load with
+strict key matching and what we save loads in the official code. ``repa_head`` is ours and optional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import DynamicCache, LlamaForCausalLM
+from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+from janusflow.config import JanusFlowConfig
+from janusflow.modeling.generation_vision import GenerationDecoder, GenerationEncoder
+from janusflow.modeling.repa_head import RepaHead
+from janusflow.modeling.understanding_encoder import UnderstandingEncoder
+
+
+@dataclass
+class LatentTokens:
+    """What the generation encoder gives the LLM for one batch of noisy latents."""
+
+    tokens: torch.Tensor  # [B, N, D_llm]: aligned patch features, row-major over the latent grid
+    time_embedding: torch.Tensor  # [B, D_llm]: the time token
+    skip: torch.Tensor  # [B, C, h, w]: long skip for the decoder
+
+
+@dataclass
+class GenerationOutput:
+    velocity: torch.Tensor  # [B, C_latent, H, W]
+    repa_features: torch.Tensor | None  # [B, N, D_llm] hidden state after block repa_config.layer
+
+
+def positions_from_mask(slot_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count only real (non left-pad) slots, so a left-padded row sees the positions it would
+    see alone. Masked slots inside a row (the unconditional branch) still count, as in the official sampler."""
+    return (slot_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class JanusFlowModel(nn.Module):
+    """The official ``MultiModalityCausalLM`` layout, plus the REPA head."""
+
+    def __init__(self, config: JanusFlowConfig) -> None:
+        super().__init__()
+        self.config = config
+        spec = config.und_encoder_spec()
+        llama = config.llama_config()
+        hidden = llama.hidden_size
+        self.vision_und_enc_model = UnderstandingEncoder(spec)
+        self.vision_und_enc_aligner = nn.Linear(spec.width, hidden)
+        self.beg_of_und_embed = nn.Parameter(torch.zeros(1, hidden))
+        self.vision_gen_enc_model = GenerationEncoder(**config.vision_gen_enc_config.params)
+        self.vision_gen_enc_aligner = nn.Linear(config.gen_enc_channels, hidden)
+        self.vision_gen_dec_model = GenerationDecoder(**config.vision_gen_dec_config.params)
+        self.language_model = LlamaForCausalLM(llama)
+        self.vision_gen_dec_aligner_norm = LlamaRMSNorm(hidden, eps=llama.rms_norm_eps)
+        self.vision_gen_dec_aligner = nn.Linear(hidden, config.gen_dec_in_channels)
+        self.repa_head = (RepaHead(hidden, config.repa_config.hidden_size, config.repa_target_dim)
+                          if config.repa_config.enabled else None)
+
+    # ----- checkpoint format ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, dtype: torch.dtype | None = None,
+                        device: str | torch.device = "cpu") -> JanusFlowModel:
+        from janusflow.checkpoint import load_pretrained
+
+        return load_pretrained(directory, dtype=dtype, device=device)
+
+    def save_pretrained(self, directory: str | Path, max_shard_size: str | int = "5GB",
+                        include_repa_head: bool = True) -> Path:
+        from janusflow.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory, max_shard_size=max_shard_size, include_repa_head=include_repa_head)
+
+    # ----- shared pieces ----------------------------------------------------------------------------------
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.vision_gen_dec_aligner.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.vision_gen_dec_aligner.weight.device
+
+    @property
+    def context_length(self) -> int:
+        return int(self.language_model.config.max_position_embeddings)
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.language_model.get_input_embeddings()(input_ids)
+
+    # ----- understanding ----------------------------------------------------------------------------------
+
+    def understanding_image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """[n_images, 3, S, S] in [-1, 1] -> [n_images, N, D_llm] aligned encoder features."""
+        return self.vision_und_enc_aligner(self.vision_und_enc_model(pixel_values.to(self.dtype)))
+
+    def prepare_inputs_embeds(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None,
+                              image_token_mask: torch.Tensor, image_begin_mask: torch.Tensor) -> torch.Tensor:
+        """Token embeddings with image slots filled: each ``<begin_of_image>`` slot takes ``beg_of_und_embed``
+        and the placeholder slots take the images' features, in reading order (row by row, left to right)."""
+        embeds = self.embed_tokens(input_ids)
+        n_slots = int(image_token_mask.sum())
+        if pixel_values is None or pixel_values.shape[0] == 0:
+            if n_slots:
+                raise ValueError(f"input_ids hold {n_slots} image placeholder slots but no pixel_values were given.")
+            return embeds
+        features = self.understanding_image_embeddings(pixel_values)
+        if features.shape[0] * features.shape[1] != n_slots:
+            raise ValueError(
+                f"{pixel_values.shape[0]} image(s) give {features.shape[0] * features.shape[1]} feature tokens "
+                f"but input_ids hold {n_slots} placeholder slots; encode the prompt and images with the same "
+                "JanusFlowProcessor (one <image_placeholder> per image)."
+            )
+        embeds = embeds.clone()
+        embeds[image_token_mask] = features.reshape(-1, features.shape[-1]).to(embeds.dtype)
+        embeds[image_begin_mask] = self.beg_of_und_embed[0].to(embeds.dtype)
+        return embeds
+
+    def understanding_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                             pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
+                             image_begin_mask: torch.Tensor) -> torch.Tensor:
+        """Next-token logits [B, L, V] for understanding and text-only sequences (the AR loss's input)."""
+        embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask)
+        return self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                   position_ids=positions_from_mask(attention_mask)).logits
+
+    # ----- generation -------------------------------------------------------------------------------------
+
+    def encode_latents(self, z: torch.Tensor, t: torch.Tensor) -> LatentTokens:
+        """Noisy latents [B, C, H, W] at times t [B] -> LLM input tokens, time token and decoder skip."""
+        features, t_emb, skip = self.vision_gen_enc_model(z.to(self.dtype), t)
+        tokens = self.vision_gen_enc_aligner(features.flatten(2).transpose(1, 2))
+        return LatentTokens(tokens=tokens, time_embedding=t_emb, skip=skip)
+
+    def decode_velocity(self, hidden: torch.Tensor, latents: LatentTokens) -> torch.Tensor:
+        """LLM last hidden states at the latent slots [B, N, D_llm] (after the LLM's final norm) -> velocity."""
+        b, _, h, w = latents.skip.shape
+        x = self.vision_gen_dec_aligner(self.vision_gen_dec_aligner_norm(hidden))
+        x = x.transpose(1, 2).reshape(b, -1, h, w)
+        return self.vision_gen_dec_model(x, latents.skip, latents.time_embedding)
+
+    def generation_step_embeds(self, latents: LatentTokens) -> torch.Tensor:
+        """[time token, N latent tokens]: what follows the text prefix at every ODE step."""
+        return torch.cat([latents.time_embedding[:, None, :], latents.tokens], dim=1)
+
+    def velocity(self, prefix_ids: torch.Tensor, prefix_attention: torch.Tensor, prefix_slots: torch.Tensor,
+                 z: torch.Tensor, t: torch.Tensor, return_repa_features: bool = False,
+                 past_key_values: DynamicCache | None = None) -> GenerationOutput:
+        """Predicted velocity dz/dt for latents z at time t, conditioned on a left-padded text prefix.
+
+        ``prefix_attention`` says which prefix slots are attended to (the unconditional branch keeps only BOS);
+        ``prefix_slots`` says which slots are real (not left padding) and sets positions. With
+        ``past_key_values`` holding the prefix, only [time token, latent tokens] are computed.
+        """
+        latents = self.encode_latents(z, t)
+        step = self.generation_step_embeds(latents)
+        b, n_new = step.shape[:2]
+        ones = torch.ones(b, n_new, dtype=prefix_attention.dtype, device=prefix_attention.device)
+        attention = torch.cat([prefix_attention, ones], dim=1)
+        positions = positions_from_mask(torch.cat([prefix_slots, ones.to(prefix_slots.dtype)], dim=1))
+        if past_key_values is None:
+            embeds = torch.cat([self.embed_tokens(prefix_ids), step.to(self.dtype)], dim=1)
+        else:
+            embeds = step.to(self.dtype)
+            positions = positions[:, -n_new:]
+        out = self.language_model.model(
+            inputs_embeds=embeds, attention_mask=attention, position_ids=positions,
+            past_key_values=past_key_values, use_cache=past_key_values is not None,
+            output_hidden_states=return_repa_features,
+        )
+        n_latent = latents.tokens.shape[1]
+        velocity = self.decode_velocity(out.last_hidden_state[:, -n_latent:], latents)
+        repa = None
+        if return_repa_features:
+            repa = out.hidden_states[self.config.repa_config.layer][:, -n_latent:]
+        return GenerationOutput(velocity=velocity, repa_features=repa)
+
+    def cache_prefix(self, prefix_ids: torch.Tensor, prefix_attention: torch.Tensor,
+                     prefix_slots: torch.Tensor) -> DynamicCache:
+        """Run the text prefix once and keep its keys and values for every ODE step."""
+        cache = DynamicCache()
+        self.language_model.model(
+            inputs_embeds=self.embed_tokens(prefix_ids), attention_mask=prefix_attention,
+            position_ids=positions_from_mask(prefix_slots), past_key_values=cache, use_cache=True,
+        )
+        return cache

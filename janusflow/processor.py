@@ -1,0 +1,300 @@
+"""Turns conversations, prompts and images into what the model reads, in the official JanusFlow formats.
+
+Chat: ``"{system}\\n\\nUser: {question}\\n\\nAssistant: {answer}<eos>User: ..."``; an image is
+``<begin_of_image>`` + N x ``<image_placeholder>`` + ``<end_of_image>``. Generation: ``"User: {prompt}\\n\\n
+Assistant:"`` (or the pre-training form ``"{prompt}"``) followed by the generation tag, whose slot the model
+fills with the time token. Text is tokenized segment by segment (prompt parts, answers) so that training labels
+and inference prompts see exactly the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import PreTrainedTokenizerBase
+
+from janusflow.config import JanusFlowConfig
+from janusflow.tokenizer import (
+    GENERATION_TOKEN,
+    IMAGE_END_TOKEN,
+    IMAGE_START_TOKEN,
+    IMAGE_TOKEN,
+    PAD_TOKEN,
+)
+
+IGNORE_INDEX = -100
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the "
+    "user provides, and assist the user with a variety of tasks using natural language."
+)
+IMAGE_MEAN = (0.5, 0.5, 0.5)
+IMAGE_STD = (0.5, 0.5, 0.5)
+ROLES = ("User", "Assistant")
+GenerationTemplate = Literal["sft", "pretrain"]
+
+
+class TokenizerError(ValueError):
+    """The tokenizer cannot represent the chat format (a special token is missing or splits into several ids)."""
+
+
+@dataclass
+class EncodedSequence:
+    input_ids: list[int]
+    labels: list[int]
+    num_images: int
+
+
+@dataclass
+class SequenceBatch:
+    """Padded token sequences with their image slots; ``pixel_values`` holds the images in reading order."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    image_token_mask: torch.Tensor
+    image_begin_mask: torch.Tensor
+    pixel_values: torch.Tensor | None
+
+
+@dataclass
+class GenerationPrefix:
+    """Left-padded text prefixes for image generation: BOS + prompt, up to (not including) the generation tag,
+    whose slot the time token takes. ``attention_mask`` marks real slots and sets positions."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+    def unconditional(self, pad_id: int) -> GenerationPrefix:
+        """The CFG branch: BOS then pad tokens, with every prompt slot after BOS masked out of attention."""
+        first = self.attention_mask.long().argmax(dim=1)
+        rows = torch.arange(self.input_ids.shape[0])
+        ids = torch.full_like(self.input_ids, pad_id)
+        ids[rows, first] = self.input_ids[rows, first]
+        mask = torch.zeros_like(self.attention_mask)
+        mask[rows, first] = 1
+        return GenerationPrefix(input_ids=ids, attention_mask=mask)
+
+
+def conversation_segments(messages: Sequence[dict[str, str]], system_prompt: str) -> list[tuple[str, bool]]:
+    """The chat text as (segment, is_response) pairs; an Assistant turn with empty content is left open."""
+    segments: list[tuple[str, bool]] = []
+    if system_prompt:
+        segments.append((system_prompt + "\n\n", False))
+    for index, message in enumerate(messages):
+        role, content = message.get("role"), str(message.get("content", "")).strip()
+        if role not in ROLES:
+            raise ValueError(f"message {index} has role {role!r}; use one of {list(ROLES)}.")
+        if role == "User":
+            segments.append((f"User: {content}\n\n", False))
+        elif content:
+            segments.extend([("Assistant:", False), (" " + content, True)])
+        else:
+            segments.append(("Assistant:", False))
+    return segments
+
+
+def preprocess_image(image: Image.Image, size: int) -> torch.Tensor:
+    """Resize the long side to ``size``, pad to a square with the mean colour, normalise to [-1, 1]."""
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL.Image, got {type(image).__name__}; open files with PIL.Image.open(path).")
+    background = tuple(int(m * 255) for m in IMAGE_MEAN)
+    image = _to_rgb(image, background)
+    width, height = image.size
+    scale = size / max(width, height)
+    resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (size, size), background)
+    canvas.paste(resized, ((size - resized.width) // 2, (size - resized.height) // 2))
+    array = np.asarray(canvas, dtype=np.float32) / 255.0
+    array = (array - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(image: Image.Image, background: tuple[int, ...]) -> Image.Image:
+    """RGB for any PIL mode: alpha is composited on the background; 16-bit and float images are rescaled."""
+    if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I") and array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+class JanusFlowProcessor:
+    """Tokenizer + image preprocessing for one model: chat sequences, training labels, generation prefixes."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, image_size: int, num_image_tokens: int,
+                 context_length: int | None = None, system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+                 add_missing_special_tokens: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.image_size = image_size
+        self.num_image_tokens = num_image_tokens
+        self.context_length = context_length
+        self.system_prompt = system_prompt
+        wanted = [IMAGE_TOKEN, IMAGE_START_TOKEN, IMAGE_END_TOKEN, GENERATION_TOKEN]
+        if tokenizer.pad_token is None:
+            wanted.append(PAD_TOKEN)
+        missing = [t for t in wanted if t not in tokenizer.get_vocab()]
+        if missing and add_missing_special_tokens:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_additional_special_tokens=False)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = PAD_TOKEN
+        self.image_id = self._single_id(IMAGE_TOKEN)
+        self.image_start_id = self._single_id(IMAGE_START_TOKEN)
+        self.image_end_id = self._single_id(IMAGE_END_TOKEN)
+        self.generation_id = self._single_id(GENERATION_TOKEN)
+        self.pad_id = self._single_id(tokenizer.pad_token)
+        if tokenizer.bos_token is None or tokenizer.eos_token is None:
+            raise TokenizerError("the tokenizer has no BOS or EOS token; set tokenizer.bos_token and eos_token.")
+        self.bos_id = self._single_id(tokenizer.bos_token)
+        self.eos_id = self._single_id(tokenizer.eos_token)
+
+    @classmethod
+    def for_model(cls, tokenizer: PreTrainedTokenizerBase, config: JanusFlowConfig, **kwargs: object) -> JanusFlowProcessor:
+        """A processor sized for ``config``: image size and token count from the understanding encoder."""
+        spec = config.und_encoder_spec()
+        llama = config.llama_config()
+        processor = cls(tokenizer, spec.image_size, spec.num_tokens, llama.max_position_embeddings, **kwargs)
+        if len(tokenizer) > llama.vocab_size:
+            raise TokenizerError(
+                f"the tokenizer has {len(tokenizer)} tokens but the model's vocabulary is {llama.vocab_size}; "
+                "use the tokenizer saved with the model, or resize the model's embeddings."
+            )
+        return processor
+
+    def _single_id(self, token: str) -> int:
+        ids = self.tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise TokenizerError(
+                f"special token {token!r} encodes to {len(ids)} ids {ids}; it must be exactly one id. Add it with "
+                f"tokenizer.add_special_tokens({{'additional_special_tokens': [{token!r}]}}) and resize the "
+                "model's embeddings to the new vocabulary size."
+            )
+        return ids[0]
+
+    # ----- images -------------------------------------------------------------------------------------------
+
+    def preprocess_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        if not images:
+            return torch.zeros(0, 3, self.image_size, self.image_size)
+        return torch.stack([preprocess_image(image, self.image_size) for image in images])
+
+    # ----- chat -------------------------------------------------------------------------------------------
+
+    def encode_conversation(self, messages: Sequence[dict[str, str]], system_prompt: str | None = None) -> EncodedSequence:
+        """BOS + the chat text with images expanded; labels keep only the Assistant answers and their EOS."""
+        system = self.system_prompt if system_prompt is None else system_prompt
+        ids, labels = [self.bos_id], [IGNORE_INDEX]
+        for text, is_response in conversation_segments(messages, system):
+            piece = self.tokenizer.encode(text, add_special_tokens=False)
+            if is_response:
+                piece = piece + [self.eos_id]
+            ids.extend(piece)
+            labels.extend(piece if is_response else [IGNORE_INDEX] * len(piece))
+        ids, labels, num_images = self._expand_images(ids, labels)
+        self._check_length(len(ids), "conversation")
+        return EncodedSequence(input_ids=ids, labels=labels, num_images=num_images)
+
+    def encode_chat_prompt(self, messages: Sequence[dict[str, str]], system_prompt: str | None = None) -> EncodedSequence:
+        """A prompt for answering: the conversation so far (ending with a User turn) and an open Assistant turn."""
+        if not messages or messages[-1].get("role") != "User":
+            raise ValueError("a chat prompt must end with a User message; append the question as {'role': 'User'}.")
+        return self.encode_conversation([*messages, {"role": "Assistant", "content": ""}], system_prompt)
+
+    def _expand_images(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        count = 0
+        block = [self.image_start_id] + [self.image_id] * self.num_image_tokens + [self.image_end_id]
+        for token, label in zip(ids, labels):
+            if token == self.image_id:
+                out_ids.extend(block)
+                out_labels.extend([IGNORE_INDEX] * len(block))
+                count += 1
+            else:
+                out_ids.append(token)
+                out_labels.append(label)
+        return out_ids, out_labels, count
+
+    def _check_length(self, length: int, what: str) -> None:
+        if self.context_length is not None and length > self.context_length:
+            raise ValueError(
+                f"the {what} is {length} tokens long but the LLM context is {self.context_length}; shorten the text, "
+                "use fewer images, or use a model with a longer max_position_embeddings."
+            )
+
+    def batch(self, sequences: Sequence[EncodedSequence], images: Sequence[Image.Image] = (),
+              padding_side: Literal["left", "right"] = "left") -> SequenceBatch:
+        """Pad sequences to one length; ``images`` are all the batch's images in reading order."""
+        expected = sum(s.num_images for s in sequences)
+        if len(images) != expected:
+            raise ValueError(
+                f"the texts hold {expected} {IMAGE_TOKEN} tag(s) but {len(images)} image(s) were given; put one "
+                f"{IMAGE_TOKEN} in a User message for each image, in order."
+            )
+        length = max(len(s.input_ids) for s in sequences)
+        ids = torch.full((len(sequences), length), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(sequences), length), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            span = slice(length - len(seq.input_ids), length) if padding_side == "left" else slice(0, len(seq.input_ids))
+            ids[row, span] = torch.tensor(seq.input_ids)
+            labels[row, span] = torch.tensor(seq.labels)
+            mask[row, span] = 1
+        return SequenceBatch(
+            input_ids=ids, attention_mask=mask, labels=labels,
+            image_token_mask=(ids == self.image_id) & mask.bool(),
+            image_begin_mask=(ids == self.image_start_id) & mask.bool(),
+            pixel_values=self.preprocess_images(images) if images else None,
+        )
+
+    def chat_batch(self, conversations: Sequence[Sequence[dict[str, str]]],
+                   images: Sequence[Sequence[Image.Image]] = ()) -> SequenceBatch:
+        """Left-padded prompts for batched answering; ``images[i]`` are conversation i's images."""
+        images = list(images) or [[] for _ in conversations]
+        if len(images) != len(conversations):
+            raise ValueError(f"{len(conversations)} conversations but {len(images)} image lists; give one list each.")
+        encoded = [self.encode_chat_prompt(c) for c in conversations]
+        return self.batch(encoded, [im for per_row in images for im in per_row], padding_side="left")
+
+    # ----- generation ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def generation_text(prompt: str, template: GenerationTemplate = "sft") -> str:
+        """The text before the generation tag: SFT form ``User: ...\\n\\nAssistant:`` or pre-training form."""
+        if template == "sft":
+            return f"User: {prompt.strip()}\n\nAssistant:"
+        if template == "pretrain":
+            return prompt.strip()
+        raise ValueError(f"unknown generation template {template!r}; use 'sft' or 'pretrain'.")
+
+    def encode_generation_prompts(self, prompts: Sequence[str], template: GenerationTemplate = "sft",
+                                  reserved: int = 0) -> GenerationPrefix:
+        """Left-padded BOS + prompt ids; ``reserved`` is the number of slots that follow (time + image tokens)."""
+        if isinstance(prompts, str):
+            raise TypeError("prompts must be a list of strings; wrap a single prompt as [prompt].")
+        rows = [[self.bos_id] + self.tokenizer.encode(self.generation_text(p, template), add_special_tokens=False)
+                for p in prompts]
+        for prompt, row in zip(prompts, rows):
+            if self.context_length is not None and len(row) + reserved > self.context_length:
+                raise ValueError(
+                    f"prompt {prompt[:60]!r} is {len(row)} tokens; with the {reserved} time and image tokens that "
+                    f"follow it exceeds the LLM context of {self.context_length}. Shorten the prompt."
+                )
+        length = max(len(r) for r in rows)
+        ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, length - len(row):] = torch.tensor(row)
+            mask[i, length - len(row):] = 1
+        return GenerationPrefix(input_ids=ids, attention_mask=mask)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()

@@ -1,0 +1,67 @@
+"""The latent space JanusFlow generates in: an SDXL-style diffusers ``AutoencoderKL``, outside the checkpoint.
+
+Latents are ``encode(x).sample() * scaling_factor`` and decoding divides by it. SDXL-VAE overflows in fp16,
+so only bf16 and fp32 are accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+
+SUPPORTED_DTYPES = (torch.float32, torch.bfloat16)
+
+
+class LatentCodec:
+    """Pixels in [-1, 1] <-> scaled latents, with the VAE's scaling factor applied in one place."""
+
+    def __init__(self, vae: AutoencoderKL) -> None:
+        if vae.dtype not in SUPPORTED_DTYPES:
+            raise ValueError(f"the VAE is in {vae.dtype}; SDXL-VAE overflows in float16, use bfloat16 or float32.")
+        self.vae = vae.eval()
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+    def encode(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        posterior = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist
+        return posterior.sample(generator=generator) * self.scaling_factor
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents.to(self.vae.dtype) / self.scaling_factor).sample.float().clamp(-1, 1)
+
+
+def tiny_vae(seed: int = 0, sample_size: int = 64, channels: tuple[int, ...] = (32, 64, 64)) -> AutoencoderKL:
+    """A small SDXL-layout VAE (4 latent channels, downsampling 2**(len(channels)-1)) for CPU runs."""
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=channels, layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * len(channels), up_block_types=("UpDecoderBlock2D",) * len(channels),
+        norm_num_groups=32, sample_size=sample_size, scaling_factor=1.0,
+    )
+
+
+def load_vae(path_or_id: str | Path, dtype: torch.dtype = torch.float32, subfolder: str | None = None) -> LatentCodec:
+    """Load a diffusers VAE from a local directory (or a hub id already in the local cache)."""
+    if dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"VAE dtype {dtype} is not supported; SDXL-VAE overflows in float16, use bfloat16 or float32.")
+    try:
+        vae = AutoencoderKL.from_pretrained(str(path_or_id), subfolder=subfolder, torch_dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise FileNotFoundError(
+            f"no diffusers VAE at {path_or_id!r}: expected a directory with config.json and "
+            "diffusion_pytorch_model.safetensors (e.g. a local copy of stabilityai/sdxl-vae). Download it on a "
+            "machine with network access and pass its path."
+        ) from err
+    return LatentCodec(vae)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the locked environment into it. Idempotent: when requirements.lock and
+# pyproject.toml are unchanged since the last install it does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python_bin=${PYTHON:-python3.11}
+command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
+if ! "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then
+  echo "setup: Python 3.11 is required (found $("$python_bin" --version 2>&1)); set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+
+[ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+stamp=.venv/.janusflow-installed
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the locked environment into .venv (first run takes a few minutes)"
+  .venv/bin/python -m pip install --quiet --upgrade pip==25.3 setuptools==84.2.1 wheel==0.48.0
+  .venv/bin/python -m pip install --quiet -r requirements.lock
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  echo "$want" > "$stamp"
+fi

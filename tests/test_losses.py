@@ -1,0 +1,89 @@
+"""The AR, RF and REPA losses on hand-computed cases, and the generation loss end to end."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from janusflow.losses import (
+    autoregressive_loss,
+    condition_dropout,
+    generation_losses,
+    rectified_flow_loss,
+    rectified_flow_pair,
+    repa_loss,
+    sample_logit_normal,
+)
+
+
+def test_ar_loss_counts_only_response_tokens():
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 1] = torch.tensor([2.0, 0.0, 0.0])  # predicts token 0 at position 2
+    logits[0, 2] = torch.tensor([0.0, 0.0, 1.0])  # predicts token 2 at position 3
+    labels = torch.tensor([[-100, -100, 0, 1]])
+    p0 = math.exp(2) / (math.exp(2) + 2)
+    p1 = 1 / (2 + math.e)
+    expected = -(math.log(p0) + math.log(p1)) / 2
+    assert autoregressive_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_ar_loss_without_answers_is_an_error():
+    with pytest.raises(ValueError, match="labels hold no response tokens"):
+        autoregressive_loss(torch.zeros(1, 3, 5), torch.full((1, 3), -100))
+
+
+def test_rectified_flow_pair_interpolates_from_noise_to_data():
+    x, z0 = torch.full((2, 1, 2, 2), 3.0), torch.full((2, 1, 2, 2), -1.0)
+    z_t, target = rectified_flow_pair(x, z0, torch.tensor([0.0, 0.75]))
+    assert torch.equal(z_t[0], z0[0]) and torch.allclose(z_t[1], torch.full((1, 2, 2), 2.0))
+    assert torch.equal(target, torch.full((2, 1, 2, 2), 4.0))
+    assert rectified_flow_loss(target + 1, target).item() == pytest.approx(1.0)
+
+
+def test_logit_normal_times_are_seeded_and_centred():
+    a = sample_logit_normal(20000, torch.Generator().manual_seed(0))
+    b = sample_logit_normal(20000, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert 0 < a.min() and a.max() < 1
+    assert a.median().item() == pytest.approx(0.5, abs=0.01)
+    assert ((a > 0.25) & (a < 0.75)).float().mean().item() == pytest.approx(0.7286, abs=0.01)  # P(|N| < ln 3)
+
+
+def test_repa_loss_is_negative_cosine_with_stopped_target():
+    x = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]], requires_grad=True)
+    target = torch.tensor([[[2.0, 0.0], [0.0, -1.0]]], requires_grad=True)
+    loss = repa_loss(x, target)
+    assert loss.item() == pytest.approx(0.0)  # cosines +1 and -1
+    loss.backward()
+    assert target.grad is None and x.grad is not None
+    assert repa_loss(torch.ones(1, 3, 4), torch.ones(1, 3, 4)).item() == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="H_gen = H_im"):
+        repa_loss(torch.ones(1, 4, 8), torch.ones(1, 9, 8))
+
+
+def test_condition_dropout_replaces_the_chosen_share(processor):
+    prefix = processor.encode_generation_prompts(["a red circle"] * 1000)
+    mixed, dropped = condition_dropout(prefix, processor.pad_id, 0.1, torch.Generator().manual_seed(0))
+    assert 0.08 < dropped.float().mean().item() < 0.12
+    uncond = prefix.unconditional(processor.pad_id)
+    assert torch.equal(mixed.input_ids[dropped], uncond.input_ids[dropped])
+    assert torch.equal(mixed.attention_mask[~dropped], prefix.attention_mask[~dropped])
+    none, dropped_none = condition_dropout(prefix, processor.pad_id, 0.0)
+    assert not dropped_none.any() and torch.equal(none.input_ids, prefix.input_ids)
+
+
+def test_generation_losses_train_the_generation_path(model, processor):
+    model.train()
+    prefix = processor.encode_generation_prompts(["a red circle", "a blue star"])
+    latents = torch.randn(2, 4, 16, 16)
+    target = torch.randn(2, 64, 32)
+    out = generation_losses(model, prefix, latents, target, processor.pad_id, torch.Generator().manual_seed(0))
+    assert out.rf.item() > 0 and -1 <= out.repa.item() <= 1
+    (out.rf + out.repa).backward()
+    for name in ("vision_gen_enc_aligner.weight", "vision_gen_dec_aligner.weight", "repa_head.mlp.0.weight",
+                 "language_model.model.layers.0.self_attn.q_proj.weight"):
+        assert model.get_parameter(name).grad.abs().sum() > 0, name
+    assert model.get_parameter("language_model.model.layers.2.mlp.up_proj.weight").grad is not None
+    assert model.vision_und_enc_aligner.weight.grad is None

@@ -1,0 +1,70 @@
+"""Answering about images: image slots, batching with left padding, decoding modes, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from janusflow.understanding import answer
+
+QUESTION = [{"role": "User", "content": "<image_placeholder>\nWhat colour is the circle?"}]
+TEXT_ONLY = [{"role": "User", "content": "How many squares are there?"}]
+
+
+def test_image_slots_hold_aligned_features_and_begin_embedding(model, processor, red_image):
+    batch = processor.chat_batch([QUESTION], [[red_image]])
+    with torch.no_grad():
+        embeds = model.prepare_inputs_embeds(batch.input_ids, batch.pixel_values, batch.image_token_mask,
+                                             batch.image_begin_mask)
+        features = model.understanding_image_embeddings(batch.pixel_values)[0]
+    assert torch.equal(embeds[batch.image_token_mask], features)
+    assert torch.equal(embeds[batch.image_begin_mask][0], model.beg_of_und_embed[0])
+    text_slots = ~(batch.image_token_mask | batch.image_begin_mask)
+    assert torch.equal(embeds[text_slots], model.embed_tokens(batch.input_ids)[text_slots])
+
+
+def test_answer_depends_on_the_image(model, processor, red_image):
+    blue = Image.new("RGB", (48, 32), (20, 20, 220))
+    logits = []
+    for image in (red_image, blue):
+        batch = processor.chat_batch([QUESTION], [[image]])
+        with torch.no_grad():
+            logits.append(model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
+                                                     batch.image_token_mask, batch.image_begin_mask)[0, -1])
+    assert (logits[0] - logits[1]).abs().max() > 1e-4
+
+
+def test_batched_greedy_answers_equal_single_answers(model, processor, red_image):
+    batched = answer(model, processor, [QUESTION, TEXT_ONLY], [[red_image], []], max_new_tokens=6)
+    single = [answer(model, processor, [QUESTION], [[red_image]], max_new_tokens=6)[0],
+              answer(model, processor, [TEXT_ONLY], max_new_tokens=6)[0]]
+    assert batched == single
+    assert all(len(a) > 0 for a in batched)
+
+
+def test_sampled_answers_are_seeded(model, processor, red_image):
+    kwargs = {"max_new_tokens": 6, "do_sample": True, "temperature": 1.5, "top_p": 0.95}
+    first = answer(model, processor, [QUESTION], [[red_image]], seed=1, **kwargs)
+    again = answer(model, processor, [QUESTION], [[red_image]], seed=1, **kwargs)
+    others = {answer(model, processor, [QUESTION], [[red_image]], seed=s, **kwargs)[0] for s in range(2, 6)}
+    assert first == again
+    assert others - {first[0]}
+
+
+def test_wrong_image_tensor_is_rejected(model):
+    with pytest.raises(ValueError, match=r"input has shape \(1, 1, 64, 64\); expected \[batch, 3, 64, 64\]"):
+        model.vision_und_enc_model(torch.zeros(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=r"expected \[batch, 3, 64, 64\]"):
+        model.vision_und_enc_model(torch.zeros(1, 3, 32, 32))
+
+
+def test_missing_images_for_placeholders_is_an_error(model, processor):
+    batch = processor.batch([processor.encode_chat_prompt(QUESTION)], [Image.new("RGB", (4, 4))])
+    with pytest.raises(ValueError, match="hold 64 image placeholder slots but no pixel_values"):
+        model.prepare_inputs_embeds(batch.input_ids, None, batch.image_token_mask, batch.image_begin_mask)
+
+
+def test_too_long_generation_request_is_an_error(model, processor):
+    with pytest.raises(ValueError, match=r"max_new_tokens=2000 exceeds the LLM context of 1024"):
+        answer(model, processor, [TEXT_ONLY], max_new_tokens=2000)
