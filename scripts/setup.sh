@@ -16,7 +16,7 @@ stamp=.venv/.janusflow-installed
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the locked environment into .venv (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade pip==25.3 setuptools==84.2.1 wheel==0.48.0
+  .venv/bin/python -m pip install --quiet --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
   .venv/bin/python -m pip install --quiet -r requirements.lock
   .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
