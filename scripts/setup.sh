@@ -11,13 +11,22 @@ if ! "$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/de
   exit 1
 fi
 
+# pip's output is shown only when it fails (some pip configurations print a warning per package).
+pip_install() {
+  local log; log=$(mktemp)
+  if ! .venv/bin/python -m pip install --quiet "$@" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2; rm -f "$log"; return 1
+  fi
+  rm -f "$log"
+}
+
 [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
 stamp=.venv/.janusflow-installed
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the locked environment into .venv (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
-  .venv/bin/python -m pip install --quiet -r requirements.lock
-  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  pip_install --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
+  pip_install -r requirements.lock
+  pip_install --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi

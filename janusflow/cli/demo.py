@@ -20,6 +20,7 @@ from PIL import Image
 
 from janusflow.config import tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
+from janusflow.params import DEFAULT_PARAMS, load_params, profile_params
 from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler
 from janusflow.tokenizer import train_byte_level_bpe
@@ -47,17 +48,19 @@ def image_grid(images: list[Image.Image], columns: int) -> Image.Image:
     return grid
 
 
-def run(out: Path, steps: int, cfg_weight: float, seed: int) -> dict:
+def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict:
+    """``tiny`` is the tiny profile's section of params.yaml (model, vae and tokenizer sizes)."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=384)
-    config = tiny_janusflow_config(vocab_size=len(tokenizer))
+    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["tokenizer"]["vocab_size"])
+    config = tiny_janusflow_config(vocab_size=len(tokenizer), **tiny["model"])
     torch.manual_seed(seed)
     JanusFlowModel(config).save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     model = JanusFlowModel.from_pretrained(out / "model")
     processor = JanusFlowProcessor.for_model(tokenizer, config)
-    sampler = FlowSampler(model, processor, LatentCodec(tiny_vae(seed=seed)))
+    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=tuple(tiny["vae"]["channels"]))
+    sampler = FlowSampler(model, processor, LatentCodec(vae))
 
     t0 = time.perf_counter()
     samples = sampler.sample(PROMPTS, seeds=list(range(seed, seed + len(PROMPTS))), steps=steps,
@@ -94,11 +97,15 @@ def run(out: Path, steps: int, cfg_weight: float, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("artifacts/demo"), help="output folder")
-    parser.add_argument("--steps", type=int, default=30, help="Euler steps (paper: 30)")
-    parser.add_argument("--cfg-weight", type=float, default=2.0, help="classifier-free guidance weight (paper: 2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params.yaml to read")
+    parser.add_argument("--steps", type=int, help="Euler steps (default: params.yaml sampling.steps)")
+    parser.add_argument("--cfg-weight", type=float, help="CFG weight (default: params.yaml sampling.cfg_weight)")
     args = parser.parse_args(argv)
-    summary = run(args.out, args.steps, args.cfg_weight, args.seed)
+    params = load_params(args.params)
+    sampling = params["sampling"]
+    steps = sampling["steps"] if args.steps is None else args.steps
+    cfg_weight = sampling["cfg_weight"] if args.cfg_weight is None else args.cfg_weight
+    summary = run(args.out, profile_params(params, "tiny"), steps, cfg_weight, params["seed"])
     print(f"model ({summary['parameters']:,} parameters, official format): {summary['model_dir']}")
     print(f"{len(summary['images'])} images in {summary['generation_seconds']} s: {args.out / 'samples_grid.png'}")
     print(f"chat turn: {args.out / 'chat.json'}")
