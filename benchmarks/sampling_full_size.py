@@ -50,8 +50,7 @@ def build(config_name: str, device: str, dtype: torch.dtype) -> FlowSampler:
     torch.manual_seed(0)
     with torch.device(device):
         model = JanusFlowModel(config)
-    model = model.to(dtype).eval()
-    model.language_model.model.rotary_emb.inv_freq.data = model.language_model.model.rotary_emb.inv_freq.float()
+    model = model.to_dtype(dtype).eval()
     codec = LatentCodec(vae.to(device=device, dtype=dtype))
     return FlowSampler(model, JanusFlowProcessor.for_model(tokenizer, config), codec)
 

@@ -1,1 +1,1 @@
-"""data"""
+"""Data lineage: raw-source adapters, the shapes-world generator, filters, MDS shards, streaming datasets."""

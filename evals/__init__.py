@@ -1,1 +1,1 @@
-"""evals"""
+"""Benchmarks of the model: generation and understanding scorers, sample harnesses, result tables."""

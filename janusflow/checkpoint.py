@@ -111,8 +111,7 @@ def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None,
     if still_meta:
         raise CheckpointMismatchError(f"tensors left uninitialised after loading {directory}: {still_meta[:5]}")
     if dtype is not None:
-        model = model.to(dtype)
-        model.language_model.model.rotary_emb.inv_freq.data = model.language_model.model.rotary_emb.inv_freq.float()
+        model.to_dtype(dtype)
     return model.to(device).eval()
 
 

@@ -68,3 +68,17 @@ def test_missing_images_for_placeholders_is_an_error(model, processor):
 def test_too_long_generation_request_is_an_error(model, processor):
     with pytest.raises(ValueError, match=r"max_new_tokens=2000 exceeds the LLM context of 1024"):
         answer(model, processor, [TEXT_ONLY], max_new_tokens=2000)
+
+
+def test_two_images_in_one_conversation(model, processor, red_image):
+    blue = Image.new("RGB", (20, 40), (20, 20, 220))
+    two = [{"role": "User", "content": "<image_placeholder> is Figure 1.\n<image_placeholder> is Figure 2.\nWhich is red?"}]
+    batch = processor.chat_batch([two], [[red_image, blue]])
+    assert batch.pixel_values.shape == (2, 3, 64, 64)
+    assert int(batch.image_token_mask.sum()) == 128 and int(batch.image_begin_mask.sum()) == 2
+    with torch.no_grad():
+        embeds = model.prepare_inputs_embeds(batch.input_ids, batch.pixel_values, batch.image_token_mask,
+                                             batch.image_begin_mask)
+        features = model.understanding_image_embeddings(batch.pixel_values)
+    assert torch.equal(embeds[batch.image_token_mask], features.reshape(-1, features.shape[-1]))
+    assert len(answer(model, processor, [two], [[red_image, blue]], max_new_tokens=4)) == 1

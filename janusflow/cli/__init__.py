@@ -1,1 +1,1 @@
-"""janusflow/cli"""
+"""Command-line entry points of the library."""

@@ -77,6 +77,14 @@ class JanusFlowModel(nn.Module):
 
         return save_pretrained(self, directory, max_shard_size=max_shard_size, include_repa_head=include_repa_head)
 
+    def to_dtype(self, dtype: torch.dtype) -> JanusFlowModel:
+        """Cast weights to ``dtype`` but keep the rotary frequencies in float32, as transformers builds them."""
+        rotary = self.language_model.model.rotary_emb
+        inv_freq = rotary.inv_freq.float()
+        self.to(dtype)
+        rotary.inv_freq = inv_freq.to(rotary.inv_freq.device)
+        return self
+
     # ----- shared pieces ----------------------------------------------------------------------------------
 
     @property
