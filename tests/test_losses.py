@@ -87,3 +87,17 @@ def test_generation_losses_train_the_generation_path(model, processor):
         assert model.get_parameter(name).grad.abs().sum() > 0, name
     assert model.get_parameter("language_model.model.layers.2.mlp.up_proj.weight").grad is not None
     assert model.vision_und_enc_aligner.weight.grad is None
+
+
+def test_repa_features_are_the_hidden_state_after_block_k(model, processor):
+    captured = {}
+    layer = model.config.repa_config.layer
+    block = model.language_model.model.layers[layer - 1]
+    handle = block.register_forward_hook(lambda mod, args, out: captured.setdefault("h", out[0] if isinstance(out, tuple) else out))
+    prefix = processor.encode_generation_prompts(["a red circle"])
+    with torch.no_grad():
+        out = model.velocity(prefix.input_ids, prefix.attention_mask, prefix.attention_mask,
+                             torch.randn(1, 4, 16, 16), torch.tensor([0.5]), return_repa_features=True)
+    handle.remove()
+    assert out.repa_features.shape == (1, 64, 32)
+    assert torch.equal(out.repa_features, captured["h"][:, -64:])
