@@ -84,7 +84,7 @@ class FlowSampler:
         latents = torch.cat(chunks)
         images = None
         if decode and self.codec is not None:
-            images = torch.cat([to_uint8(self.codec.decode(latents[i:i + batch_size].to(self.model.device)))
+            images = torch.cat([to_uint8(self.codec.decode(latents[i:i + batch_size]))
                                 for i in range(0, len(latents), batch_size)])
         return SampleOutput(latents=latents, images=images)
 

@@ -34,12 +34,17 @@ class LatentCodec:
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
 
+    def to(self, device: torch.device | str) -> LatentCodec:
+        self.vae.to(device)
+        return self
+
     def encode(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        posterior = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist
+        posterior = self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist
         return posterior.sample(generator=generator) * self.scaling_factor
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(latents.to(self.vae.dtype) / self.scaling_factor).sample.float().clamp(-1, 1)
+        scaled = latents.to(self.vae.device, self.vae.dtype) / self.scaling_factor
+        return self.vae.decode(scaled).sample.float().clamp(-1, 1)
 
 
 def tiny_vae(seed: int = 0, sample_size: int = 64, channels: tuple[int, ...] = (32, 64, 64)) -> AutoencoderKL:
