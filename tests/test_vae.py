@@ -19,6 +19,7 @@ def test_scaling_factor_is_applied_on_encode_and_removed_on_decode():
     with torch.no_grad():
         assert torch.allclose(codec.decode(latents), vae.decode(raw).sample.clamp(-1, 1), atol=1e-5)
     assert latents.shape == (2, 4, 16, 16) and codec.downsample_factor == 4
+    assert codec.to("cpu") is codec and codec.vae.device.type == "cpu"
 
 
 def test_fp16_is_refused():

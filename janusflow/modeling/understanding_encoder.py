@@ -40,7 +40,3 @@ class UnderstandingEncoder(nn.Module):
                 "Run the images through JanusFlowProcessor.preprocess_images first."
             )
         return self.vision_tower.forward_features(pixel_values)
-
-    def pooled(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The MAP-pooled embedding (SigLIP's image embedding), used by the tiny profile's contrastive training."""
-        return self.vision_tower.forward_head(self.forward(pixel_values), pre_logits=True)
