@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from transformers import PreTrainedTokenizerBase
 
+from data.images import pad_to_square, to_rgb
 from janusflow.config import JanusFlowConfig
 from janusflow.tokenizer import (
     GENERATION_TOKEN,
@@ -103,28 +104,10 @@ def preprocess_image(image: Image.Image, size: int) -> torch.Tensor:
     if not isinstance(image, Image.Image):
         raise TypeError(f"expected a PIL.Image, got {type(image).__name__}; open files with PIL.Image.open(path).")
     background = tuple(int(m * 255) for m in IMAGE_MEAN)
-    image = _to_rgb(image, background)
-    width, height = image.size
-    scale = size / max(width, height)
-    resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BICUBIC)
-    canvas = Image.new("RGB", (size, size), background)
-    canvas.paste(resized, ((size - resized.width) // 2, (size - resized.height) // 2))
+    canvas = pad_to_square(to_rgb(image, background), size, background)
     array = np.asarray(canvas, dtype=np.float32) / 255.0
     array = (array - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-
-
-def _to_rgb(image: Image.Image, background: tuple[int, ...]) -> Image.Image:
-    """RGB for any PIL mode: alpha is composited on the background; 16-bit and float images are rescaled."""
-    if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I") and array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), mode="L")
-    if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        base = Image.new("RGBA", rgba.size, (*background, 255))
-        return Image.alpha_composite(base, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 class JanusFlowProcessor:

@@ -1,0 +1,142 @@
+"""Filtering stage: raw sources -> one manifest per data type (parquet) + a quarantine report.
+
+Every record read ends in exactly one place: its data type's manifest (kept), the quarantine table (with its
+source, position and reason), or the sampled-out count (``keep_fraction`` < 1). Per-record checks run on a
+process pool when ``workers`` > 1; duplicate removal and sampling run in reading order, so the result is the
+same for any number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from data.filtering import FilterConfig, Verdict, check_record
+from data.parallel import ordered_map
+from data.sources import RawRecord, SourceSpec, read_source
+
+QUARANTINE_COLUMNS = ["task", "source", "position", "key", "reason", "detail"]
+
+
+def _check_chunk(chunk: list[tuple[RawRecord, str, FilterConfig]]) -> list[tuple[str, int, str, Verdict]]:
+    return [(record.source, record.position, record.key, check_record(record, task, config))
+            for record, task, config in chunk]
+
+
+def sampled_in(seed: int, source: str, position: int, fraction: float) -> bool:
+    """Deterministic keep-fraction draw for one record (a hash, so it does not depend on reading order)."""
+    if fraction >= 1.0:
+        return True
+    digest = hashlib.sha256(f"{seed}:{source}:{position}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def verdicts(specs: list[SourceSpec], filters: dict[str, FilterConfig], workers: int,
+             progress: bool) -> Iterator[tuple[str, int, str, Verdict]]:
+    """(source, position, key, verdict) for every record of every source, in reading order."""
+    def jobs() -> Iterator[tuple[RawRecord, str, FilterConfig]]:
+        for spec in specs:
+            for record in read_source(spec):
+                yield record, spec.feeds, filters[spec.feeds]
+
+    with tqdm(desc="filtering records", unit="rec", disable=not progress) as bar:
+        for results in ordered_map(_check_chunk, jobs(), workers):
+            bar.update(len(results))
+            yield from results
+
+
+def build_manifests(specs: list[SourceSpec], filters: dict[str, FilterConfig], out: str | Path, seed: int = 0,
+                    workers: int = 1, progress: bool = True) -> dict:
+    """Filter every source; write ``<task>.parquet``, ``quarantine.parquet``, ``report.json`` and ``report.md``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    missing = sorted({s.feeds for s in specs} - set(filters))
+    if missing:
+        raise ValueError(f"no filter settings for data type(s) {missing}; add them under data.filters in params.yaml.")
+    started = time.perf_counter()
+    kept: dict[str, list[dict]] = {task: [] for task in sorted({s.feeds for s in specs})}
+    quarantined: list[dict] = []
+    seen: dict[str, set[str]] = {task: set() for task in kept}
+    stats: dict[str, Counter] = {}
+    by_name = {spec.name: spec for spec in specs}
+    for name, position, key, verdict in verdicts(specs, filters, workers, progress):
+        spec = by_name[name]
+        config = filters[spec.feeds]
+        counter = stats.setdefault(name, Counter())
+        counter["read"] += 1
+        reason, detail = verdict.reason, verdict.detail
+        if reason is None and config.dedup and verdict.dedup_key is not None:
+            if verdict.dedup_key in seen[spec.feeds]:
+                reason, detail = "duplicate", "an earlier record has the same image (and conversation)"
+            seen[spec.feeds].add(verdict.dedup_key)
+        if reason is not None:
+            counter["quarantined"] += 1
+            counter[f"reason:{reason}"] += 1
+            quarantined.append({"task": spec.feeds, "source": name, "position": position, "key": key,
+                                "reason": reason, "detail": detail})
+        elif not sampled_in(seed, name, position, config.keep_fraction):
+            counter["sampled_out"] += 1
+        else:
+            counter["kept"] += 1
+            counter["repaired"] += int(verdict.info.get("source_mode", "RGB") != "RGB")
+            kept[spec.feeds].append({"source": name, "position": position, "key": key, **verdict.info})
+    seconds = time.perf_counter() - started
+    for task, rows in kept.items():
+        pd.DataFrame(rows).to_parquet(out / f"{task}.parquet", index=False)
+    pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).to_parquet(out / "quarantine.parquet", index=False)
+    report = summarize(specs, stats, filters, seconds, workers)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(report_markdown(report))
+    return report
+
+
+def summarize(specs: list[SourceSpec], stats: dict[str, Counter], filters: dict[str, FilterConfig],
+              seconds: float, workers: int) -> dict:
+    """Counts per source and data type, quarantine counts per reason, throughput and the settings used."""
+    sources = {}
+    for spec in specs:
+        counter = stats.get(spec.name, Counter())
+        sources[spec.name] = {
+            "task": spec.feeds, "format": spec.format,
+            **{k: counter[k] for k in ("read", "kept", "quarantined", "sampled_out", "repaired")},
+            "reasons": {k.split(":", 1)[1]: v for k, v in sorted(counter.items()) if k.startswith("reason:")},
+        }
+    tasks: dict[str, dict] = {}
+    reasons: Counter = Counter()
+    for entry in sources.values():
+        total = tasks.setdefault(entry["task"], Counter())
+        total.update({k: entry[k] for k in ("read", "kept", "quarantined", "sampled_out", "repaired")})
+        reasons.update(entry["reasons"])
+    read = sum(t["read"] for t in tasks.values())
+    return {
+        "tasks": {task: dict(counter) for task, counter in sorted(tasks.items())},
+        "sources": sources,
+        "reasons": dict(sorted(reasons.items())),
+        "read": read,
+        "quarantine_rate": (sum(t["quarantined"] for t in tasks.values()) / read) if read else 0.0,
+        "seconds": round(seconds, 3),
+        "records_per_second": round(read / seconds, 1) if seconds > 0 else None,
+        "workers": workers,
+        "filters": {task: asdict(config) for task, config in sorted(filters.items())},
+    }
+
+
+def report_markdown(report: dict) -> str:
+    """The report as Markdown tables: per data type, then quarantine counts by reason."""
+    lines = ["# Filtering report", "", "| data type | read | kept | quarantined | sampled out | repaired |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for task, t in report["tasks"].items():
+        lines.append(f"| {task} | {t.get('read', 0)} | {t.get('kept', 0)} | {t.get('quarantined', 0)} | "
+                     f"{t.get('sampled_out', 0)} | {t.get('repaired', 0)} |")
+    lines += ["", f"Quarantine rate: {report['quarantine_rate']:.2%}; {report['records_per_second']} records/s "
+              f"with {report['workers']} worker(s).", "", "| reason | records |", "| --- | ---: |"]
+    lines += [f"| {reason} | {count} |" for reason, count in report["reasons"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,248 @@
+"""Writes the shapes world in the raw formats real sources use, with broken records mixed in.
+
+Layout under ``out``::
+
+    gen/shard-00000.tar        webdataset samples: <key>.png, <key>.txt (caption), <key>.json (metadata)
+    und/conversations.json     LLaVA/ShareGPT4V entries {id, image, conversations}; images in und/images/
+    text/documents.jsonl       {"id", "text"} per line
+    eval/scenes.jsonl          held-out scenes: scene graph, captions, image (eval/images/)
+    eval/vqa.jsonl             held-out questions with answers and category
+    corruptions.json           every deliberately broken record: source, key, kind, expected outcome
+    world.json                 the settings and counts that made this folder
+
+Training scenes and held-out scenes come from disjoint sets of scene signatures (see ``scene.split_of``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data.shapes.captions import caption, detailed_caption, short_caption
+from data.shapes.conversations import CATEGORIES, conversation, question
+from data.shapes.corruptions import (
+    GEN_KINDS,
+    INVALID_UTF8,
+    TEXT_KINDS,
+    UND_KINDS,
+    broken_counts,
+    broken_image,
+    png_bytes,
+)
+from data.shapes.render import render
+from data.shapes.scene import Scene, aesthetic_score, sample_scene, split_of
+from data.shapes.text import document
+
+PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5}
+OVERLONG_REPEAT = 200
+OVERLONG_TEXT_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class ShapesWorldConfig:
+    seed: int = 0
+    resolution: int = 64
+    max_objects: int = 4
+    gen_pairs: int = 4000
+    conversations: int = 4000
+    text_documents: int = 4000
+    eval_scenes: int = 256
+    eval_fraction: float = 0.15
+    short_caption_fraction: float = 0.25
+    degraded_fraction: float = 0.08
+    broken_fraction: float = 0.03
+    samples_per_tar: int = 1000
+
+    def rng(self, *purposes: str) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *(PURPOSES[p] for p in purposes)])
+
+
+def scenes(config: ShapesWorldConfig, purpose: str, split: str, count: int) -> Iterator[Scene]:
+    """``count`` scenes of ``split``, drawn from the purpose's own seeded stream (held-out ones never degraded)."""
+    rng = config.rng(purpose)
+    degraded = config.degraded_fraction if split == "train" else 0.0
+    made = 0
+    while made < count:
+        scene = sample_scene(rng, config.max_objects, degraded)
+        if scene.objects and split_of(scene, config.eval_fraction) == split:
+            made += 1
+            yield scene
+
+
+def mix_plan(clean: int, kinds: dict[str, str], fraction: float, rng: np.random.Generator) -> list[str | None]:
+    """Reading order of a source: None for a clean record, a kind for a broken one; never broken first, so a
+    duplicate always has an earlier original."""
+    plan: list[str | None] = [None] * clean
+    names = list(kinds)
+    for index in range(broken_counts(clean, fraction, kinds)):
+        plan.insert(int(rng.integers(1, len(plan) + 1)), names[index % len(names)])
+    return plan
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(payload), 0, 0o644
+    tar.addfile(info, io.BytesIO(payload))
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, str]] = []
+
+    def add(self, source: str, key: str, kind: str, expected: str) -> None:
+        self.entries.append({"source": source, "key": key, "kind": kind, "expected": expected})
+
+
+def write_generation(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
+    """Webdataset tar shards of (image, caption, metadata) samples."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = config.rng("gen")
+    plan = mix_plan(config.gen_pairs, GEN_KINDS, config.broken_fraction, config.rng("plan", "gen"))
+    stream = scenes(config, "gen", "train", len(plan))
+    last_clean: bytes = b""
+    tar: tarfile.TarFile | None = None
+    for position, kind in enumerate(tqdm(plan, desc="shapes world: generation pairs", disable=not progress)):
+        if position % config.samples_per_tar == 0:
+            if tar is not None:
+                tar.close()
+            tar = tarfile.open(out / f"shard-{position // config.samples_per_tar:05d}.tar", "w", format=tarfile.USTAR_FORMAT)
+        scene = next(stream)
+        key = f"{position:08d}"
+        image = render(scene, config.resolution)
+        text = caption(scene, rng, config.short_caption_fraction)
+        meta = {"key": key, "caption": text, "width": image.width, "height": image.height,
+                "aesthetic": aesthetic_score(scene, rng), "scene": scene.to_dict()}
+        payload, extension = png_bytes(image), "png"
+        caption_bytes: bytes = text.encode()
+        meta_bytes: bytes | None = None
+        if kind is not None:
+            ledger.add("gen", key, kind, GEN_KINDS[kind])
+            if kind in ("empty_caption", "overlong_caption"):
+                text = "  \n " if kind == "empty_caption" else " ".join([text] * OVERLONG_REPEAT)
+                caption_bytes, meta["caption"] = text.encode(), text
+            elif kind == "invalid_utf8":
+                caption_bytes = INVALID_UTF8
+                del meta["caption"]
+            elif kind == "malformed_json":
+                meta_bytes = json.dumps(meta).encode()[:40]
+            elif kind == "duplicate_image":
+                payload = last_clean
+            elif kind != "missing_image":
+                payload, extension = broken_image(kind, image)
+        else:
+            last_clean = payload
+        assert tar is not None
+        if kind != "missing_image":
+            _tar_member(tar, f"{key}.{extension}", payload)
+        _tar_member(tar, f"{key}.txt", caption_bytes)
+        _tar_member(tar, f"{key}.json", meta_bytes if meta_bytes is not None else json.dumps(meta).encode())
+    if tar is not None:
+        tar.close()
+    return len(plan)
+
+
+def write_understanding(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
+    """LLaVA-style conversations.json plus an image folder."""
+    images = out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = config.rng("und")
+    plan = mix_plan(config.conversations, UND_KINDS, config.broken_fraction, config.rng("plan", "und"))
+    stream = scenes(config, "und", "train", len(plan))
+    entries: list[dict] = []
+    last_clean: tuple[bytes, list] = (b"", [])
+    for position, kind in enumerate(tqdm(plan, desc="shapes world: conversations", disable=not progress)):
+        scene = next(stream)
+        key = f"{position:08d}"
+        image = render(scene, config.resolution)
+        turns = conversation(scene, rng)
+        payload, extension = png_bytes(image), "png"
+        if kind is not None:
+            ledger.add("und", key, kind, UND_KINDS[kind])
+            if kind == "empty_answer":
+                turns[-1]["value"] = ""
+            elif kind == "duplicate_record":
+                payload, turns = last_clean[0], [dict(t) for t in last_clean[1]]
+            elif kind != "missing_image":
+                payload, extension = broken_image(kind, image)
+        else:
+            last_clean = (payload, [dict(t) for t in turns])
+        name = f"{key}.{extension}"
+        if kind != "missing_image":
+            (images / name).write_bytes(payload)
+        entries.append({"id": key, "image": name, "conversations": turns})
+    (out / "conversations.json").write_text(json.dumps(entries, indent=1))
+    return len(plan)
+
+
+def write_text(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
+    """One JSON object per line; broken lines are written as raw bytes."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = config.rng("text")
+    plan = mix_plan(config.text_documents, TEXT_KINDS, config.broken_fraction, config.rng("plan", "text"))
+    stream = scenes(config, "text", "train", len(plan))
+    lines: list[bytes] = []
+    for position, kind in enumerate(tqdm(plan, desc="shapes world: text", disable=not progress)):
+        key = f"{position:08d}"
+        text = document(next(stream), rng)
+        line = json.dumps({"id": key, "text": text}).encode()
+        if kind is not None:
+            ledger.add("text", key, kind, TEXT_KINDS[kind])
+            if kind == "malformed_json":
+                line = line[: len(line) // 2]
+            elif kind == "invalid_utf8":
+                line = b'{"id": "' + key.encode() + b'", "text": "' + INVALID_UTF8 + b'"}'
+            elif kind == "empty_text":
+                line = json.dumps({"id": key, "text": " \t "}).encode()
+            else:
+                line = json.dumps({"id": key, "text": " ".join([text] * (OVERLONG_TEXT_CHARS // len(text) + 1))}).encode()
+        lines.append(line)
+    (out / "documents.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    return len(plan)
+
+
+def write_eval(config: ShapesWorldConfig, out: Path, progress: bool) -> dict[str, int]:
+    """Held-out scenes with their captions and one question per category (where the scene allows one)."""
+    images = out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = config.rng("eval")
+    scene_rows, vqa_rows = [], []
+    stream = scenes(config, "eval", "eval", config.eval_scenes)
+    for index, scene in enumerate(tqdm(stream, total=config.eval_scenes, desc="shapes world: held-out",
+                                       disable=not progress)):
+        scene_id = f"eval-{index:06d}"
+        name = f"{scene_id}.png"
+        (images / name).write_bytes(png_bytes(render(scene, config.resolution)))
+        scene_rows.append({"id": scene_id, "image": name, "scene": scene.to_dict(),
+                           "short_caption": short_caption(scene, rng), "detailed_caption": detailed_caption(scene, rng)})
+        for category in CATEGORIES:
+            qa = question(scene, category, rng)
+            if qa is not None:
+                vqa_rows.append({"question_id": f"{scene_id}-{category}", "scene_id": scene_id, "image": name,
+                                 "category": category, "question": qa.question, "answer": qa.answer})
+    (out / "scenes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scene_rows))
+    (out / "vqa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in vqa_rows))
+    return {"eval_scenes": len(scene_rows), "eval_questions": len(vqa_rows)}
+
+
+def write_shapes_world(config: ShapesWorldConfig, out: str | Path, progress: bool = True) -> dict:
+    """Write every raw source of the shapes world under ``out``; returns the counts also saved in world.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = _Ledger()
+    counts = {
+        "gen_records": write_generation(config, out / "gen", ledger, progress),
+        "und_records": write_understanding(config, out / "und", ledger, progress),
+        "text_records": write_text(config, out / "text", ledger, progress),
+        **write_eval(config, out / "eval", progress),
+        "broken_records": len(ledger.entries),
+    }
+    (out / "corruptions.json").write_text(json.dumps(ledger.entries, indent=1))
+    (out / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts}, indent=1))
+    return counts

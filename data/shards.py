@@ -1,0 +1,176 @@
+"""Shard stage: manifests -> MDS shards per data type (und / gen / text), compressed and hashed.
+
+Images are preprocessed once, here, the way each path consumes them: understanding images are padded to a
+square at the understanding encoder's resolution, generation images centre-cropped and resized to the
+generation resolution. Every image is re-read from its source and checked against the pixel hash the filter
+recorded, so a raw file that changed after filtering stops the stage instead of slipping in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+from streaming import MDSWriter
+from streaming.base.hashing import get_hash
+from tqdm import tqdm
+
+from data.images import center_crop, decode_image, pad_to_square, pixel_hash
+from data.parallel import ordered_map
+from data.sources import RawRecord, SourceSpec, read_source
+
+COLUMNS: dict[str, dict[str, str]] = {
+    "und": {"task": "str", "source": "str", "key": "str", "image": "png", "conversation": "json", "meta": "json"},
+    "gen": {"task": "str", "source": "str", "key": "str", "image": "png", "caption": "str", "aesthetic": "float64",
+            "meta": "json"},
+    "text": {"task": "str", "source": "str", "key": "str", "text": "str", "meta": "json"},
+}
+NO_PIXEL_LIMIT = 1 << 62
+
+
+class ShardIntegrityError(RuntimeError):
+    """A shard file is missing, truncated or fails its hash."""
+
+
+class ManifestMismatchError(RuntimeError):
+    """The raw sources no longer match the manifest the filter wrote."""
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    und_image_size: int = 64
+    gen_image_size: int = 64
+    compression: str = "zstd"
+    hashes: tuple[str, ...] = ("sha1", "xxh64")
+    size_limit: str = "8mb"
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _prepare(chunk: list[tuple[RawRecord, dict, str, int]]) -> list[tuple[dict, Image.Image, str]]:
+    """Decode, verify and crop one chunk: (manifest row, prepared image, pixel hash of the decoded image)."""
+    out = []
+    for record, row, task, size in chunk:
+        image = decode_image(record.image, NO_PIXEL_LIMIT).image
+        prepared = pad_to_square(image, size) if task == "und" else center_crop(image, size)
+        out.append((row, prepared, pixel_hash(image)))
+    return out
+
+
+def image_samples(task: str, rows: pd.DataFrame, specs: list[SourceSpec], size: int,
+                  workers: int) -> Iterator[tuple[dict, Image.Image]]:
+    """The manifest's records with their prepared images, in manifest order, re-read from the sources."""
+    wanted = {(r["source"], int(r["position"])): r for r in rows.to_dict("records")}
+
+    def jobs() -> Iterator[tuple[RawRecord, dict, str, int]]:
+        for spec in specs:
+            if spec.feeds == task and spec.name in set(rows["source"]):
+                for record in read_source(spec):
+                    row = wanted.pop((spec.name, record.position), None)
+                    if row is not None:
+                        yield record, row, task, size
+
+    for results in ordered_map(_prepare, jobs(), workers, chunk_size=64):
+        for row, image, digest in results:
+            if digest != row["pixel_sha256"]:
+                raise ManifestMismatchError(
+                    f"{row['source']} record {row['position']} ({row['key']}) has different pixels than when it was "
+                    "filtered; the raw data changed. Rerun the filter stage (dvc repro filter).")
+            yield row, image
+    if wanted:
+        (source, position), row = next(iter(wanted.items()))
+        raise ManifestMismatchError(
+            f"{len(wanted)} manifest record(s) of {task} are no longer in the sources, for example {source} record "
+            f"{position} ({row['key']}); rerun the filter stage (dvc repro filter).")
+
+
+def _meta(row: dict) -> dict:
+    keep = ("position", "width", "height", "source_mode", "pixel_sha256", "image_name")
+    return {k: (int(row[k]) if k in ("position", "width", "height") else row[k]) for k in keep if k in row}
+
+
+def task_samples(task: str, rows: pd.DataFrame, specs: list[SourceSpec], config: ShardConfig,
+                 workers: int) -> Iterator[dict]:
+    if task == "text":
+        for row in rows.to_dict("records"):
+            yield {"task": "text", "source": row["source"], "key": row["key"], "text": row["text"],
+                   "meta": {"position": int(row["position"])}}
+        return
+    size = config.und_image_size if task == "und" else config.gen_image_size
+    for row, image in image_samples(task, rows, specs, size, workers):
+        sample = {"task": task, "source": row["source"], "key": row["key"], "image": image, "meta": _meta(row)}
+        if task == "und":
+            sample["conversation"] = json.loads(row["conversation"])
+        else:
+            aesthetic = row.get("aesthetic")
+            sample["caption"] = row["caption"]
+            sample["aesthetic"] = float("nan") if aesthetic is None or math.isnan(aesthetic) else float(aesthetic)
+        yield sample
+
+
+def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path, config: ShardConfig,
+                 workers: int = 1, progress: bool = True) -> dict:
+    """Write ``out/<task>/`` MDS shards for every manifest in ``manifests``; returns (and saves) a summary."""
+    manifests, out = Path(manifests), Path(out)
+    summary: dict = {"config": asdict(config), "tasks": {}}
+    tasks = [t for t in COLUMNS if (manifests / f"{t}.parquet").is_file()]
+    if not tasks:
+        raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests}; run the filter stage first.")
+    for task in tasks:
+        rows = pd.read_parquet(manifests / f"{task}.parquet")
+        target = out / task
+        if target.exists():
+            shutil.rmtree(target)
+        with MDSWriter(out=str(target), columns=COLUMNS[task], compression=config.compression,
+                       hashes=list(config.hashes), size_limit=config.size_limit) as writer:
+            for sample in tqdm(task_samples(task, rows, specs, config, workers), total=len(rows),
+                               desc=f"writing {task} shards", disable=not progress):
+                writer.write(sample)
+        index = json.loads((target / "index.json").read_text())
+        summary["tasks"][task] = {
+            "samples": sum(s["samples"] for s in index["shards"]),
+            "shards": len(index["shards"]),
+            "bytes": sum((s["zip_data"] or s["raw_data"])["bytes"] for s in index["shards"]),
+            "manifest_sha256": file_digest(manifests / f"{task}.parquet"),
+        }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def verify_shards(directory: str | Path) -> int:
+    """Check every shard file of one MDS directory against its index (size and every hash); returns the number
+    of samples. Raises ShardIntegrityError naming each bad shard."""
+    directory = Path(directory)
+    index_path = directory / "index.json"
+    if not index_path.is_file():
+        raise ShardIntegrityError(f"{directory} has no index.json; rerun the shard stage (dvc repro shards).")
+    problems = []
+    index = json.loads(index_path.read_text())
+    for shard in index["shards"]:
+        info = shard["zip_data"] or shard["raw_data"]
+        path = directory / info["basename"]
+        if not path.is_file():
+            problems.append(f"{info['basename']}: missing")
+            continue
+        data = path.read_bytes()
+        if len(data) != info["bytes"]:
+            problems.append(f"{info['basename']}: {len(data)} bytes, index says {info['bytes']} (truncated?)")
+            continue
+        for algorithm, expected in sorted(info.get("hashes", {}).items()):
+            if get_hash(algorithm, data) != expected:
+                problems.append(f"{info['basename']}: {algorithm} mismatch")
+                break
+    if problems:
+        raise ShardIntegrityError(f"corrupted shard(s) in {directory}: " + "; ".join(problems)
+                                  + ". Restore them (dvc checkout) or rerun the shard stage (dvc repro shards).")
+    return sum(s["samples"] for s in index["shards"])

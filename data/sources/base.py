@@ -1,0 +1,121 @@
+"""What every raw-source adapter yields: one ``RawRecord`` per record, in reading order, problems included.
+
+Adapters never drop or raise on a bad record: they mark it (``problem``) so the filter can quarantine it with
+its position. Only a source that cannot be read at all raises ``SourceError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import fsspec
+
+Task = Literal["gen", "und", "text"]
+TASKS: tuple[str, ...] = ("und", "gen", "text")
+IMAGE_TAG = "<image>"
+ROLE_NAMES = {"human": "User", "user": "User", "gpt": "Assistant", "assistant": "Assistant"}
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+
+
+class SourceError(RuntimeError):
+    """A whole source is unreadable: missing path, no files matched, or every file failed to open."""
+
+
+@dataclass
+class RawRecord:
+    """One record as read from its source. ``conversation`` uses roles User/Assistant and the ``<image>`` tag."""
+
+    source: str
+    position: int
+    key: str
+    image: bytes | None = None
+    image_name: str = ""
+    caption: str | None = None
+    conversation: list[dict[str, str]] | None = None
+    text: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One raw source in params.yaml: where it is, its format, and which data type it feeds."""
+
+    name: str
+    format: str
+    path: str
+    feeds: str
+    image_root: str | None = None
+    text_field: str = "text"
+    caption_field: str = "caption"
+
+
+def expand(spec: SourceSpec) -> list[fsspec.core.OpenFile]:
+    """The files a source path names (local path, glob or fsspec URL), sorted; an error when none match."""
+    files = sorted(fsspec.open_files(spec.path, "rb"), key=lambda f: f.path)
+    if not files:
+        raise SourceError(f"source {spec.name!r} ({spec.format}) matched no files at {spec.path!r}; check the path "
+                          "in params.yaml (data.sources) or create the data first.")
+    return files
+
+
+def read_bytes(url: str) -> bytes | None:
+    """A file's bytes, or None when it does not exist."""
+    try:
+        with fsspec.open(url, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def join(root: str, name: str) -> str:
+    return f"{root.rstrip('/')}/{name.lstrip('/')}"
+
+
+def decode_text(payload: bytes) -> tuple[str | None, str | None]:
+    """(text, None) for valid UTF-8, (None, "invalid_utf8") otherwise."""
+    try:
+        return payload.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "invalid_utf8"
+
+
+def parse_json(payload: bytes) -> tuple[Any, str | None, str]:
+    """(value, problem, detail): problem is "invalid_utf8" or "malformed_json" when the bytes do not parse."""
+    text, problem = decode_text(payload)
+    if text is None:
+        return None, problem, "bytes are not UTF-8"
+    try:
+        return json.loads(text), None, ""
+    except json.JSONDecodeError as error:
+        return None, "malformed_json", str(error)
+
+
+def normalise_conversation(turns: Any) -> tuple[list[dict[str, str]] | None, str]:
+    """LLaVA/ShareGPT turns ({from, value}) as [{role, content}]; (None, why) when the layout is wrong."""
+    if not isinstance(turns, list) or not turns:
+        return None, "no 'conversations' list"
+    out = []
+    for index, turn in enumerate(turns):
+        if not isinstance(turn, dict) or turn.get("from") not in ROLE_NAMES or not isinstance(turn.get("value"), str):
+            return None, f"turn {index} is not {{'from': human|gpt, 'value': str}}"
+        out.append({"role": ROLE_NAMES[turn["from"]], "content": turn["value"]})
+    return out, ""
+
+
+def captioning_conversation(caption: str) -> list[dict[str, str]]:
+    """How a caption pair feeds understanding: the paper's captioning prompt, answered by the caption."""
+    return [{"role": "User", "content": f"{IMAGE_TAG}\nGenerate the caption of this picture."},
+            {"role": "Assistant", "content": caption}]
+
+
+def records_from(spec: SourceSpec, reader: Iterator[RawRecord]) -> Iterator[RawRecord]:
+    """Adapt caption records to the data type the source feeds (captions -> captioning conversations)."""
+    for record in reader:
+        if spec.feeds == "und" and record.conversation is None and record.caption is not None:
+            record.conversation = captioning_conversation(record.caption)
+        yield record

@@ -1,0 +1,41 @@
+"""LLaVA / ShareGPT4V conversation JSON: a list of ``{id, image, conversations: [{from, value}]}``, with image
+paths relative to an image root (a folder or fsspec URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from data.sources.base import RawRecord, SourceError, SourceSpec, expand, join, normalise_conversation, parse_json, read_bytes
+
+
+def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:
+    if not spec.image_root:
+        raise SourceError(f"source {spec.name!r} (llava) needs image_root: the folder its 'image' paths are under.")
+    position = 0
+    for handle in expand(spec):
+        with handle as stream:
+            entries, problem, detail = parse_json(stream.read())
+        if problem is not None or not isinstance(entries, list):
+            raise SourceError(f"source {spec.name!r}: {handle.path} is not a JSON list of conversations "
+                              f"({detail or 'top level is not a list'}); fix or replace the file.")
+        for index, entry in enumerate(entries):
+            key = str(entry.get("id", index)) if isinstance(entry, dict) else str(index)
+            record = RawRecord(source=spec.name, position=position, key=key)
+            position += 1
+            if not isinstance(entry, dict):
+                record.problem, record.detail = "malformed_conversation", "entry is not an object"
+                yield record
+                continue
+            record.conversation, why = normalise_conversation(entry.get("conversations"))
+            if record.conversation is None:
+                record.problem, record.detail = "malformed_conversation", why
+            image = entry.get("image")
+            if not isinstance(image, str) or not image:
+                record.problem, record.detail = record.problem or "missing_image", "entry has no 'image' path"
+            else:
+                record.image_name = image
+                record.image = read_bytes(join(spec.image_root, image))
+                if record.image is None:
+                    record.problem = record.problem or "missing_image"
+                    record.detail = record.detail or f"{join(spec.image_root, image)} does not exist"
+            yield record

@@ -1,0 +1,34 @@
+"""Text-only JSONL: one object per line with the text in ``text_field`` (default ``text``); read line by line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from data.sources.base import RawRecord, SourceSpec, expand, parse_json
+
+
+def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
+    position = 0
+    for handle in expand(spec):
+        with handle as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                yield text_record(spec, position, number, line)
+                position += 1
+
+
+def text_record(spec: SourceSpec, position: int, number: int, line: bytes) -> RawRecord:
+    record = RawRecord(source=spec.name, position=position, key=str(number))
+    entry, problem, detail = parse_json(line)
+    if problem is None and not isinstance(entry, dict):
+        problem, detail = "malformed_json", "line is not an object"
+    if problem is not None:
+        record.problem, record.detail = problem, f"line {number}: {detail}"
+        return record
+    record.key = str(entry.get("id", number))
+    text = entry.get(spec.text_field)
+    record.text = text if isinstance(text, str) else None
+    if record.text is None:
+        record.problem, record.detail = "empty_text", f"line {number} has no string {spec.text_field!r}"
+    return record
