@@ -61,7 +61,9 @@ def decode_image(payload: bytes | None, max_pixels: int, convert_modes: bool = T
             image = Image.open(io.BytesIO(payload))
         except Image.DecompressionBombError as error:
             raise ImageProblem("decompression_bomb", str(error)) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        except UnidentifiedImageError:
+            raise ImageProblem("not_an_image", f"no image format recognised; starts with {payload[:16]!r}") from None
+        except (OSError, SyntaxError, ValueError) as error:
             raise ImageProblem("not_an_image", f"{type(error).__name__}: {error}"[:200]) from None
         if image.width * image.height > max_pixels:
             raise ImageProblem("decompression_bomb",

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from data.filtering import FilterConfig, Verdict, check_record
 from data.parallel import ordered_map
+from data.settings import code_version
 from data.sources import RawRecord, SourceSpec, read_source
 
 QUARANTINE_COLUMNS = ["task", "source", "position", "key", "reason", "detail"]
@@ -125,6 +126,7 @@ def summarize(specs: list[SourceSpec], stats: dict[str, Counter], filters: dict[
         "seconds": round(seconds, 3),
         "records_per_second": round(read / seconds, 1) if seconds > 0 else None,
         "workers": workers,
+        "code_version": code_version(),
         "filters": {task: asdict(config) for task, config in sorted(filters.items())},
     }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,3 +40,24 @@ def load_profile(path: str | Path, profile: str) -> dict[str, Any]:
     if profile not in profiles:
         raise SettingsError(f"profile {profile!r} is not in {path}; choose one of {sorted(profiles)}.")
     return {"seed": params.get("seed", 0), **profiles[profile]}
+
+
+def code_version() -> str:
+    """The git commit of the working tree (with ``+dirty`` when it has uncommitted changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def resolve_workers(value: int | str) -> int:
+    """``workers`` from params: a count, or ``auto`` for every core this process may use."""
+    if value == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if isinstance(value, int) and value >= 1:
+        return value
+    raise SettingsError(f"workers={value!r}; use a positive integer or 'auto'.")

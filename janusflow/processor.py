@@ -117,6 +117,7 @@ class JanusFlowProcessor:
                  context_length: int | None = None, system_prompt: str = DEFAULT_SYSTEM_PROMPT,
                  add_missing_special_tokens: bool = True) -> None:
         self.tokenizer = tokenizer
+        self.image_token = IMAGE_TOKEN
         self.image_size = image_size
         self.num_image_tokens = num_image_tokens
         self.context_length = context_length
@@ -216,10 +217,17 @@ class JanusFlowProcessor:
     def batch(self, sequences: Sequence[EncodedSequence], images: Sequence[Image.Image] = (),
               padding_side: Literal["left", "right"] = "left") -> SequenceBatch:
         """Pad sequences to one length; ``images`` are all the batch's images in reading order."""
+        pixel_values = self.preprocess_images(images) if images else None
+        return self.pad_sequences(sequences, pixel_values, padding_side)
+
+    def pad_sequences(self, sequences: Sequence[EncodedSequence], pixel_values: torch.Tensor | None = None,
+                      padding_side: Literal["left", "right"] = "left") -> SequenceBatch:
+        """Pad encoded sequences to one length; ``pixel_values`` are their preprocessed images in reading order."""
         expected = sum(s.num_images for s in sequences)
-        if len(images) != expected:
+        given = 0 if pixel_values is None else pixel_values.shape[0]
+        if given != expected:
             raise ValueError(
-                f"the texts hold {expected} {IMAGE_TOKEN} tag(s) but {len(images)} image(s) were given; put one "
+                f"the texts hold {expected} {IMAGE_TOKEN} tag(s) but {given} image(s) were given; put one "
                 f"{IMAGE_TOKEN} in a User message for each image, in order."
             )
         length = max(len(s.input_ids) for s in sequences)
@@ -235,8 +243,15 @@ class JanusFlowProcessor:
             input_ids=ids, attention_mask=mask, labels=labels,
             image_token_mask=(ids == self.image_id) & mask.bool(),
             image_begin_mask=(ids == self.image_start_id) & mask.bool(),
-            pixel_values=self.preprocess_images(images) if images else None,
+            pixel_values=pixel_values if given else None,
         )
+
+    def encode_text(self, text: str) -> EncodedSequence:
+        """A text-only training sequence: BOS + text + EOS, every token but BOS a label; cut to the context."""
+        ids = [self.bos_id] + self.tokenizer.encode(text, add_special_tokens=False) + [self.eos_id]
+        if self.context_length is not None:
+            ids = ids[: self.context_length]
+        return EncodedSequence(input_ids=ids, labels=[IGNORE_INDEX] + ids[1:], num_images=0)
 
     def chat_batch(self, conversations: Sequence[Sequence[dict[str, str]]],
                    images: Sequence[Sequence[Image.Image]] = ()) -> SequenceBatch:
@@ -258,24 +273,31 @@ class JanusFlowProcessor:
             return prompt.strip()
         raise ValueError(f"unknown generation template {template!r}; use 'sft' or 'pretrain'.")
 
+    def generation_prompt_ids(self, prompt: str, template: GenerationTemplate = "sft", reserved: int = 0) -> list[int]:
+        """BOS + the prompt's ids, up to (not including) the generation tag; ``reserved`` is the number of slots
+        that follow (time + image tokens), checked against the context."""
+        row = [self.bos_id] + self.tokenizer.encode(self.generation_text(prompt, template), add_special_tokens=False)
+        if self.context_length is not None and len(row) + reserved > self.context_length:
+            raise ValueError(
+                f"prompt {prompt[:60]!r} is {len(row)} tokens; with the {reserved} time and image tokens that "
+                f"follow it exceeds the LLM context of {self.context_length}. Shorten the prompt."
+            )
+        return row
+
     def encode_generation_prompts(self, prompts: Sequence[str], template: GenerationTemplate = "sft",
                                   reserved: int = 0) -> GenerationPrefix:
-        """Left-padded BOS + prompt ids; ``reserved`` is the number of slots that follow (time + image tokens)."""
+        """Left-padded BOS + prompt ids for a batch of prompts."""
         if isinstance(prompts, str):
             raise TypeError("prompts must be a list of strings; wrap a single prompt as [prompt].")
-        rows = [[self.bos_id] + self.tokenizer.encode(self.generation_text(p, template), add_special_tokens=False)
-                for p in prompts]
-        for prompt, row in zip(prompts, rows):
-            if self.context_length is not None and len(row) + reserved > self.context_length:
-                raise ValueError(
-                    f"prompt {prompt[:60]!r} is {len(row)} tokens; with the {reserved} time and image tokens that "
-                    f"follow it exceeds the LLM context of {self.context_length}. Shorten the prompt."
-                )
+        return self.pad_generation_prompts([self.generation_prompt_ids(p, template, reserved) for p in prompts])
+
+    def pad_generation_prompts(self, rows: Sequence[Sequence[int]]) -> GenerationPrefix:
+        """Left-pad prompt id rows into a GenerationPrefix (the layout the sampler and the RF loss read)."""
         length = max(len(r) for r in rows)
         ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.long)
         for i, row in enumerate(rows):
-            ids[i, length - len(row):] = torch.tensor(row)
+            ids[i, length - len(row):] = torch.tensor(list(row))
             mask[i, length - len(row):] = 1
         return GenerationPrefix(input_ids=ids, attention_mask=mask)
 

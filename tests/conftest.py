@@ -62,3 +62,44 @@ def codec() -> LatentCodec:
 @pytest.fixture()
 def red_image() -> Image.Image:
     return Image.new("RGB", (48, 32), (220, 20, 20))
+
+
+SMALL_WORLD = dict(gen_pairs=120, conversations=120, text_documents=120, eval_scenes=24, broken_fraction=0.1,
+                   samples_per_tar=50)
+
+
+def small_sources(raw) -> list:
+    from data.sources import source_specs
+
+    return source_specs([
+        {"name": "shapes_gen", "format": "webdataset", "path": f"{raw}/gen/*.tar", "feeds": "gen"},
+        {"name": "shapes_und", "format": "llava", "path": f"{raw}/und/conversations.json",
+         "image_root": f"{raw}/und/images", "feeds": "und"},
+        {"name": "shapes_text", "format": "text_jsonl", "path": f"{raw}/text/documents.jsonl", "feeds": "text"},
+    ])
+
+
+def small_filters(**overrides) -> dict:
+    from data.filtering import FilterConfig
+
+    return {"gen": FilterConfig(min_side=32, max_aspect_ratio=2.0, min_aesthetic=5.0, min_words=2, max_words=200,
+                                **overrides),
+            "und": FilterConfig(min_side=32, max_aspect_ratio=3.0, max_words=300, **overrides),
+            "text": FilterConfig(max_chars=4000, **overrides)}
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """A small shapes world (10% broken records) with its manifests and MDS shards, built once per session."""
+    from data.manifest import build_manifests
+    from data.shapes.world import ShapesWorldConfig, write_shapes_world
+    from data.shards import ShardConfig, write_shards
+
+    root = tmp_path_factory.mktemp("world")
+    raw = root / "raw"
+    counts = write_shapes_world(ShapesWorldConfig(**SMALL_WORLD), raw, progress=False)
+    specs = small_sources(raw)
+    report = build_manifests(specs, small_filters(), root / "manifests", progress=False)
+    write_shards(specs, root / "manifests", root / "shards", ShardConfig(size_limit="64kb"), progress=False)
+    return {"root": root, "raw": raw, "specs": specs, "counts": counts, "report": report,
+            "manifests": root / "manifests", "shards": root / "shards"}

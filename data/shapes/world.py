@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data.settings import code_version
 from data.shapes.captions import caption, detailed_caption, short_caption
 from data.shapes.conversations import CATEGORIES, conversation, question
 from data.shapes.corruptions import (
@@ -244,5 +245,6 @@ def write_shapes_world(config: ShapesWorldConfig, out: str | Path, progress: boo
         "broken_records": len(ledger.entries),
     }
     (out / "corruptions.json").write_text(json.dumps(ledger.entries, indent=1))
-    (out / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts}, indent=1))
+    (out / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts,
+                                                "code_version": code_version()}, indent=1))
     return counts

@@ -1,0 +1,66 @@
+"""Command line for the data lineage; each command is one DVC stage and one Dagster asset.
+
+    python -m data.cli shapes-world   # tiny profile: write the raw shapes world
+    python -m data.cli filter         # raw sources -> manifests + quarantine report
+    python -m data.cli shards         # manifests -> MDS shards (und / gen / text), verified
+
+Settings come from params.yaml (``--params``, ``--profile``); paths from its ``data.paths``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from data.manifest import build_manifests
+from data.profile import DataProfile
+from data.settings import code_version, load_profile
+from data.shapes.world import write_shapes_world
+from data.shards import verify_shards, write_shards
+
+
+def shapes_world(profile: DataProfile, progress: bool) -> dict:
+    if profile.shapes_world is None:
+        raise SystemExit("this profile has no data.shapes_world section; the shapes world belongs to the tiny profile.")
+    counts = write_shapes_world(profile.shapes_world, profile.paths["raw"], progress=progress)
+    print(f"shapes world written to {profile.paths['raw']}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def filter_sources(profile: DataProfile, progress: bool) -> dict:
+    report = build_manifests(profile.sources, profile.filters, profile.paths["manifests"], seed=profile.seed,
+                             workers=profile.workers, progress=progress)
+    print((profile.paths["manifests"] / "report.md").read_text())
+    return report
+
+
+def shards(profile: DataProfile, progress: bool) -> dict:
+    summary = write_shards(profile.sources, profile.paths["manifests"], profile.paths["shards"], profile.shards,
+                           workers=profile.workers, progress=progress)
+    for task in summary["tasks"]:
+        verify_shards(profile.paths["shards"] / task)
+    summary["code_version"] = code_version()
+    (profile.paths["shards"] / "summary.json").write_text(json.dumps(summary, indent=1))
+    for task, info in summary["tasks"].items():
+        print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes, hashes verified")
+    return summary
+
+
+COMMANDS = {"shapes-world": shapes_world, "filter": filter_sources, "shards": shards}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    profile = DataProfile.from_profile(load_profile(args.params, args.profile))
+    COMMANDS[args.command](profile, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The data commands as DVC and Dagster run them: params.yaml in, lineage folders out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data.cli import main
+from data.profile import DataProfile
+from data.settings import SettingsError, load_profile
+
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def small_params(tmp_path: Path) -> Path:
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    data = params["profiles"]["tiny"]["data"]
+    raw = tmp_path / "raw"
+    data["paths"] = {"raw": str(raw), "manifests": str(tmp_path / "manifests"), "shards": str(tmp_path / "shards"),
+                     "cache": str(tmp_path / "cache")}
+    data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
+    for source in data["sources"]:
+        for key in ("path", "image_root"):
+            if key in source:
+                source[key] = source[key].replace("artifacts/tiny/raw/shapes", str(raw))
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_the_three_commands_build_the_lineage(tmp_path, capsys):
+    params = str(small_params(tmp_path))
+    for command in ("shapes-world", "filter", "shards"):
+        assert main([command, "--params", params, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "| gen | 56 |" in out and "hashes verified" in out  # 40 clean + 16 broken generation records
+    summary = json.loads((tmp_path / "shards/summary.json").read_text())
+    report = json.loads((tmp_path / "manifests/report.json").read_text())
+    assert {t: v["samples"] for t, v in summary["tasks"].items()} == {t: v["kept"] for t, v in report["tasks"].items()}
+    assert summary["code_version"] and report["code_version"]
+
+
+def test_both_profiles_of_the_repository_params_parse():
+    tiny = DataProfile.from_profile(load_profile(REPO_PARAMS, "tiny"))
+    paper = DataProfile.from_profile(load_profile(REPO_PARAMS, "paper"))
+    assert tiny.shapes_world is not None and paper.shapes_world is None
+    assert {s.feeds for s in tiny.sources} == {s.feeds for s in paper.sources} == {"und", "gen", "text"}
+    assert paper.shards.und_image_size == 384 and tiny.shards.hashes == ("sha1", "xxh64")
+
+
+def test_bad_data_settings_name_the_key():
+    profile = load_profile(REPO_PARAMS, "tiny")
+    bad = {**profile, "data": {**profile["data"], "shard": {}}}
+    with pytest.raises(SettingsError, match="data has unknown key\\(s\\) \\['shard'\\]; valid keys are"):
+        DataProfile.from_profile(bad)
+    bad = {**profile, "data": {**profile["data"], "filters": {"gen": {"min_size": 3}}}}
+    with pytest.raises(SettingsError, match="data.filters.gen has unknown key\\(s\\) \\['min_size'\\]"):
+        DataProfile.from_profile(bad)
+    with pytest.raises(SettingsError, match="profile 'huge' is not in"):
+        load_profile(REPO_PARAMS, "huge")
