@@ -3,16 +3,22 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 
-.PHONY: setup run test bench
+.PHONY: setup run data test bench
 
 setup:
 	@bash scripts/setup.sh
 
-run: setup
+run: setup data
 	$(OFFLINE) $(PY) -m janusflow.cli.demo --out artifacts/demo
+
+data: setup
+	$(OFFLINE) $(PY) -m data.cli shapes-world
+	$(OFFLINE) $(PY) -m data.cli filter
+	$(OFFLINE) $(PY) -m data.cli shards
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest -q
 
 bench: setup
 	$(OFFLINE) $(PY) benchmarks/sampling.py
+	$(OFFLINE) $(PY) benchmarks/data_loading.py

@@ -46,7 +46,7 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = GRAY) -> Image
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(base, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def decode_image(payload: bytes | None, max_pixels: int, convert_modes: bool = True) -> DecodedImage:
@@ -89,6 +89,8 @@ def pixel_hash(image: Image.Image) -> str:
 
 def pad_to_square(image: Image.Image, size: int, background: tuple[int, int, int] = GRAY) -> Image.Image:
     """Understanding path: fit the long side to ``size`` and pad the short side with ``background``."""
+    if image.size == (size, size):
+        return image
     scale = size / max(image.width, image.height)
     resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                            Image.Resampling.BICUBIC)

@@ -27,6 +27,20 @@ class MixtureError(ValueError):
 
 
 @dataclass(frozen=True)
+class LoaderConfig:
+    """How training reads a mixture (params.yaml ``data.loader``).
+
+    ``predownload``: samples Streaming prepares ahead of the reader. While it runs ahead, Streaming takes a file
+    lock per sample, which halves iteration speed on fast local shards; a value at least the epoch size prepares
+    everything at the start instead (the tiny profile's setting). Leave it None (8 batches) for remote shards.
+    """
+
+    predownload: int | None = None
+    num_workers: int = 0
+    prefetch_factor: int | None = None
+
+
+@dataclass(frozen=True)
 class MixturePhase:
     ratio: dict[str, float]
     steps: int | None = None
@@ -77,9 +91,10 @@ def _index_digest(directory: Path) -> str:
 def build_mixture(shards: str | Path, ratio: dict[str, float], processor: SampleProcessor, cache_dir: str | Path,
                   batch_size: int, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
                   generation_template: str = "sft", shuffle: bool = True, verify: bool = True,
-                  **kwargs: Any) -> JanusFlowStreamingDataset:
+                  predownload: int | None = None, **kwargs: Any) -> JanusFlowStreamingDataset:
     """A JanusFlowStreamingDataset over ``shards/<task>`` in ``ratio``. ``name`` keeps the local cache of this
-    mixture apart from others built in the same process (Streaming refuses to share one)."""
+    mixture apart from others built in the same process (Streaming refuses to share one). ``predownload`` is how
+    many samples Streaming prepares ahead of the reader (None: its default of 8 batches); see LoaderConfig."""
     shards, cache_dir = Path(shards), Path(cache_dir)
     streams = []
     for task, weight in active_streams(ratio).items():
@@ -93,7 +108,7 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
         streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,
                                      batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed,
-                                     epoch_size=epoch_size, **kwargs)
+                                     epoch_size=epoch_size, predownload=predownload, **kwargs)
 
 
 def realised_counts(dataset: JanusFlowStreamingDataset) -> dict[str, int]:

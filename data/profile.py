@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from data.filtering import FilterConfig
+from data.mixture import LoaderConfig
 from data.settings import SettingsError, from_section, resolve_workers
 from data.shapes.world import ShapesWorldConfig
 from data.shards import ShardConfig
 from data.sources import SourceSpec, source_specs
 
-SECTION_KEYS = ("paths", "shapes_world", "sources", "filters", "shards", "workers")
+SECTION_KEYS = ("paths", "shapes_world", "sources", "filters", "shards", "loader", "workers")
 PATH_KEYS = ("raw", "manifests", "shards", "cache")
 
 
@@ -23,6 +24,7 @@ class DataProfile:
     sources: list[SourceSpec]
     filters: dict[str, FilterConfig]
     shards: ShardConfig
+    loader: LoaderConfig
     workers: int
     seed: int
     shapes_world: ShapesWorldConfig | None = None
@@ -53,6 +55,7 @@ class DataProfile:
             filters={task: from_section(FilterConfig, values, f"{where}.filters.{task}")
                      for task, values in (section.get("filters") or {}).items()},
             shards=from_section(ShardConfig, shard_section, f"{where}.shards"),
+            loader=from_section(LoaderConfig, section.get("loader"), f"{where}.loader"),
             workers=resolve_workers(section.get("workers", 1)),
             seed=seed,
             shapes_world=world,

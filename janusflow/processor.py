@@ -105,9 +105,9 @@ def preprocess_image(image: Image.Image, size: int) -> torch.Tensor:
         raise TypeError(f"expected a PIL.Image, got {type(image).__name__}; open files with PIL.Image.open(path).")
     background = tuple(int(m * 255) for m in IMAGE_MEAN)
     canvas = pad_to_square(to_rgb(image, background), size, background)
-    array = np.asarray(canvas, dtype=np.float32) / 255.0
-    array = (array - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    pixels = torch.from_numpy(np.array(canvas, dtype=np.uint8)).permute(2, 0, 1).contiguous().float()
+    mean = torch.tensor(IMAGE_MEAN).view(3, 1, 1)
+    return pixels.div_(255.0).sub_(mean).div_(torch.tensor(IMAGE_STD).view(3, 1, 1))
 
 
 class JanusFlowProcessor:
@@ -175,14 +175,16 @@ class JanusFlowProcessor:
     def encode_conversation(self, messages: Sequence[dict[str, str]], system_prompt: str | None = None) -> EncodedSequence:
         """BOS + the chat text with images expanded; labels keep only the Assistant answers and their EOS."""
         system = self.system_prompt if system_prompt is None else system_prompt
-        ids, labels = [self.bos_id], [IGNORE_INDEX]
-        for text, is_response in conversation_segments(messages, system):
-            piece = self.tokenizer.encode(text, add_special_tokens=False)
+        segments = conversation_segments(messages, system)
+        pieces = [self._encode(text) for text, _ in segments]
+        ids, labels, num_images = [self.bos_id], [IGNORE_INDEX], 0
+        for piece, (_, is_response) in zip(pieces, segments):
+            piece, count = self._expand_images(piece)
+            num_images += count
             if is_response:
                 piece = piece + [self.eos_id]
             ids.extend(piece)
-            labels.extend(piece if is_response else [IGNORE_INDEX] * len(piece))
-        ids, labels, num_images = self._expand_images(ids, labels)
+            labels.extend(self._labels(piece, is_response))
         self._check_length(len(ids), "conversation")
         return EncodedSequence(input_ids=ids, labels=labels, num_images=num_images)
 
@@ -192,20 +194,28 @@ class JanusFlowProcessor:
             raise ValueError("a chat prompt must end with a User message; append the question as {'role': 'User'}.")
         return self.encode_conversation([*messages, {"role": "Assistant", "content": ""}], system_prompt)
 
-    def _expand_images(self, ids: list[int], labels: list[int]) -> tuple[list[int], list[int], int]:
-        out_ids: list[int] = []
-        out_labels: list[int] = []
-        count = 0
+    def _encode(self, text: str) -> list[int]:
+        """Ids of one text segment, no special tokens added; fast tokenizers skip the Python wrapper (same ids)."""
+        if self.tokenizer.is_fast:
+            return self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def _expand_images(self, piece: list[int]) -> tuple[list[int], int]:
+        """Each image tag becomes begin + N placeholders + end; returns the ids and the number of images."""
+        if self.image_id not in piece:
+            return piece, 0
         block = [self.image_start_id] + [self.image_id] * self.num_image_tokens + [self.image_end_id]
-        for token, label in zip(ids, labels):
-            if token == self.image_id:
-                out_ids.extend(block)
-                out_labels.extend([IGNORE_INDEX] * len(block))
-                count += 1
-            else:
-                out_ids.append(token)
-                out_labels.append(label)
-        return out_ids, out_labels, count
+        out: list[int] = []
+        for token in piece:
+            out.extend(block if token == self.image_id else (token,))
+        return out, piece.count(self.image_id)
+
+    def _labels(self, piece: list[int], is_response: bool) -> list[int]:
+        """Labels for a segment: nothing in prompts; in answers, every token except image slots."""
+        if not is_response:
+            return [IGNORE_INDEX] * len(piece)
+        image_slots = {self.image_start_id, self.image_id, self.image_end_id}
+        return [IGNORE_INDEX if token in image_slots else token for token in piece]
 
     def _check_length(self, length: int, what: str) -> None:
         if self.context_length is not None and length > self.context_length:
@@ -231,14 +241,15 @@ class JanusFlowProcessor:
                 f"{IMAGE_TOKEN} in a User message for each image, in order."
             )
         length = max(len(s.input_ids) for s in sequences)
-        ids = torch.full((len(sequences), length), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(sequences), length), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        ids = np.full((len(sequences), length), self.pad_id, dtype=np.int64)
+        labels = np.full((len(sequences), length), IGNORE_INDEX, dtype=np.int64)
+        mask = np.zeros((len(sequences), length), dtype=np.int64)
         for row, seq in enumerate(sequences):
             span = slice(length - len(seq.input_ids), length) if padding_side == "left" else slice(0, len(seq.input_ids))
-            ids[row, span] = torch.tensor(seq.input_ids)
-            labels[row, span] = torch.tensor(seq.labels)
+            ids[row, span] = seq.input_ids
+            labels[row, span] = seq.labels
             mask[row, span] = 1
+        ids, labels, mask = torch.from_numpy(ids), torch.from_numpy(labels), torch.from_numpy(mask)
         return SequenceBatch(
             input_ids=ids, attention_mask=mask, labels=labels,
             image_token_mask=(ids == self.image_id) & mask.bool(),
@@ -248,7 +259,7 @@ class JanusFlowProcessor:
 
     def encode_text(self, text: str) -> EncodedSequence:
         """A text-only training sequence: BOS + text + EOS, every token but BOS a label; cut to the context."""
-        ids = [self.bos_id] + self.tokenizer.encode(text, add_special_tokens=False) + [self.eos_id]
+        ids = [self.bos_id] + self._encode(text) + [self.eos_id]
         if self.context_length is not None:
             ids = ids[: self.context_length]
         return EncodedSequence(input_ids=ids, labels=[IGNORE_INDEX] + ids[1:], num_images=0)
@@ -276,7 +287,7 @@ class JanusFlowProcessor:
     def generation_prompt_ids(self, prompt: str, template: GenerationTemplate = "sft", reserved: int = 0) -> list[int]:
         """BOS + the prompt's ids, up to (not including) the generation tag; ``reserved`` is the number of slots
         that follow (time + image tokens), checked against the context."""
-        row = [self.bos_id] + self.tokenizer.encode(self.generation_text(prompt, template), add_special_tokens=False)
+        row = [self.bos_id] + self._encode(self.generation_text(prompt, template))
         if self.context_length is not None and len(row) + reserved > self.context_length:
             raise ValueError(
                 f"prompt {prompt[:60]!r} is {len(row)} tokens; with the {reserved} time and image tokens that "

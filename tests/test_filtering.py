@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,13 @@ from PIL import Image
 from data.filtering import FilterConfig, check_conversation
 from data.images import ImageProblem, decode_image, pixel_hash, to_rgb
 from data.manifest import build_manifests, sampled_in
+from data.profile import DataProfile
+from data.settings import load_profile
+from data.shapes.world import write_shapes_world
 from data.shapes.corruptions import REPAIRED, broken_image, png_bytes
 from data.sources.base import RawRecord
 
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SOURCE = {"gen": "shapes_gen", "und": "shapes_und", "text": "shapes_text"}
 MODES = {"grayscale": "L", "rgba": "RGBA", "cmyk": "CMYK", "16_bit": "I;16"}
 
@@ -37,8 +42,8 @@ def gen_metadata(raw) -> dict[int, dict]:
     return out
 
 
-def test_every_broken_record_gets_its_reason_and_nothing_else_is_lost(small_world):
-    raw, manifests = small_world["raw"], small_world["manifests"]
+def check_ledger(raw, manifests, report, written) -> None:
+    """Every ledger entry ends as expected; the only other rejections are degraded renders; counts add up."""
     ledger = json.loads((raw / "corruptions.json").read_text())
     quarantine = pd.read_parquet(manifests / "quarantine.parquet")
     kept = {task: pd.read_parquet(manifests / f"{task}.parquet") for task in ("gen", "und", "text")}
@@ -58,18 +63,29 @@ def test_every_broken_record_gets_its_reason_and_nothing_else_is_lost(small_worl
         "truncated_image", "zero_byte_file", "non_image_bytes", "decompression_bomb", "grayscale", "rgba", "cmyk",
         "16_bit", "extreme_aspect_ratio", "tiny_image", "empty_caption", "overlong_caption", "invalid_utf8",
         "missing_image", "malformed_json", "duplicate_image"}
-    # The only other rejections are the degraded renders, by their aesthetic score.
     metadata = gen_metadata(raw)
     low = {("shapes_gen", p) for p, m in metadata.items() if m.get("aesthetic", 10) < 5.0} - broken_positions
-    assert low and {k for k, reason in found.items() if k not in broken_positions} == low
+    assert low and {k for k in found if k not in broken_positions} == low
     assert all(found[k] == "low_aesthetic" for k in low)
-    report = small_world["report"]
-    written = small_world["counts"]
     for task in ("gen", "und", "text"):
         t = report["tasks"][task]
         assert t["read"] == written[f"{task}_records"]
         assert t["read"] == t["kept"] + t["quarantined"] + t["sampled_out"] == len(kept[task]) + (quarantine.task == task).sum()
     assert report["reasons"] == quarantine.reason.value_counts().sort_index().to_dict()
+
+
+def test_every_broken_record_gets_its_reason_and_nothing_else_is_lost(small_world):
+    check_ledger(small_world["raw"], small_world["manifests"], small_world["report"], small_world["counts"])
+
+
+@pytest.mark.slow
+def test_the_default_tiny_world_filters_exactly_as_its_ledger_says(tmp_path):
+    """The world the main job writes (params.yaml settings, 12,360 records), not only the small test world."""
+    profile = DataProfile.from_profile(load_profile(REPO_PARAMS, "tiny"))
+    written = write_shapes_world(profile.shapes_world, tmp_path / "raw", progress=False)
+    report = build_manifests(small_sources(tmp_path / "raw"), profile.filters, tmp_path / "manifests",
+                             workers=2, progress=False)
+    check_ledger(tmp_path / "raw", tmp_path / "manifests", report, written)
 
 
 def test_modes_are_quarantined_when_conversion_is_off(small_world, tmp_path):

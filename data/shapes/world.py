@@ -19,7 +19,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +115,8 @@ def write_generation(config: ShapesWorldConfig, out: Path, ledger: _Ledger, prog
                 tar.close()
             tar = tarfile.open(out / f"shard-{position // config.samples_per_tar:05d}.tar", "w", format=tarfile.USTAR_FORMAT)
         scene = next(stream)
+        if kind is not None:  # broken records are otherwise clean, so their only fault is the intended one
+            scene = replace(scene, quality=1.0)
         key = f"{position:08d}"
         image = render(scene, config.resolution)
         text = caption(scene, rng, config.short_caption_fraction)
@@ -137,7 +139,7 @@ def write_generation(config: ShapesWorldConfig, out: Path, ledger: _Ledger, prog
                 payload = last_clean
             elif kind != "missing_image":
                 payload, extension = broken_image(kind, image)
-        else:
+        elif scene.quality == 1.0:  # a duplicate copies a record that passes every filter
             last_clean = payload
         assert tar is not None
         if kind != "missing_image":
