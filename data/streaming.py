@@ -4,9 +4,10 @@ A sample is one of:
 
 * understanding: ``{"task": "und", "sequence": EncodedSequence, "pixel_values": [n, 3, H, W]}`` in the chat
   template, labels only on the answers (the AR loss's response mask);
+  text past the LLM context is cut (never inside an image) rather than failing the run;
 * generation: ``{"task": "gen", "prompt_ids": [...], "pixel_values": [3, H, W] in [-1, 1], "caption": str}``,
   the prompt in the pre-training form ``"<prompt>"`` or the SFT form ``"User:<prompt>\\n\\nAssistant:"``, the
-  generation tag and image tokens to follow;
+  generation tag and image tokens to follow (the prompt is cut so that they fit the context);
 * text: ``{"task": "text", "sequence": EncodedSequence}``, every token a label.
 
 The processor is passed in (any object with the JanusFlowProcessor methods used here), so this package does not
@@ -27,10 +28,12 @@ from data.sources.base import IMAGE_TAG
 
 class SampleProcessor(Protocol):
     image_token: str
+    num_image_tokens: int
 
-    def encode_conversation(self, messages: list[dict[str, str]]) -> Any: ...
+    def encode_conversation(self, messages: list[dict[str, str]], truncate: bool = False) -> Any: ...
     def encode_text(self, text: str) -> Any: ...
-    def generation_prompt_ids(self, prompt: str, template: str = "sft", reserved: int = 0) -> list[int]: ...
+    def generation_prompt_ids(self, prompt: str, template: str = "sft", reserved: int = 0,
+                              truncate: bool = False) -> list[int]: ...
     def preprocess_images(self, images: list[Image.Image]) -> torch.Tensor: ...
     def pad_sequences(self, sequences: list[Any], pixel_values: torch.Tensor | None, padding_side: str) -> Any: ...
     def pad_generation_prompts(self, rows: list[list[int]]) -> Any: ...
@@ -48,10 +51,11 @@ def encode_sample(raw: dict[str, Any], processor: SampleProcessor, template: str
     if task == "und":
         messages = [{"role": t["role"], "content": t["content"].replace(IMAGE_TAG, processor.image_token)}
                     for t in raw["conversation"]]
-        return {"task": "und", "sequence": processor.encode_conversation(messages),
+        return {"task": "und", "sequence": processor.encode_conversation(messages, truncate=True),
                 "pixel_values": processor.preprocess_images([raw["image"]])}
     if task == "gen":
-        return {"task": "gen", "prompt_ids": processor.generation_prompt_ids(raw["caption"], template),
+        prompt = processor.generation_prompt_ids(raw["caption"], template, 1 + processor.num_image_tokens, truncate=True)
+        return {"task": "gen", "prompt_ids": prompt,
                 "pixel_values": image_tensor(raw["image"]), "caption": raw["caption"]}
     if task == "text":
         return {"task": "text", "sequence": processor.encode_text(raw["text"])}

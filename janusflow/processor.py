@@ -172,8 +172,10 @@ class JanusFlowProcessor:
 
     # ----- chat -------------------------------------------------------------------------------------------
 
-    def encode_conversation(self, messages: Sequence[dict[str, str]], system_prompt: str | None = None) -> EncodedSequence:
-        """BOS + the chat text with images expanded; labels keep only the Assistant answers and their EOS."""
+    def encode_conversation(self, messages: Sequence[dict[str, str]], system_prompt: str | None = None,
+                            truncate: bool = False) -> EncodedSequence:
+        """BOS + the chat text with images expanded; labels keep only the Assistant answers and their EOS.
+        Longer than the context: an error, or with ``truncate`` (training) the tail is cut, never inside an image."""
         system = self.system_prompt if system_prompt is None else system_prompt
         segments = conversation_segments(messages, system)
         pieces = [self._encode(text) for text, _ in segments]
@@ -185,6 +187,10 @@ class JanusFlowProcessor:
                 piece = piece + [self.eos_id]
             ids.extend(piece)
             labels.extend(self._labels(piece, is_response))
+        if truncate and self.context_length is not None and len(ids) > self.context_length:
+            kept = ids[: self.context_length]
+            if kept.count(self.image_end_id) == num_images:  # every image block ends inside the context
+                return EncodedSequence(kept, labels[: self.context_length], num_images)
         self._check_length(len(ids), "conversation")
         return EncodedSequence(input_ids=ids, labels=labels, num_images=num_images)
 
@@ -284,10 +290,13 @@ class JanusFlowProcessor:
             return prompt.strip()
         raise ValueError(f"unknown generation template {template!r}; use 'sft' or 'pretrain'.")
 
-    def generation_prompt_ids(self, prompt: str, template: GenerationTemplate = "sft", reserved: int = 0) -> list[int]:
+    def generation_prompt_ids(self, prompt: str, template: GenerationTemplate = "sft", reserved: int = 0,
+                              truncate: bool = False) -> list[int]:
         """BOS + the prompt's ids, up to (not including) the generation tag; ``reserved`` is the number of slots
-        that follow (time + image tokens), checked against the context."""
+        that follow (time + image tokens), checked against the context (with ``truncate``, the prompt is cut)."""
         row = [self.bos_id] + self._encode(self.generation_text(prompt, template))
+        if truncate and self.context_length is not None:
+            row = row[: max(1, self.context_length - reserved)]
         if self.context_length is not None and len(row) + reserved > self.context_length:
             raise ValueError(
                 f"prompt {prompt[:60]!r} is {len(row)} tokens; with the {reserved} time and image tokens that "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -124,6 +126,24 @@ def test_overlong_prompt_names_the_context(processor):
         processor.encode_generation_prompts(["red " * 1200], reserved=65)
     with pytest.raises(ValueError, match="the conversation is .* tokens long but the LLM context is 1024"):
         processor.encode_chat_prompt([{"role": "User", "content": "<image_placeholder>" * 16}])
+
+
+def test_training_truncates_overlong_text_but_never_an_image(processor):
+    long_answer = [{"role": "User", "content": "<image_placeholder>\nDescribe it."},
+                   {"role": "Assistant", "content": "red " * 1500}]
+    unlimited = copy.copy(processor)
+    unlimited.context_length = None
+    full = unlimited.encode_conversation(long_answer)
+    assert len(full.input_ids) > 1024
+    cut = processor.encode_conversation(long_answer, truncate=True)
+    assert len(cut.input_ids) == len(cut.labels) == 1024 and cut.num_images == 1
+    assert cut.input_ids == full.input_ids[:1024] and cut.labels == full.labels[:1024]
+    images_past_context = [{"role": "User", "content": "red " * 1500 + "<image_placeholder>"},
+                           {"role": "Assistant", "content": "yes"}]
+    with pytest.raises(ValueError, match="the conversation is .* tokens long but the LLM context is 1024"):
+        processor.encode_conversation(images_past_context, truncate=True)
+    prompt = processor.generation_prompt_ids("red " * 1200, reserved=65, truncate=True)
+    assert len(prompt) == 1024 - 65 and prompt[0] == processor.bos_id
 
 
 def _word_level_tokenizer() -> PreTrainedTokenizerFast:
