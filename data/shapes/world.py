@@ -101,53 +101,53 @@ class _Ledger:
         self.entries.append({"source": source, "key": key, "kind": kind, "expected": expected})
 
 
+def generation_members(key: str, scene: Scene, kind: str | None, config: ShapesWorldConfig,
+                       rng: np.random.Generator, original: bytes) -> list[tuple[str, bytes]]:
+    """The tar members of one sample, broken as ``kind`` (None: clean); ``original`` is what a duplicate copies."""
+    image = render(scene, config.resolution)
+    text = caption(scene, rng, config.short_caption_fraction)
+    meta = {"key": key, "caption": text, "width": image.width, "height": image.height,
+            "aesthetic": aesthetic_score(scene, rng), "scene": scene.to_dict()}
+    payload, extension, caption_bytes = png_bytes(image), "png", text.encode()
+    meta_bytes = None
+    if kind in ("empty_caption", "overlong_caption"):
+        text = "  \n " if kind == "empty_caption" else " ".join([text] * OVERLONG_REPEAT)
+        caption_bytes, meta["caption"] = text.encode(), text
+    elif kind == "invalid_utf8":
+        caption_bytes = INVALID_UTF8
+        del meta["caption"]
+    elif kind == "malformed_json":
+        meta_bytes = json.dumps(meta).encode()[:40]
+    elif kind == "duplicate_image":
+        payload = original
+    elif kind is not None and kind != "missing_image":
+        payload, extension = broken_image(kind, image)
+    members = [] if kind == "missing_image" else [(f"{key}.{extension}", payload)]
+    return members + [(f"{key}.txt", caption_bytes), (f"{key}.json", meta_bytes or json.dumps(meta).encode())]
+
+
 def write_generation(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
-    """Webdataset tar shards of (image, caption, metadata) samples."""
+    """Webdataset tar shards of (image, caption, metadata) samples, ``samples_per_tar`` per shard."""
     out.mkdir(parents=True, exist_ok=True)
     rng = config.rng("gen")
     plan = mix_plan(config.gen_pairs, GEN_KINDS, config.broken_fraction, config.rng("plan", "gen"))
     stream = scenes(config, "gen", "train", len(plan))
-    last_clean: bytes = b""
-    tar: tarfile.TarFile | None = None
-    for position, kind in enumerate(tqdm(plan, desc="shapes world: generation pairs", disable=not progress)):
-        if position % config.samples_per_tar == 0:
-            if tar is not None:
-                tar.close()
-            tar = tarfile.open(out / f"shard-{position // config.samples_per_tar:05d}.tar", "w", format=tarfile.USTAR_FORMAT)
-        scene = next(stream)
-        if kind is not None:  # broken records are otherwise clean, so their only fault is the intended one
-            scene = replace(scene, quality=1.0)
-        key = f"{position:08d}"
-        image = render(scene, config.resolution)
-        text = caption(scene, rng, config.short_caption_fraction)
-        meta = {"key": key, "caption": text, "width": image.width, "height": image.height,
-                "aesthetic": aesthetic_score(scene, rng), "scene": scene.to_dict()}
-        payload, extension = png_bytes(image), "png"
-        caption_bytes: bytes = text.encode()
-        meta_bytes: bytes | None = None
-        if kind is not None:
-            ledger.add("gen", key, kind, GEN_KINDS[kind])
-            if kind in ("empty_caption", "overlong_caption"):
-                text = "  \n " if kind == "empty_caption" else " ".join([text] * OVERLONG_REPEAT)
-                caption_bytes, meta["caption"] = text.encode(), text
-            elif kind == "invalid_utf8":
-                caption_bytes = INVALID_UTF8
-                del meta["caption"]
-            elif kind == "malformed_json":
-                meta_bytes = json.dumps(meta).encode()[:40]
-            elif kind == "duplicate_image":
-                payload = last_clean
-            elif kind != "missing_image":
-                payload, extension = broken_image(kind, image)
-        elif scene.quality == 1.0:  # a duplicate copies a record that passes every filter
-            last_clean = payload
-        assert tar is not None
-        if kind != "missing_image":
-            _tar_member(tar, f"{key}.{extension}", payload)
-        _tar_member(tar, f"{key}.txt", caption_bytes)
-        _tar_member(tar, f"{key}.json", meta_bytes if meta_bytes is not None else json.dumps(meta).encode())
-    if tar is not None:
-        tar.close()
+    original = b""
+    with tqdm(total=len(plan), desc="shapes world: generation pairs", disable=not progress) as bar:
+        for start in range(0, len(plan), config.samples_per_tar):
+            name = out / f"shard-{start // config.samples_per_tar:05d}.tar"
+            with tarfile.open(name, "w", format=tarfile.USTAR_FORMAT) as tar:
+                for position in range(start, min(start + config.samples_per_tar, len(plan))):
+                    kind, key, scene = plan[position], f"{position:08d}", next(stream)
+                    if kind is not None:  # broken records are otherwise clean: their only fault is the intended one
+                        scene = replace(scene, quality=1.0)
+                        ledger.add("gen", key, kind, GEN_KINDS[kind])
+                    members = generation_members(key, scene, kind, config, rng, original)
+                    if kind is None and scene.quality == 1.0:  # a duplicate copies a record that passes every filter
+                        original = members[0][1]
+                    for member, payload in members:
+                        _tar_member(tar, member, payload)
+                    bar.update()
     return len(plan)
 
 
