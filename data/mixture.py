@@ -9,7 +9,6 @@ rule.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from streaming import Stream
 
 from data.settings import SettingsError
-from data.shards import verify_shards
+from data.shards import index_digest, verify_shards
 from data.sources.base import TASKS
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
 
@@ -84,10 +83,6 @@ def active_streams(ratio: dict[str, float]) -> dict[str, float]:
     return active
 
 
-def _index_digest(directory: Path) -> str:
-    return hashlib.sha256((directory / "index.json").read_bytes()).hexdigest()[:16]
-
-
 def build_mixture(shards: str | Path, ratio: dict[str, float], processor: SampleProcessor, cache_dir: str | Path,
                   batch_size: int, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
                   generation_template: str = "sft", shuffle: bool = True, verify: bool = True,
@@ -104,7 +99,7 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
                                "MDS index.json; produce it with the shard stage (dvc repro shards) or set its weight to 0.")
         if verify:
             verify_shards(directory)
-        local = cache_dir / f"{name}-{task}-{_index_digest(directory)}"
+        local = cache_dir / f"{name}-{task}-{index_digest(directory)}"
         streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,
                                      batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed,

@@ -56,6 +56,11 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def index_digest(directory: str | Path) -> str:
+    """A short content id of an MDS directory (its index.json), for naming caches that must not go stale."""
+    return file_digest(Path(directory) / "index.json")[:16]
+
+
 def _prepare(chunk: list[tuple[RawRecord, dict, str, int]]) -> list[tuple[dict, Image.Image, str]]:
     """Decode, verify and crop one chunk: (manifest row, prepared image, pixel hash of the decoded image)."""
     out = []

@@ -52,14 +52,15 @@ def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict
     """``tiny`` is the tiny profile's section of params.yaml (model, vae and tokenizer sizes)."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["tokenizer"]["vocab_size"])
+    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["foundations"]["tokenizer"]["vocab_size"])
     config = tiny_janusflow_config(vocab_size=len(tokenizer), **tiny["model"])
     torch.manual_seed(seed)
     JanusFlowModel(config).save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     model = JanusFlowModel.from_pretrained(out / "model")
     processor = JanusFlowProcessor.for_model(tokenizer, config)
-    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=tuple(tiny["vae"]["channels"]))
+    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=tuple(tiny["foundations"]["vae"]["channels"]),
+                   attention=False)
     sampler = FlowSampler(model, processor, LatentCodec(vae))
 
     t0 = time.perf_counter()

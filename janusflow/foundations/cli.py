@@ -1,0 +1,114 @@
+"""Builds the tiny profile's foundations from the data lineage; each command is one DVC stage / Dagster asset.
+
+    python -m janusflow.foundations.cli tokenizer   # byte-level BPE            -> <out>/tokenizer
+    python -m janusflow.foundations.cli llm         # LlamaForCausalLM          -> <out>/llm        (needs tokenizer)
+    python -m janusflow.foundations.cli encoder     # SigLIP-style dual encoder -> <out>/encoder    (needs tokenizer)
+    python -m janusflow.foundations.cli vae         # AutoencoderKL             -> <out>/vae
+    python -m janusflow.foundations.cli all
+
+Each writes its weights, ``metrics.json`` (metrics, gate verdict, settings, code version) and exits with status 1
+when a quality gate in params.yaml fails, so nothing downstream trains on a bad foundation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from data.profile import DataProfile
+from data.settings import code_version, load_profile
+from janusflow.config import tiny_janusflow_config
+from janusflow.foundations.corpus import load_heldout, training_pairs, training_texts
+from janusflow.foundations.gates import gate_failures
+from janusflow.foundations.language_model import pretrain_language_model
+from janusflow.foundations.settings import NAMES, FoundationSettings
+from janusflow.foundations.siglip import TextTowerSpec, train_siglip
+from janusflow.foundations.tokenizer import build_tokenizer
+from janusflow.foundations.vae import train_vae
+
+METRICS_NAME = "metrics.json"
+
+
+class Context:
+    """Everything a builder reads: data paths, foundation settings, the model sizes of the profile."""
+
+    def __init__(self, params: str, profile_name: str, progress: bool) -> None:
+        profile = load_profile(params, profile_name)
+        self.data = DataProfile.from_profile(profile)
+        self.settings = FoundationSettings.from_profile(profile)
+        self.model = dict(profile["model"])
+        self.progress = progress
+
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        directory = self.settings.directory("tokenizer")
+        if not (directory / "tokenizer.json").is_file():
+            raise FileNotFoundError(f"no tokenizer in {directory}; build it first: python -m janusflow.foundations.cli tokenizer")
+        return AutoTokenizer.from_pretrained(directory)
+
+    def config(self, vocab_size: int):
+        return tiny_janusflow_config(vocab_size=vocab_size, **self.model)
+
+
+def build(name: str, ctx: Context) -> dict:
+    shards, cache, raw = ctx.data.paths["shards"], ctx.data.paths["cache"], ctx.data.paths["raw"]
+    out = ctx.settings.directory(name)
+    s = ctx.settings
+    if name == "tokenizer":
+        heldout = load_heldout(raw)
+        return build_tokenizer(training_texts(shards, cache), heldout.captions + heldout.qa_texts, s.vocab_size, out)
+    if name == "llm":
+        tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
+        config = ctx.config(len(tokenizer)).llama_config()
+        return pretrain_language_model(config, tokenizer, training_texts(shards, cache),
+                                       heldout.captions + heldout.qa_texts, s.llm_training, s.sequence_length, out,
+                                       ctx.progress)
+    if name == "encoder":
+        tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
+        images, captions = training_pairs(shards, cache)
+        spec = ctx.config(len(tokenizer)).und_encoder_spec()
+        return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **s.text_tower), tokenizer, images, captions,
+                            heldout.images, heldout.scenes, s.encoder_training, out, ctx.progress)
+    if name == "vae":
+        images, _ = training_pairs(shards, cache)
+        return train_vae(images, load_heldout(raw).images, s.vae_channels, s.kl_weight, s.vae_training, out,
+                         ctx.progress)
+    raise ValueError(f"unknown foundation {name!r}; use one of {list(NAMES)}.")
+
+
+def record(name: str, metrics: dict, ctx: Context) -> list[str]:
+    """Write metrics.json with the gate verdict; return the gate failures."""
+    failures = gate_failures(metrics, ctx.settings.gates.get(name, {}), name)
+    training = {"llm": ctx.settings.llm_training, "encoder": ctx.settings.encoder_training,
+                "vae": ctx.settings.vae_training}.get(name)
+    report = {"foundation": name, "metrics": metrics, "gates": ctx.settings.gates.get(name, {}),
+              "passed": not failures, "failures": failures,
+              "training": asdict(training) if training else None, "code_version": code_version()}
+    Path(ctx.settings.directory(name), METRICS_NAME).write_text(json.dumps(report, indent=1))
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("foundation", choices=[*NAMES, "all"])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    ctx = Context(args.params, args.profile, not args.no_progress)
+    status = 0
+    for name in NAMES if args.foundation == "all" else [args.foundation]:
+        metrics = build(name, ctx)
+        failures = record(name, metrics, ctx)
+        print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+        print(f"{name}: quality gates {'passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
+        status = status or int(bool(failures))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""What the foundations learn from and are measured on: training material read from the MDS shards (the
+lineage), held-out material from the shapes world's evaluation split (disjoint scenes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from streaming import StreamingDataset
+
+from data.shards import index_digest
+
+IMAGE_TAG = "<image>"
+
+
+def shard_samples(shards: str | Path, task: str, cache: str | Path) -> Iterator[dict]:
+    """Every sample of ``shards/<task>`` in order (read through a Streaming cache under ``cache``)."""
+    directory = Path(shards) / task
+    if not (directory / "index.json").is_file():
+        raise FileNotFoundError(f"{directory} has no MDS index.json; run the shard stage first (python -m data.cli shards).")
+    local = Path(cache) / f"foundations-{task}-{index_digest(directory)}"
+    dataset = StreamingDataset(remote=str(directory), local=str(local),
+                               shuffle=False, batch_size=1)
+    for index in range(dataset.num_samples):
+        yield dataset[index]
+
+
+def conversation_text(turns: list[dict[str, str]]) -> str:
+    """A conversation as plain chat text without its image tag, for language-only training."""
+    parts = []
+    for turn in turns:
+        content = turn["content"].replace(IMAGE_TAG, "").strip()
+        parts.append(f"{turn['role']}: {content}")
+    return "\n\n".join(parts)
+
+
+def training_texts(shards: str | Path, cache: str | Path) -> list[str]:
+    """Text documents, generation captions and understanding conversations (as chat text), in shard order."""
+    texts = [s["text"] for s in shard_samples(shards, "text", cache)]
+    texts += [s["caption"] for s in shard_samples(shards, "gen", cache)]
+    texts += [conversation_text(s["conversation"]) for s in shard_samples(shards, "und", cache)]
+    return texts
+
+
+def image_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def training_pairs(shards: str | Path, cache: str | Path) -> tuple[torch.Tensor, list[str]]:
+    """Generation images ([-1, 1], the shard resolution) with their captions."""
+    images, captions = [], []
+    for sample in shard_samples(shards, "gen", cache):
+        images.append(image_tensor(sample["image"]))
+        captions.append(sample["caption"])
+    return torch.stack(images), captions
+
+
+@dataclass
+class HeldOut:
+    """The evaluation split: images ([-1, 1]), scene graphs, captions, and question/answer texts."""
+
+    images: torch.Tensor
+    scenes: list[dict]
+    captions: list[str]
+    qa_texts: list[str]
+
+
+def load_heldout(raw: str | Path) -> HeldOut:
+    raw = Path(raw) / "eval"
+    if not (raw / "scenes.jsonl").is_file():
+        raise FileNotFoundError(f"{raw} has no scenes.jsonl; write the shapes world first (python -m data.cli shapes-world).")
+    rows = [json.loads(line) for line in (raw / "scenes.jsonl").read_text().splitlines()]
+    images = torch.stack([image_tensor(Image.open(raw / "images" / r["image"])) for r in rows])
+    questions = [json.loads(line) for line in (raw / "vqa.jsonl").read_text().splitlines()]
+    captions = [c for r in rows for c in (r["short_caption"], r["detailed_caption"])]
+    qa = [f"User: {q['question']}\n\nAssistant: {q['answer']}" for q in questions]
+    return HeldOut(images=images, scenes=[r["scene"] for r in rows], captions=captions, qa_texts=qa)

@@ -1,0 +1,68 @@
+"""The tiny profile's ``foundations`` section of params.yaml, typed and checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from data.settings import SettingsError, from_section
+from janusflow.foundations.training import TrainingSettings
+
+NAMES = ("tokenizer", "llm", "encoder", "vae")
+SECTION_KEYS = ("out", *NAMES, "gates")
+
+
+@dataclass(frozen=True)
+class FoundationSettings:
+    out: Path
+    vocab_size: int
+    sequence_length: int
+    llm_training: TrainingSettings
+    text_tower: dict[str, int]
+    encoder_training: TrainingSettings
+    vae_channels: tuple[int, ...]
+    kl_weight: float
+    vae_training: TrainingSettings
+    gates: dict[str, dict[str, dict[str, float]]]
+
+    def directory(self, name: str) -> Path:
+        return self.out / name
+
+    @classmethod
+    def from_profile(cls, profile: dict[str, Any]) -> FoundationSettings:
+        """``profile`` is ``profiles.tiny`` plus the top-level seed, which seeds every foundation."""
+        section = profile.get("foundations") or {}
+        unknown = sorted(set(section) - set(SECTION_KEYS))
+        missing = [k for k in SECTION_KEYS if k not in section]
+        if unknown or missing:
+            raise SettingsError(f"foundations needs exactly the keys {list(SECTION_KEYS)}; unknown {unknown}, "
+                                f"missing {missing}.")
+        seed = int(profile.get("seed", 0))
+
+        def training(name: str) -> TrainingSettings:
+            part = dict(section[name])
+            return replace(from_section(TrainingSettings, part.pop("training", {}), f"foundations.{name}.training"),
+                           seed=seed)
+
+        def only(name: str, keys: tuple[str, ...]) -> dict[str, Any]:
+            extra = sorted(set(section[name]) - set(keys))
+            if extra:
+                raise SettingsError(f"foundations.{name} has unknown key(s) {extra}; valid keys are {list(keys)}.")
+            return section[name]
+
+        gates = section["gates"] or {}
+        if set(gates) - set(NAMES):
+            raise SettingsError(f"foundations.gates names {sorted(set(gates) - set(NAMES))}; use {list(NAMES)}.")
+        return cls(
+            out=Path(section["out"]),
+            vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
+            sequence_length=int(only("llm", ("sequence_length", "training"))["sequence_length"]),
+            llm_training=training("llm"),
+            text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
+            encoder_training=training("encoder"),
+            vae_channels=tuple(only("vae", ("channels", "kl_weight", "training"))["channels"]),
+            kl_weight=float(section["vae"]["kl_weight"]),
+            vae_training=training("vae"),
+            gates=gates,
+        )

@@ -1,0 +1,61 @@
+"""The optimisation loop every foundation shares: seeded AdamW with warmup and cosine decay, a progress bar, a
+loss curve. Each foundation supplies only its loss on a batch of indices."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """params.yaml ``foundations.<name>.training``."""
+
+    steps: int = 600
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup to 1, then cosine decay to 0.1 at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train(module: nn.Module, loss_on: Callable[[torch.Tensor, torch.Generator], torch.Tensor], dataset_size: int,
+          settings: TrainingSettings, desc: str, progress: bool = True) -> list[float]:
+    """Run ``settings.steps`` steps; ``loss_on(indices, generator)`` returns the loss of one batch. Returns the
+    loss at every step. Deterministic for ``settings.seed`` on CPU."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate, betas=(0.9, 0.95),
+                                  weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, settings.warmup_steps, settings.steps))
+    module.train()
+    curve = []
+    with tqdm(range(settings.steps), desc=desc, disable=not progress) as bar:
+        for _ in bar:
+            indices = torch.randint(0, dataset_size, (settings.batch_size,), generator=generator)
+            loss = loss_on(indices, generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {len(curve)}; lower "
+                                         "foundations.<name>.training.learning_rate in params.yaml.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            curve.append(loss.item())
+            bar.set_postfix(loss=f"{curve[-1]:.4f}")
+    module.eval()
+    return curve

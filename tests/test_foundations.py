@@ -1,0 +1,169 @@
+"""Foundations: metrics on hand-made cases, gates, and short seeded training runs that lower their loss, save in
+the standard formats and load back (into the JanusFlow model too)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import AutoTokenizer, LlamaForCausalLM
+
+from janusflow.config import tiny_janusflow_config
+from janusflow.foundations.assemble import from_tiny_foundations
+from janusflow.foundations.gates import GateError, gate_failures
+from janusflow.foundations.language_model import pack, pretrain_language_model
+from janusflow.foundations.metrics import accuracy, perplexity, psnr, unigram_perplexity
+from janusflow.foundations.siglip import SiglipDualEncoder, TextTowerSpec, sigmoid_loss, train_siglip
+from janusflow.foundations.tokenizer import build_tokenizer
+from janusflow.foundations.training import TrainingSettings, lr_factor
+from janusflow.foundations.vae import latent_scaling_factor, train_vae
+from janusflow.modeling import JanusFlowModel
+from janusflow.tokenizer import SPECIAL_TOKENS
+from janusflow.vae import load_vae
+
+TEXTS = [
+    "a photo of two red circles", "a blue square left of a green triangle", "How many squares are there?",
+    "There are three shapes on a plain gray background.", "A large yellow diamond is in the top left.",
+    "Is there a white circle in the image?", "A small black triangle is at the bottom.",
+] * 30
+SHORT = TrainingSettings(steps=25, batch_size=8, learning_rate=3e-3, warmup_steps=5, seed=0)
+LLM = TrainingSettings(steps=80, batch_size=8, learning_rate=1e-2, warmup_steps=5, seed=0)
+
+
+def test_psnr_perplexity_and_accuracy_on_hand_made_cases():
+    target = torch.zeros(2, 3, 4, 4)
+    assert psnr(target + 0.2, target) == pytest.approx(20.0, abs=1e-4)  # 0.1 error in [0, 1]: 20 dB
+    assert psnr(target, target) == pytest.approx(100.0)  # exact: capped at 1e-10 mean squared error
+    assert perplexity(2 * math.log(3), 2) == pytest.approx(3.0)
+    # add-one unigram: p(0) = 3/5, p(1) = 2/5 -> perplexity = 1 / sqrt(0.24)
+    assert unigram_perplexity([0, 0, 1], [0, 1], vocab_size=2) == pytest.approx(1 / math.sqrt(0.24))
+    assert accuracy(["red", "blue", "red"], ["red", "red", "red"]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="two equal, non-empty sequences"):
+        accuracy([], [])
+
+
+def test_gates_name_what_fails():
+    gates = {"heldout_psnr_db": {"min": 28.0}, "perplexity_ratio": {"max": 0.5}}
+    assert gate_failures({"heldout_psnr_db": 31.0, "perplexity_ratio": 0.1}, gates, "vae") == []
+    assert gate_failures({"heldout_psnr_db": 25.0, "perplexity_ratio": 0.7}, gates, "vae") == [
+        "vae.heldout_psnr_db = 25 is below the gate minimum 28.0",
+        "vae.perplexity_ratio = 0.7 is above the gate maximum 0.5"]
+    assert gate_failures({"heldout_psnr_db": float("nan"), "perplexity_ratio": 0.1}, gates, "vae")  # NaN fails
+    with pytest.raises(GateError, match="gate on vae.fid, but vae reports only"):
+        gate_failures({"heldout_psnr_db": 30}, {"fid": {"max": 1}}, "vae")
+    with pytest.raises(GateError, match="must be {min: x}"):
+        gate_failures({"a": 1}, {"a": {"above": 1}}, "x")
+
+
+def test_learning_rate_schedule():
+    assert [lr_factor(s, 4, 20) for s in (0, 3)] == [0.25, 1.0]
+    assert lr_factor(4, 4, 20) == pytest.approx(1.0) and lr_factor(20, 4, 20) == pytest.approx(0.1)
+
+
+def test_sigmoid_loss_matches_the_formula():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 3.0]])
+    expected = -(math.log(1 / (1 + math.exp(-2))) + math.log(1 / (1 + math.exp(-1))) + math.log(1 / (1 + math.exp(0.5)))
+                 + math.log(1 / (1 + math.exp(-3)))) / 2
+    assert sigmoid_loss(logits).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_tokenizer(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tok")
+    metrics = build_tokenizer(TEXTS, TEXTS[:7], vocab_size=320, out=out)
+    return out, metrics
+
+
+def test_tokenizer_is_a_transformers_directory_with_single_id_special_tokens(trained_tokenizer, tmp_path):
+    out, metrics = trained_tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert all(len(tokenizer.encode(t, add_special_tokens=False)) == 1 for t in SPECIAL_TOKENS)
+    assert metrics["special_tokens_single_id"] == 1.0 and metrics["vocab_size"] == len(tokenizer) <= 320
+    assert metrics["heldout_bytes_per_token"] > 1.5
+    build_tokenizer(TEXTS, TEXTS[:7], vocab_size=320, out=tmp_path)
+    assert (tmp_path / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
+
+
+def small_llama(tokenizer):
+    return tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, layers=2, heads=4, max_positions=64).llama_config()
+
+
+def test_language_model_learns_is_deterministic_and_loads(trained_tokenizer, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer[0])
+    rows = pack(TEXTS[:3], tokenizer, 8)
+    assert rows.shape[1] == 8 and rows[0, 0] == tokenizer.bos_token_id
+    a = pretrain_language_model(small_llama(tokenizer), tokenizer, TEXTS, TEXTS[:7], LLM, 32, tmp_path / "a", False)
+    b = pretrain_language_model(small_llama(tokenizer), tokenizer, TEXTS, TEXTS[:7], LLM, 32, tmp_path / "b", False)
+    assert a["final_loss"] < a["first_loss"] - 1.0
+    assert a["heldout_perplexity"] < a["unigram_perplexity"]
+    one, two = (LlamaForCausalLM.from_pretrained(tmp_path / n) for n in "ab")
+    assert all(torch.equal(x, y) for x, y in zip(one.state_dict().values(), two.state_dict().values()))
+    assert (tmp_path / "a/model.safetensors").is_file() and (tmp_path / "a/config.json").is_file()
+    with pytest.raises(ValueError, match="cannot fill one sequence of 4096"):
+        pack(["a"], tokenizer, 4096)
+
+
+def small_images(n: int = 16) -> tuple[torch.Tensor, list[str]]:
+    generator = torch.Generator().manual_seed(0)
+    colors = {"red": (1.0, -1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
+    images, captions = [], []
+    for i in range(n):
+        name = list(colors)[i % 2]
+        image = torch.full((3, 64, 64), -0.2) + 0.05 * torch.randn(3, 64, 64, generator=generator)
+        image[:, 16:48, 16:48] = torch.tensor(colors[name]).view(3, 1, 1)
+        images.append(image)
+        captions.append(f"a photo of a {name} square")
+    return torch.stack(images), captions
+
+
+def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer[0])
+    spec = tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, heads=4).und_encoder_spec()
+    text = TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4, context_length=16, embed_dim=32)
+    images, captions = small_images()
+    scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
+    settings = TrainingSettings(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=5)
+    a = train_siglip(spec, text, tokenizer, images, captions, images, scenes, settings, tmp_path / "a", False)
+    b = train_siglip(spec, text, tokenizer, images, captions, images, scenes, settings, tmp_path / "b", False)
+    assert a["final_loss"] < a["first_loss"] and a["patch_grid"] == 8 and a["zero_shot_scenes"] == 16
+    assert a == {**b, "seconds": a["seconds"]}
+    loaded = SiglipDualEncoder.from_pretrained(tmp_path / "a")
+    again = SiglipDualEncoder.from_pretrained(tmp_path / "b")
+    assert all(torch.equal(x, y) for x, y in zip(loaded.state_dict().values(), again.state_dict().values()))
+    assert loaded.embed_images(images[:2]).shape == (2, 32)
+    with pytest.raises(FileNotFoundError, match="build the encoder foundation first"):
+        SiglipDualEncoder.from_pretrained(tmp_path / "missing")
+
+
+def test_vae_learns_sets_its_scaling_factor_and_loads(tmp_path):
+    images, _ = small_images(8)
+    settings = TrainingSettings(steps=12, batch_size=4, learning_rate=3e-3, warmup_steps=2)
+    metrics = train_vae(images, images[:2], (16, 16), 1e-6, settings, tmp_path / "vae", False)
+    again = train_vae(images, images[:2], (16, 16), 1e-6, settings, tmp_path / "again", False)
+    assert metrics["final_loss"] < metrics["first_loss"] and metrics["latent_shape"] == [4, 32, 32]
+    assert metrics == {**again, "seconds": metrics["seconds"]}
+    codec = load_vae(tmp_path / "vae")
+    assert codec.scaling_factor == pytest.approx(metrics["scaling_factor"], rel=1e-4)
+    codec.vae.register_to_config(scaling_factor=1.0)
+    assert latent_scaling_factor(codec.vae, images) == pytest.approx(metrics["scaling_factor"], rel=1e-4)
+
+
+def test_foundations_load_into_janusflow_and_through_from_pretrained(trained_tokenizer, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer[0])
+    config = tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, layers=2, heads=4, max_positions=64)
+    pretrain_language_model(config.llama_config(), tokenizer, TEXTS, TEXTS[:7], SHORT, 32, tmp_path / "llm", False)
+    images, captions = small_images()
+    text = TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4, context_length=16, embed_dim=32)
+    scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
+    train_siglip(config.und_encoder_spec(), text, tokenizer, images, captions, images, scenes, SHORT, tmp_path / "encoder",
+                 False)
+    model = from_tiny_foundations(config, tmp_path)
+    llm = LlamaForCausalLM.from_pretrained(tmp_path / "llm")
+    tower = SiglipDualEncoder.from_pretrained(tmp_path / "encoder").image_tower
+    assert all(torch.equal(a, b) for a, b in zip(model.language_model.state_dict().values(), llm.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(model.vision_und_enc_model.state_dict().values(),
+                                                 tower.state_dict().values()))
+    model.save_pretrained(tmp_path / "stage0")
+    reloaded = JanusFlowModel.from_pretrained(tmp_path / "stage0")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
