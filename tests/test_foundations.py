@@ -4,6 +4,7 @@ the standard formats and load back (into the JanusFlow model too)."""
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from janusflow.foundations.assemble import from_tiny_foundations
 from janusflow.foundations.gates import GateError, gate_failures
 from janusflow.foundations.language_model import pack, pretrain_language_model
 from janusflow.foundations.metrics import accuracy, perplexity, psnr, unigram_perplexity
-from janusflow.foundations.siglip import SiglipDualEncoder, TextTowerSpec, sigmoid_loss, train_siglip
+from janusflow.foundations.siglip import SHAPES, SiglipDualEncoder, TextTowerSpec, sigmoid_loss, swap_shapes, train_siglip
 from janusflow.foundations.tokenizer import build_tokenizer
 from janusflow.foundations.training import TrainingSettings, lr_factor
 from janusflow.foundations.vae import latent_scaling_factor, train_vae
@@ -66,6 +67,18 @@ def test_sigmoid_loss_matches_the_formula():
     expected = -(math.log(1 / (1 + math.exp(-2))) + math.log(1 / (1 + math.exp(-1))) + math.log(1 / (1 + math.exp(0.5)))
                  + math.log(1 / (1 + math.exp(-3)))) / 2
     assert sigmoid_loss(logits).item() == pytest.approx(expected, rel=1e-6)
+    hard = torch.tensor([1.0, -2.0])  # each image against its shape-swapped caption: labels -1
+    extra = -(math.log(1 / (1 + math.exp(1))) + math.log(1 / (1 + math.exp(-2)))) / 2
+    assert sigmoid_loss(logits, hard).item() == pytest.approx(expected + extra, rel=1e-6)
+
+
+def test_shape_swapped_captions():
+    original = "two red circles and a blue square; the circle is left of the square"
+    swapped = swap_shapes(original, random.Random(0))
+    pattern = original.replace("circle", "{a}").replace("square", "{b}")
+    mapping = [(a, b) for a in SHAPES for b in SHAPES if pattern.format(a=a, b=b) == swapped]
+    assert len(mapping) == 1 and mapping[0][0] != "circle" and mapping[0][1] != "square"
+    assert swap_shapes("a plain gray background", random.Random(0)) is None
 
 
 @pytest.fixture(scope="module")

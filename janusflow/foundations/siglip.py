@@ -5,13 +5,16 @@ so its weights drop into ``vision_und_enc_model``; its patch grid equals the gen
 tower (token + position embeddings, pre-norm Transformer, last-token pooling, linear projection) learns with it
 under the sigmoid loss of SigLIP (Zhai et al., 2023): every image-text pair in a batch is an independent binary
 classification, ``-mean_i sum_j log sigmoid(z_ij (t x_i . y_j + b))`` with ``z_ij = 1`` on the diagonal and -1
-elsewhere, learnable temperature t (init 10) and bias b (init -10).
+elsewhere, learnable temperature t (init 10) and bias b (init -10). Each image also gets one hard negative, its
+own caption with the shape words swapped (NegCLIP-style; see ``swap_shapes``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -104,10 +107,28 @@ class SiglipDualEncoder(nn.Module):
         return model.eval()
 
 
-def sigmoid_loss(logits: torch.Tensor) -> torch.Tensor:
-    """SigLIP's loss for a square logit matrix whose diagonal holds the matching pairs."""
+def sigmoid_loss(logits: torch.Tensor, hard_negative_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """SigLIP's loss for a square logit matrix whose diagonal holds the matching pairs, plus (optionally) one
+    more negative pair per image: its caption with the shape words swapped."""
     labels = 2 * torch.eye(len(logits), device=logits.device) - 1
-    return -F.logsigmoid(labels * logits).sum() / len(logits)
+    total = -F.logsigmoid(labels * logits).sum()
+    if hard_negative_logits is not None:
+        total = total - F.logsigmoid(-hard_negative_logits).sum()
+    return total / len(logits)
+
+
+SHAPE_WORD = re.compile(r"\b(" + "|".join(SHAPES) + r")(s?)\b")
+
+
+def swap_shapes(caption: str, rng: random.Random) -> str | None:
+    """The caption with every shape word replaced by another shape (the same one for each occurrence, plural
+    kept); None when the caption names no shape. Scenes rarely share colours within a batch, so without these
+    negatives the contrastive task is solved by colour alone and the image tower never learns shape."""
+    found = sorted({m.group(1) for m in SHAPE_WORD.finditer(caption)})
+    if not found:
+        return None
+    mapping = {shape: rng.choice([other for other in SHAPES if other != shape]) for shape in found}
+    return SHAPE_WORD.sub(lambda m: mapping[m.group(1)] + m.group(2), caption)
 
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,9 +172,16 @@ def train_siglip(image_spec: UnderstandingEncoderSpec, text_spec: TextTowerSpec,
     torch.manual_seed(settings.seed)
     model = SiglipDualEncoder(image_spec, text_spec)
     ids, mask = tokenize(tokenizer, captions, text_spec.context_length)
+    rng = random.Random(settings.seed)
+    swapped = [swap_shapes(caption, rng) for caption in captions]
+    negative_ids, negative_mask = tokenize(tokenizer, [n or c for n, c in zip(swapped, captions)], text_spec.context_length)
+    has_negative = torch.tensor([n is not None for n in swapped])
 
     def loss_on(indices: torch.Tensor, _: torch.Generator) -> torch.Tensor:
-        return sigmoid_loss(model.logits(model.embed_images(images[indices]), model.embed_texts(ids[indices], mask[indices])))
+        image = model.embed_images(images[indices])
+        negatives = model.embed_texts(negative_ids[indices], negative_mask[indices])
+        hard = ((image * negatives).sum(-1) * model.logit_scale.exp() + model.logit_bias)[has_negative[indices]]
+        return sigmoid_loss(model.logits(image, model.embed_texts(ids[indices], mask[indices])), hard)
 
     curve = train(model, loss_on, len(images), settings, "foundation: understanding encoder", progress)
     model.save_pretrained(out)
