@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 
-.PHONY: setup run data test bench
+.PHONY: setup run data foundations test bench
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,9 @@ data: setup
 	$(OFFLINE) $(PY) -m data.cli shapes-world
 	$(OFFLINE) $(PY) -m data.cli filter
 	$(OFFLINE) $(PY) -m data.cli shards
+
+foundations: data
+	$(OFFLINE) $(PY) -m janusflow.foundations.cli all
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest -q
