@@ -49,7 +49,8 @@ def image_grid(images: list[Image.Image], columns: int) -> Image.Image:
 
 
 def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict:
-    """``tiny`` is the tiny profile's section of params.yaml (model, vae and tokenizer sizes)."""
+    """``tiny`` is the tiny profile's section of params.yaml (model sizes; tokenizer and VAE sizes from its
+    foundations section)."""
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["foundations"]["tokenizer"]["vocab_size"])
@@ -59,8 +60,8 @@ def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict
     tokenizer.save_pretrained(out / "model")
     model = JanusFlowModel.from_pretrained(out / "model")
     processor = JanusFlowProcessor.for_model(tokenizer, config)
-    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=tuple(tiny["foundations"]["vae"]["channels"]),
-                   attention=False)
+    channels = tuple(tiny["foundations"]["vae"]["channels"])
+    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=channels, attention=False)
     sampler = FlowSampler(model, processor, LatentCodec(vae))
 
     t0 = time.perf_counter()
