@@ -28,12 +28,10 @@ class ImageProblem(Exception):
 
 @dataclass
 class DecodedImage:
+    """The RGB image and the mode it was stored in (anything but RGB means it was repaired)."""
+
     image: Image.Image
     source_mode: str
-
-    @property
-    def repaired(self) -> bool:
-        return self.source_mode != "RGB"
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = GRAY) -> Image.Image:

@@ -29,7 +29,6 @@ COLORS: dict[str, tuple[int, int, int]] = {
 SIZES: dict[str, float] = {"small": 0.16, "medium": 0.24, "large": 0.34}
 BACKGROUNDS: tuple[tuple[int, int, int], ...] = ((128, 128, 128), (140, 140, 132), (116, 120, 128))
 POSITION_THRESHOLD = 0.1
-RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 OPPOSITE: dict[str, str] = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 SIGNATURE_GRID = 4
 

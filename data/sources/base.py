@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import fsspec
 
-Task = Literal["gen", "und", "text"]
 TASKS: tuple[str, ...] = ("und", "gen", "text")
 IMAGE_TAG = "<image>"
 ROLE_NAMES = {"human": "User", "user": "User", "gpt": "Assistant", "assistant": "Assistant"}
