@@ -54,7 +54,7 @@ class ShapesWorldConfig:
     gen_pairs: int = 4000
     conversations: int = 4000
     text_documents: int = 4000
-    eval_scenes: int = 256
+    eval_scenes: int = 1024
     eval_fraction: float = 0.15
     short_caption_fraction: float = 0.25
     degraded_fraction: float = 0.08

@@ -94,6 +94,24 @@ def parse_json(payload: bytes) -> tuple[Any, str | None, str]:
         return None, "malformed_json", str(error)
 
 
+def parse_json_object(payload: bytes) -> tuple[dict | None, str | None, str]:
+    """One JSONL line as an object, or (None, problem, detail) when it is not one."""
+    value, problem, detail = parse_json(payload)
+    if problem is None and not isinstance(value, dict):
+        return None, "malformed_json", "line is not an object"
+    return value, problem, detail
+
+
+def read_json_file(spec: SourceSpec, handle: fsspec.core.OpenFile, kind: type, expectation: str) -> Any:
+    """A whole JSON file of top-level type ``kind``; anything else makes the source unreadable."""
+    with handle as stream:
+        value, problem, detail = parse_json(stream.read())
+    if problem is not None or not isinstance(value, kind):
+        raise SourceError(f"source {spec.name!r}: {handle.path} is not {expectation} "
+                          f"({detail or 'wrong top-level type'}); fix or replace the file.")
+    return value
+
+
 def normalise_conversation(turns: Any) -> tuple[list[dict[str, str]] | None, str]:
     """LLaVA/ShareGPT turns ({from, value}) as [{role, content}]; (None, why) when the layout is wrong."""
     if not isinstance(turns, list) or not turns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceError, SourceSpec, expand, join, parse_json, read_bytes
+from data.sources.base import RawRecord, SourceError, SourceSpec, expand, join, read_bytes, read_json_file
 
 
 def read_coco_captions(spec: SourceSpec) -> Iterator[RawRecord]:
@@ -13,11 +13,9 @@ def read_coco_captions(spec: SourceSpec) -> Iterator[RawRecord]:
         raise SourceError(f"source {spec.name!r} (coco_captions) needs image_root: the folder of the image files.")
     position = 0
     for handle in expand(spec):
-        with handle as stream:
-            data, problem, detail = parse_json(stream.read())
-        if problem is not None or not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            raise SourceError(f"source {spec.name!r}: {handle.path} is not a COCO captions file with 'images' and "
-                              f"'annotations' ({detail or 'missing keys'}).")
+        data = read_json_file(spec, handle, dict, "a COCO captions file (an object with 'images' and 'annotations')")
+        if not isinstance(data.get("images"), list):
+            raise SourceError(f"source {spec.name!r}: {handle.path} has no 'images' list; it is not a COCO captions file.")
         captions: dict[int, list[tuple[int, str]]] = {}
         for annotation in data.get("annotations", []):
             captions.setdefault(annotation.get("image_id"), []).append((annotation.get("id", 0), annotation.get("caption")))

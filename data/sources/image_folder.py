@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, expand, join, parse_json, read_bytes
+from data.sources.base import RawRecord, SourceSpec, expand, join, parse_json_object, read_bytes
 
 
 def read_image_folder(spec: SourceSpec) -> Iterator[RawRecord]:
@@ -23,10 +23,8 @@ def read_image_folder(spec: SourceSpec) -> Iterator[RawRecord]:
 
 def folder_record(spec: SourceSpec, root: str, position: int, key: str, line: bytes) -> RawRecord:
     record = RawRecord(source=spec.name, position=position, key=key)
-    entry, problem, detail = parse_json(line)
-    if problem is None and not isinstance(entry, dict):
-        problem, detail = "malformed_json", "line is not an object"
-    if problem is not None:
+    entry, problem, detail = parse_json_object(line)
+    if entry is None:
         record.problem, record.detail = problem, f"{key}: {detail}"
         return record
     caption = entry.get(spec.caption_field, entry.get("text"))

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceError, SourceSpec, expand, join, normalise_conversation, parse_json, read_bytes
+from data.sources.base import (
+    RawRecord,
+    SourceError,
+    SourceSpec,
+    expand,
+    join,
+    normalise_conversation,
+    read_bytes,
+    read_json_file,
+)
 
 
 def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:
@@ -13,11 +22,7 @@ def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:
         raise SourceError(f"source {spec.name!r} (llava) needs image_root: the folder its 'image' paths are under.")
     position = 0
     for handle in expand(spec):
-        with handle as stream:
-            entries, problem, detail = parse_json(stream.read())
-        if problem is not None or not isinstance(entries, list):
-            raise SourceError(f"source {spec.name!r}: {handle.path} is not a JSON list of conversations "
-                              f"({detail or 'top level is not a list'}); fix or replace the file.")
+        entries = read_json_file(spec, handle, list, "a JSON list of conversations")
         for index, entry in enumerate(entries):
             key = str(entry.get("id", index)) if isinstance(entry, dict) else str(index)
             record = RawRecord(source=spec.name, position=position, key=key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, expand, parse_json
+from data.sources.base import RawRecord, SourceSpec, expand, parse_json_object
 
 
 def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
@@ -20,10 +20,8 @@ def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
 
 def text_record(spec: SourceSpec, position: int, number: int, line: bytes) -> RawRecord:
     record = RawRecord(source=spec.name, position=position, key=str(number))
-    entry, problem, detail = parse_json(line)
-    if problem is None and not isinstance(entry, dict):
-        problem, detail = "malformed_json", "line is not an object"
-    if problem is not None:
+    entry, problem, detail = parse_json_object(line)
+    if entry is None:
         record.problem, record.detail = problem, f"line {number}: {detail}"
         return record
     record.key = str(entry.get("id", number))
