@@ -4,6 +4,7 @@ captioning requests and multi-turn conversations, in the LLaVA layout (``from``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +18,7 @@ CAPTION_PROMPTS: tuple[str, ...] = (
     "What do you see in this picture?",
 )
 IMAGE_TAG = "<image>"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class QA:
     answer: str
 
 
-def _choice(rng: np.random.Generator, items: list):
+def _choice(rng: np.random.Generator, items: list[T]) -> T:
     return items[int(rng.integers(len(items)))]
 
 

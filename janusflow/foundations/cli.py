@@ -22,7 +22,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.profile import DataProfile
 from data.settings import code_version, load_profile
-from janusflow.config import tiny_janusflow_config
+from janusflow.config import JanusFlowConfig, tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_pairs, training_texts
 from janusflow.foundations.gates import gate_failures
 from janusflow.foundations.language_model import pretrain_language_model
@@ -50,7 +50,7 @@ class Context:
             raise FileNotFoundError(f"no tokenizer in {directory}; build it first: python -m janusflow.foundations.cli tokenizer")
         return AutoTokenizer.from_pretrained(directory)
 
-    def config(self, vocab_size: int):
+    def config(self, vocab_size: int) -> JanusFlowConfig:
         return tiny_janusflow_config(vocab_size=vocab_size, **self.model)
 
 
