@@ -10,12 +10,11 @@ Settings come from params.yaml (``--params``, ``--profile``); paths from its ``d
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from data.manifest import build_manifests
 from data.profile import DataProfile
-from data.settings import code_version, load_profile
+from data.settings import load_profile
 from data.shapes.world import write_shapes_world
 from data.shards import verify_shards, write_shards
 
@@ -40,8 +39,6 @@ def shards(profile: DataProfile, progress: bool) -> dict:
                            workers=profile.workers, progress=progress)
     for task in summary["tasks"]:
         verify_shards(profile.paths["shards"] / task)
-    summary["code_version"] = code_version()
-    (profile.paths["shards"] / "summary.json").write_text(json.dumps(summary, indent=1))
     for task, info in summary["tasks"].items():
         print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes, hashes verified")
     return summary

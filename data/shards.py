@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from data.images import center_crop, decode_image, pad_to_square, pixel_hash
 from data.parallel import ordered_map
+from data.settings import code_version
 from data.sources import RawRecord, SourceSpec, read_source
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -126,7 +127,7 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
                  workers: int = 1, progress: bool = True) -> dict:
     """Write ``out/<task>/`` MDS shards for every manifest in ``manifests``; returns (and saves) a summary."""
     manifests, out = Path(manifests), Path(out)
-    summary: dict = {"config": asdict(config), "tasks": {}}
+    summary: dict = {"config": asdict(config), "tasks": {}, "code_version": code_version()}
     tasks = [t for t in COLUMNS if (manifests / f"{t}.parquet").is_file()]
     if not tasks:
         raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests}; run the filter stage first.")

@@ -143,5 +143,7 @@ def test_source_settings_are_checked():
         source_specs([{"name": "p", "format": "parquet", "path": "x", "feeds": "gen"}])
     with pytest.raises(SettingsError, match="unknown key\\(s\\) \\['root'\\]; valid keys are"):
         source_specs([{"name": "p", "format": "llava", "path": "x", "feeds": "und", "root": "y"}])
+    with pytest.raises(SettingsError, match="source 'l' \\(llava\\) needs image_root: the folder its 'image' paths"):
+        source_specs([{"name": "l", "format": "llava", "path": "x", "feeds": "und"}])
     with pytest.raises(SettingsError, match="two sources named 'a'"):
         source_specs([{"name": "a", "format": "text_jsonl", "path": "x", "feeds": "text"}] * 2)

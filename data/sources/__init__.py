@@ -13,6 +13,7 @@ from data.sources.text_jsonl import read_text_jsonl
 from data.sources.webdataset import read_webdataset
 
 Reader = Callable[[SourceSpec], Iterator[RawRecord]]
+NEEDS_IMAGE_ROOT = {"llava": "the folder its 'image' paths are under", "coco_captions": "the folder of the image files"}
 FORMATS: dict[str, tuple[Reader, tuple[str, ...]]] = {
     "webdataset": (read_webdataset, ("gen", "und")),
     "llava": (read_llava, ("und",)),
@@ -32,6 +33,8 @@ def source_specs(section: list[dict] | None) -> list[SourceSpec]:
         seen.add(spec.name)
         if spec.format not in FORMATS:
             raise SettingsError(f"source {spec.name!r} has format {spec.format!r}; use one of {sorted(FORMATS)}.")
+        if spec.format in NEEDS_IMAGE_ROOT and not spec.image_root:
+            raise SettingsError(f"source {spec.name!r} ({spec.format}) needs image_root: {NEEDS_IMAGE_ROOT[spec.format]}.")
         if spec.feeds not in FORMATS[spec.format][1]:
             raise SettingsError(f"source {spec.name!r} ({spec.format}) cannot feed {spec.feeds!r}; it can feed "
                                 f"{list(FORMATS[spec.format][1])} (data types: {list(TASKS)}).")

@@ -9,8 +9,6 @@ from data.sources.base import RawRecord, SourceError, SourceSpec, expand, join, 
 
 
 def read_coco_captions(spec: SourceSpec) -> Iterator[RawRecord]:
-    if not spec.image_root:
-        raise SourceError(f"source {spec.name!r} (coco_captions) needs image_root: the folder of the image files.")
     position = 0
     for handle in expand(spec):
         data = read_json_file(spec, handle, dict, "a COCO captions file (an object with 'images' and 'annotations')")

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from data.sources.base import (
     RawRecord,
-    SourceError,
     SourceSpec,
     expand,
     join,
@@ -18,8 +17,6 @@ from data.sources.base import (
 
 
 def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:
-    if not spec.image_root:
-        raise SourceError(f"source {spec.name!r} (llava) needs image_root: the folder its 'image' paths are under.")
     position = 0
     for handle in expand(spec):
         entries = read_json_file(spec, handle, list, "a JSON list of conversations")
