@@ -82,3 +82,20 @@ def test_two_images_in_one_conversation(model, processor, red_image):
         features = model.understanding_image_embeddings(batch.pixel_values)
     assert torch.equal(embeds[batch.image_token_mask], features.reshape(-1, features.shape[-1]))
     assert len(answer(model, processor, [two], [[red_image, blue]], max_new_tokens=4)) == 1
+
+
+def test_understanding_encoder_starts_from_big_vision_initialisation():
+    """SigLIP's own (big_vision, timm "jax") init: Xavier-uniform linear layers and LeCun-normal patch embedding.
+    timm's default (std 0.02) is sized for width 768; at width 64 it leaves the tower nearly linear, and the tiny
+    encoder then took two to three times as many steps to learn shape under supervision."""
+    from janusflow.config import UnderstandingEncoderSpec
+    from janusflow.modeling.understanding_encoder import UnderstandingEncoder
+
+    torch.manual_seed(0)
+    tower = UnderstandingEncoder(UnderstandingEncoderSpec(image_size=64, width=64, layers=2, heads=4, patch_size=8,
+                                                          mlp_ratio=4.0)).vision_tower
+    qkv = tower.blocks[0].attn.qkv.weight
+    assert qkv.std().item() == pytest.approx((2 / (64 + 192)) ** 0.5, rel=0.05)
+    patch = tower.patch_embed.proj.weight
+    assert patch.std().item() == pytest.approx((1 / (3 * 8 * 8)) ** 0.5, rel=0.1)
+    assert tower.blocks[0].mlp.fc1.bias.abs().max().item() < 1e-4

@@ -29,6 +29,7 @@ class UnderstandingEncoder(nn.Module):
             class_token=False,
             global_pool="map",
             num_classes=0,
+            weight_init="jax",
         )
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
