@@ -2,6 +2,8 @@
 
 The official checkpoint stores it under ``vision_und_enc_model.vision_tower.*`` with timm parameter names, so we
 build timm's own ``VisionTransformer`` and wrap it in a module whose only child is ``vision_tower``.
+It starts from SigLIP's own big_vision initialisation (timm ``weight_init="jax"``); timm's default, sized for
+width 768, leaves a small tower nearly linear and slow to learn shape.
 """
 
 from __future__ import annotations
