@@ -3,8 +3,10 @@ the standard formats and load back (into the JanusFlow model too)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,7 +17,15 @@ from janusflow.foundations.assemble import from_tiny_foundations
 from janusflow.foundations.gates import GateError, gate_failures
 from janusflow.foundations.language_model import pack, pretrain_language_model
 from janusflow.foundations.metrics import accuracy, perplexity, psnr, unigram_perplexity
-from janusflow.foundations.siglip import SHAPES, SiglipDualEncoder, TextTowerSpec, sigmoid_loss, swap_shapes, train_siglip
+from janusflow.foundations.siglip import (
+    SHAPES,
+    SiglipDualEncoder,
+    TextTowerSpec,
+    same_text,
+    sigmoid_loss,
+    swap_shapes,
+    train_siglip,
+)
 from janusflow.foundations.tokenizer import build_tokenizer
 from janusflow.foundations.training import TrainingSettings, lr_factor
 from janusflow.foundations.vae import latent_scaling_factor, train_vae
@@ -70,6 +80,14 @@ def test_sigmoid_loss_matches_the_formula():
     hard = torch.tensor([1.0, -2.0])  # each image against its shape-swapped caption: labels -1
     extra = -(math.log(1 / (1 + math.exp(1))) + math.log(1 / (1 + math.exp(-2)))) / 2
     assert sigmoid_loss(logits, hard).item() == pytest.approx(expected + extra, rel=1e-6)
+    both = torch.ones(2, 2, dtype=torch.bool)  # the two captions are the same text: every pair matches
+    matching = -sum(math.log(1 / (1 + math.exp(-v))) for v in (2.0, -1.0, 0.5, 3.0)) / 2
+    assert sigmoid_loss(logits, positives=both).item() == pytest.approx(matching, rel=1e-6)
+
+
+def test_repeated_captions_are_positives_of_each_other():
+    assert same_text(["a red circle", "a blue square", "a red circle"]).tolist() == [
+        [True, False, True], [False, True, False], [True, False, True]]
 
 
 def test_shape_swapped_captions():
@@ -130,6 +148,11 @@ def small_images(n: int = 16) -> tuple[torch.Tensor, list[str]]:
     return torch.stack(images), captions
 
 
+def cycled_batches(images: torch.Tensor, captions: list[str], size: int) -> Iterator[tuple[torch.Tensor, list[str]]]:
+    for start in itertools.cycle(range(0, len(images), size)):
+        yield images[start:start + size], captions[start:start + size]
+
+
 def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer[0])
     spec = tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, heads=4).und_encoder_spec()
@@ -137,9 +160,12 @@ def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer,
     images, captions = small_images()
     scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
     settings = TrainingSettings(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=5)
-    a = train_siglip(spec, text, tokenizer, images, captions, images, scenes, settings, tmp_path / "a", False)
-    b = train_siglip(spec, text, tokenizer, images, captions, images, scenes, settings, tmp_path / "b", False)
+    a = train_siglip(spec, text, tokenizer, cycled_batches(images, captions, 8), images, scenes, settings,
+                     tmp_path / "a", False)
+    b = train_siglip(spec, text, tokenizer, cycled_batches(images, captions, 8), images, scenes, settings,
+                     tmp_path / "b", False)
     assert a["final_loss"] < a["first_loss"] and a["patch_grid"] == 8 and a["zero_shot_scenes"] == 16
+    assert a["pairs_seen"] == 30 * 8
     assert a == {**b, "seconds": a["seconds"]}
     loaded = SiglipDualEncoder.from_pretrained(tmp_path / "a")
     again = SiglipDualEncoder.from_pretrained(tmp_path / "b")
@@ -169,8 +195,8 @@ def test_foundations_load_into_janusflow_and_through_from_pretrained(trained_tok
     images, captions = small_images()
     text = TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4, context_length=16, embed_dim=32)
     scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
-    train_siglip(config.und_encoder_spec(), text, tokenizer, images, captions, images, scenes, SHORT, tmp_path / "encoder",
-                 False)
+    train_siglip(config.und_encoder_spec(), text, tokenizer, cycled_batches(images, captions, 8), images, scenes, SHORT,
+                 tmp_path / "encoder", False)
     model = from_tiny_foundations(config, tmp_path)
     llm = LlamaForCausalLM.from_pretrained(tmp_path / "llm")
     tower = SiglipDualEncoder.from_pretrained(tmp_path / "encoder").image_tower

@@ -41,7 +41,7 @@ from data.shapes.render import render
 from data.shapes.scene import Scene, aesthetic_score, sample_scene, split_of
 from data.shapes.text import document
 
-PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5}
+PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5, "alt_text": 6}
 OVERLONG_REPEAT = 200
 OVERLONG_TEXT_CHARS = 20_000
 
@@ -65,12 +65,13 @@ class ShapesWorldConfig:
         return np.random.default_rng([self.seed, *(PURPOSES[p] for p in purposes)])
 
 
-def scenes(config: ShapesWorldConfig, purpose: str, split: str, count: int) -> Iterator[Scene]:
-    """``count`` scenes of ``split``, drawn from the purpose's own seeded stream (held-out ones never degraded)."""
+def scenes(config: ShapesWorldConfig, purpose: str, split: str, count: int | None) -> Iterator[Scene]:
+    """``count`` scenes of ``split`` (None: without end), drawn from the purpose's own seeded stream (held-out
+    ones never degraded)."""
     rng = config.rng(purpose)
     degraded = config.degraded_fraction if split == "train" else 0.0
     made = 0
-    while made < count:
+    while count is None or made < count:
         scene = sample_scene(rng, config.max_objects, degraded)
         if scene.objects and split_of(scene, config.eval_fraction) == split:
             made += 1

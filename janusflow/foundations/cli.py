@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.profile import DataProfile
+from data.shapes.alt_text import alt_text_batches
 from data.settings import code_version, load_profile
 from janusflow.config import JanusFlowConfig, tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_pairs, training_texts
@@ -69,9 +70,13 @@ def build(name: str, ctx: Context) -> dict:
                                        ctx.progress)
     if name == "encoder":
         tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
-        images, captions = training_pairs(shards, cache)
+        if ctx.data.shapes_world is None:
+            raise SystemExit("the encoder foundation pretrains on the shapes world's alt-text stream; this profile has "
+                             "no data.shapes_world section (the paper profile loads SigLIP weights instead).")
         spec = ctx.config(len(tokenizer)).und_encoder_spec()
-        return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **s.text_tower), tokenizer, images, captions,
+        world = replace(ctx.data.shapes_world, resolution=spec.image_size)
+        pairs = alt_text_batches(world, s.encoder_training.batch_size)
+        return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **s.text_tower), tokenizer, pairs,
                             heldout.images, heldout.scenes, s.encoder_training, out, ctx.progress)
     if name == "vae":
         images, _ = training_pairs(shards, cache)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from janusflow.foundations.metrics import perplexity, unigram_perplexity
-from janusflow.foundations.training import TrainingSettings, train
+from janusflow.foundations.training import TrainingSettings, random_indices, train
 
 
 def pack(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, length: int) -> torch.Tensor:
@@ -54,7 +54,8 @@ def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerB
         batch = rows[indices]
         return model(input_ids=batch, labels=batch).loss
 
-    curve = train(model, loss_on, len(rows), settings, "foundation: language model", progress)
+    curve = train(model, loss_on, random_indices(len(rows), settings.batch_size), settings,
+                  "foundation: language model", progress)
     nll, count = heldout_nll(model, held)
     model.save_pretrained(out, safe_serialization=True)
     ppl = perplexity(nll, count)

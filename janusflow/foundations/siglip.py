@@ -5,8 +5,10 @@ so its weights drop into ``vision_und_enc_model``; its patch grid equals the gen
 tower (token + position embeddings, pre-norm Transformer, last-token pooling, linear projection) learns with it
 under the sigmoid loss of SigLIP (Zhai et al., 2023): every image-text pair in a batch is an independent binary
 classification, ``-mean_i sum_j log sigmoid(z_ij (t x_i . y_j + b))`` with ``z_ij = 1`` on the diagonal and -1
-elsewhere, learnable temperature t (init 10) and bias b (init -10). Each image also gets one hard negative, its
-own caption with the shape words swapped (NegCLIP-style; see ``swap_shapes``).
+elsewhere (and wherever two captions in the batch are the same text), learnable temperature t (init 10) and
+bias b (init -10). Each image also gets one hard negative, its own caption with the shape words swapped
+(NegCLIP-style; see ``swap_shapes``). Like SigLIP on WebLI, it pretrains on its own corpus: the shapes world's
+alt-text stream (``data.shapes.alt_text``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,10 +109,14 @@ class SiglipDualEncoder(nn.Module):
         return model.eval()
 
 
-def sigmoid_loss(logits: torch.Tensor, hard_negative_logits: torch.Tensor | None = None) -> torch.Tensor:
-    """SigLIP's loss for a square logit matrix whose diagonal holds the matching pairs, plus (optionally) one
-    more negative pair per image: its caption with the shape words swapped."""
-    labels = 2 * torch.eye(len(logits), device=logits.device) - 1
+def sigmoid_loss(logits: torch.Tensor, hard_negative_logits: torch.Tensor | None = None,
+                 positives: torch.Tensor | None = None) -> torch.Tensor:
+    """SigLIP's loss for a square logit matrix whose diagonal holds the matching pairs (``positives``: a boolean
+    matrix of all matching pairs, when captions repeat), plus (optionally) one more negative pair per image: its
+    caption with the shape words swapped."""
+    if positives is None:
+        positives = torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+    labels = 2 * positives.float() - 1
     total = -F.logsigmoid(labels * logits).sum()
     if hard_negative_logits is not None:
         total = total - F.logsigmoid(-hard_negative_logits).sum()
@@ -129,6 +135,13 @@ def swap_shapes(caption: str, rng: random.Random) -> str | None:
         return None
     mapping = {shape: rng.choice([other for other in SHAPES if other != shape]) for shape in found}
     return SHAPE_WORD.sub(lambda m: mapping[m.group(1)] + m.group(2), caption)
+
+
+def same_text(captions: Sequence[str]) -> torch.Tensor:
+    """[B, B] boolean: caption i and caption j are the same text (so neither is the other's negative)."""
+    ids = {caption: i for i, caption in enumerate(captions)}
+    keys = torch.tensor([ids[caption] for caption in captions])
+    return keys[:, None] == keys[None, :]
 
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,31 +177,33 @@ def zero_shot(model: SiglipDualEncoder, tokenizer: PreTrainedTokenizerBase, imag
 
 
 def train_siglip(image_spec: UnderstandingEncoderSpec, text_spec: TextTowerSpec, tokenizer: PreTrainedTokenizerBase,
-                 images: torch.Tensor, captions: Sequence[str], heldout_images: torch.Tensor,
+                 pairs: Iterator[tuple[torch.Tensor, list[str]]], heldout_images: torch.Tensor,
                  heldout_scenes: Sequence[dict], settings: TrainingSettings, out: str | Path,
                  progress: bool = True) -> dict:
-    """Train both towers (seeded), save them, report the loss and held-out zero-shot accuracy."""
+    """Train both towers (seeded) on ``settings.steps`` batches of (images, captions) drawn from ``pairs``, each
+    caption with its shape-swapped hard negative; save them; report the loss and held-out zero-shot accuracy."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     model = SiglipDualEncoder(image_spec, text_spec)
-    ids, mask = tokenize(tokenizer, captions, text_spec.context_length)
     rng = random.Random(settings.seed)
-    swapped = [swap_shapes(caption, rng) for caption in captions]
-    negative_ids, negative_mask = tokenize(tokenizer, [n or c for n, c in zip(swapped, captions)], text_spec.context_length)
-    has_negative = torch.tensor([n is not None for n in swapped])
 
-    def loss_on(indices: torch.Tensor, _: torch.Generator) -> torch.Tensor:
-        image = model.embed_images(images[indices])
-        negatives = model.embed_texts(negative_ids[indices], negative_mask[indices])
-        hard = ((image * negatives).sum(-1) * model.logit_scale.exp() + model.logit_bias)[has_negative[indices]]
-        return sigmoid_loss(model.logits(image, model.embed_texts(ids[indices], mask[indices])), hard)
+    def loss_on(batch: tuple[torch.Tensor, list[str]], _: torch.Generator) -> torch.Tensor:
+        images, captions = batch
+        swapped = [swap_shapes(caption, rng) for caption in captions]
+        has_negative = torch.tensor([n is not None for n in swapped])
+        image = model.embed_images(images)
+        texts = model.embed_texts(*tokenize(tokenizer, captions, text_spec.context_length))
+        negatives = model.embed_texts(*tokenize(tokenizer, [n or c for n, c in zip(swapped, captions)],
+                                                text_spec.context_length))
+        hard = ((image * negatives).sum(-1) * model.logit_scale.exp() + model.logit_bias)[has_negative]
+        return sigmoid_loss(model.logits(image, texts), hard, same_text(captions))
 
-    curve = train(model, loss_on, len(images), settings, "foundation: understanding encoder", progress)
+    curve = train(model, loss_on, lambda _: next(pairs), settings, "foundation: understanding encoder", progress)
     model.save_pretrained(out)
     grid = image_spec.image_size // image_spec.patch_size
     return {
         "parameters_image_tower": sum(p.numel() for p in model.image_tower.parameters()),
-        "patch_grid": grid, "first_loss": round(curve[0], 4),
+        "patch_grid": grid, "pairs_seen": settings.steps * settings.batch_size, "first_loss": round(curve[0], 4),
         "final_loss": round(sum(curve[-20:]) / len(curve[-20:]), 4),
         **zero_shot(model, tokenizer, heldout_images, heldout_scenes),
         "seconds": round(time.perf_counter() - started, 1),

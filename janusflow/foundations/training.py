@@ -1,15 +1,19 @@
 """The optimisation loop every foundation shares: seeded AdamW with warmup and cosine decay, a progress bar, a
-loss curve. Each foundation supplies only its loss on a batch of indices."""
+loss curve. Each foundation supplies how to draw a batch and its loss on one."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm import tqdm
+
+
+Batch = TypeVar("Batch")
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,16 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train(module: nn.Module, loss_on: Callable[[torch.Tensor, torch.Generator], torch.Tensor], dataset_size: int,
-          settings: TrainingSettings, desc: str, progress: bool = True) -> list[float]:
-    """Run ``settings.steps`` steps; ``loss_on(indices, generator)`` returns the loss of one batch. Returns the
-    loss at every step. Deterministic for ``settings.seed`` on CPU."""
+def random_indices(dataset_size: int, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
+    """Draws a batch of indices into a dataset held in memory, with replacement."""
+    return lambda generator: torch.randint(0, dataset_size, (batch_size,), generator=generator)
+
+
+def train(module: nn.Module, loss_on: Callable[[Batch, torch.Generator], torch.Tensor],
+          draw: Callable[[torch.Generator], Batch], settings: TrainingSettings, desc: str,
+          progress: bool = True) -> list[float]:
+    """Run ``settings.steps`` steps; ``draw(generator)`` gives a batch and ``loss_on(batch, generator)`` its
+    loss. Returns the loss at every step. Deterministic for ``settings.seed`` on CPU."""
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate, betas=(0.9, 0.95),
                                   weight_decay=settings.weight_decay)
@@ -45,8 +55,7 @@ def train(module: nn.Module, loss_on: Callable[[torch.Tensor, torch.Generator], 
     curve = []
     with tqdm(range(settings.steps), desc=desc, disable=not progress) as bar:
         for _ in bar:
-            indices = torch.randint(0, dataset_size, (settings.batch_size,), generator=generator)
-            loss = loss_on(indices, generator)
+            loss = loss_on(draw(generator), generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {len(curve)}; lower "
                                          "foundations.<name>.training.learning_rate in params.yaml.")

@@ -11,7 +11,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from janusflow.foundations.metrics import psnr
-from janusflow.foundations.training import TrainingSettings, train
+from janusflow.foundations.training import TrainingSettings, random_indices, train
 from janusflow.vae import tiny_vae
 
 
@@ -46,7 +46,7 @@ def train_vae(images: torch.Tensor, heldout: torch.Tensor, channels: tuple[int, 
         error = reconstruction - batch
         return error.abs().mean() + error.pow(2).mean() + kl_weight * posterior.kl().mean()
 
-    curve = train(vae, loss_on, len(images), settings, "foundation: VAE", progress)
+    curve = train(vae, loss_on, random_indices(len(images), settings.batch_size), settings, "foundation: VAE", progress)
     scaling = latent_scaling_factor(vae, images[:512])
     side = images.shape[-1] // 2 ** (len(channels) - 1)
     vae.register_to_config(scaling_factor=scaling)
