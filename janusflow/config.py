@@ -35,8 +35,14 @@ GEN_ENC_PARAMS = {"block_out_channels", "elementwize_affine", "elementwise_affin
 GEN_DEC_PARAMS = {"block_out_channels", "elementwise_affine", "hidden_size", "in_channels", "layers_in_middle",
                   "norm_eps", "out_channels", "upsamples", "use_bias", "use_mid_block"}
 REPA_FIELDS = {"enabled", "layer", "hidden_size", "target_dim"}
+# Where understanding images are encoded (ours; the ablations of the paper's Table 5). "siglip" is the released
+# model; the others encode the image's VAE latents with a VAE+ConvNeXt encoder: the generation encoder itself
+# ("shared_generation", variant B) or a copy of it with its own weights ("separate_generation", variant C);
+# "none" builds a generation-only model (variant E).
+UND_ENCODER_SOURCES = ("siglip", "shared_generation", "separate_generation", "none")
 TOP_LEVEL = {"model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "language_config",
-             "vision_und_enc_config", "vision_gen_enc_config", "vision_gen_dec_config", "repa_config"}
+             "vision_und_enc_config", "vision_gen_enc_config", "vision_gen_dec_config", "repa_config",
+             "und_encoder_source"}
 LANGUAGE_FIELDS = set(LlamaConfig().to_dict()) | {"torch_dtype"}
 
 
@@ -119,6 +125,7 @@ class JanusFlowConfig:
     vision_gen_dec_config: VisionModuleConfig
     repa_config: RepaConfig = field(default_factory=RepaConfig)
     torch_dtype: str = "float32"
+    und_encoder_source: str = "siglip"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> JanusFlowConfig:
@@ -146,6 +153,7 @@ class JanusFlowConfig:
                 f"{source}.vision_gen_dec_config", raw["vision_gen_dec_config"], GEN_DEC_CLS, GEN_DEC_PARAMS),
             repa_config=RepaConfig(**repa_raw),
             torch_dtype=str(raw.get("torch_dtype", "float32")),
+            und_encoder_source=str(raw.get("und_encoder_source", "siglip")),
         )
         config.validate(source)
         return config
@@ -169,6 +177,7 @@ class JanusFlowConfig:
             "vision_gen_enc_config": self.vision_gen_enc_config.to_dict(),
             "vision_gen_dec_config": self.vision_gen_dec_config.to_dict(),
             "repa_config": self.repa_config.to_dict(),
+            **({} if self.und_encoder_source == "siglip" else {"und_encoder_source": self.und_encoder_source}),
         }
 
     def to_json_file(self, path: str | Path) -> None:
@@ -237,6 +246,9 @@ class JanusFlowConfig:
                 f"{source}: vision_gen_dec_config out_channels ({dec_out}) must equal vision_gen_enc_config "
                 f"input_channels ({self.latent_channels}), the VAE latent channels."
             )
+        if self.und_encoder_source not in UND_ENCODER_SOURCES:
+            raise ConfigError(f"{source}.und_encoder_source is {self.und_encoder_source!r}; use one of "
+                              f"{list(UND_ENCODER_SOURCES)}.")
         layers = int(self.llama_config().num_hidden_layers)
         if self.repa_config.enabled and not 1 <= self.repa_config.layer <= layers:
             raise ConfigError(

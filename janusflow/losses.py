@@ -75,12 +75,18 @@ class GenerationLosses:
     dropped: torch.Tensor
 
 
+def evenly_spaced_times(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(i + 0.5) / n for i < n: the validation loss's fixed times, so that it does not vary with the t draw."""
+    return (torch.arange(n, dtype=torch.float32) + 0.5).div(n).to(device)
+
+
 def generation_losses(model: JanusFlowModel, prefix: GenerationPrefix, latents: torch.Tensor,
                       repa_target: torch.Tensor | None, pad_id: int, generator: torch.Generator | None = None,
-                      p_uncond: float = 0.1) -> GenerationLosses:
-    """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts."""
+                      p_uncond: float = 0.1, t: torch.Tensor | None = None) -> GenerationLosses:
+    """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts; ``t`` defaults to
+    a logit-normal draw."""
     b = latents.shape[0]
-    t = sample_logit_normal(b, generator, device=latents.device)
+    t = sample_logit_normal(b, generator, device=latents.device) if t is None else t.to(latents.device)
     z0 = torch.randn(latents.shape, generator=generator).to(latents)
     z_t, target = rectified_flow_pair(latents, z0, t)
     mixed, dropped = condition_dropout(prefix, pad_id, p_uncond, generator)

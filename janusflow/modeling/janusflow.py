@@ -1,11 +1,13 @@
 """The JanusFlow model: one LLaMA that reads images (autoregression) and writes them (rectified flow).
 
 Module attribute names are the state-dict prefixes of the released checkpoint, so official weights load with
-strict key matching and what we save loads in the official code. ``repa_head`` is ours and optional.
+strict key matching and what we save loads in the official code. ``repa_head`` is ours and optional, and so is
+``vision_und_latent_enc_*``: the separate VAE+ConvNeXt understanding encoder of ablation variant C.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,10 @@ class JanusFlowModel(nn.Module):
         self.vision_gen_dec_aligner = nn.Linear(hidden, config.gen_dec_in_channels)
         self.repa_head = (RepaHead(hidden, config.repa_config.hidden_size, config.repa_target_dim)
                           if config.repa_config.enabled else None)
+        separate = config.und_encoder_source == "separate_generation"
+        # Variant C: the generation encoder's architecture and initial weights, trained for understanding only.
+        self.vision_und_latent_enc_model = copy.deepcopy(self.vision_gen_enc_model) if separate else None
+        self.vision_und_latent_enc_aligner = copy.deepcopy(self.vision_gen_enc_aligner) if separate else None
 
     # ----- checkpoint format ------------------------------------------------------------------------------
 
@@ -104,12 +110,35 @@ class JanusFlowModel(nn.Module):
 
     # ----- understanding ----------------------------------------------------------------------------------
 
-    def understanding_image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """[n_images, 3, S, S] in [-1, 1] -> [n_images, N, D_llm] aligned encoder features."""
-        return self.vision_und_enc_aligner(self.vision_und_enc_model(pixel_values.to(self.dtype)))
+    def understanding_image_embeddings(self, pixel_values: torch.Tensor,
+                                       latents: torch.Tensor | None = None) -> torch.Tensor:
+        """[n_images, 3, S, S] in [-1, 1] -> [n_images, N, D_llm] aligned encoder features. With a VAE+ConvNeXt
+        understanding encoder (variants B and C) the images' clean VAE latents are encoded at t = 1 instead."""
+        source = self.config.und_encoder_source
+        if source == "siglip":
+            return self.vision_und_enc_aligner(self.vision_und_enc_model(pixel_values.to(self.dtype)))
+        if source == "none":
+            raise ValueError("this model has no understanding encoder (und_encoder_source 'none', the generation-only "
+                             "variant E); it cannot read images.")
+        if latents is None:
+            raise ValueError(f"und_encoder_source {source!r} reads the images' VAE latents; pass latents= "
+                             "(LatentCodec.encode of the same pixel_values).")
+        shared = source == "shared_generation"
+        encoder = self.vision_gen_enc_model if shared else self.vision_und_latent_enc_model
+        aligner = self.vision_gen_enc_aligner if shared else self.vision_und_latent_enc_aligner
+        data_end = torch.ones(latents.shape[0], device=latents.device)
+        features, _, _ = encoder(latents.to(self.dtype), data_end)
+        return aligner(features.flatten(2).transpose(1, 2))
+
+    @torch.no_grad()
+    def repa_target(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """REPA's target: the understanding encoder's (SigLIP's) patch features of the clean image, without
+        gradient. In variants B, C and E nothing else uses this encoder, so it stays the frozen pretrained one."""
+        return self.vision_und_enc_model(pixel_values.to(self.dtype))
 
     def prepare_inputs_embeds(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None,
-                              image_token_mask: torch.Tensor, image_begin_mask: torch.Tensor) -> torch.Tensor:
+                              image_token_mask: torch.Tensor, image_begin_mask: torch.Tensor,
+                              latents: torch.Tensor | None = None) -> torch.Tensor:
         """Token embeddings with image slots filled: each ``<begin_of_image>`` slot takes ``beg_of_und_embed``
         and the placeholder slots take the images' features, in reading order (row by row, left to right)."""
         embeds = self.embed_tokens(input_ids)
@@ -118,7 +147,7 @@ class JanusFlowModel(nn.Module):
             if n_slots:
                 raise ValueError(f"input_ids hold {n_slots} image placeholder slots but no pixel_values were given.")
             return embeds
-        features = self.understanding_image_embeddings(pixel_values)
+        features = self.understanding_image_embeddings(pixel_values, latents)
         if features.shape[0] * features.shape[1] != n_slots:
             raise ValueError(
                 f"{pixel_values.shape[0]} image(s) give {features.shape[0] * features.shape[1]} feature tokens "
@@ -132,9 +161,9 @@ class JanusFlowModel(nn.Module):
 
     def understanding_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                              pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
-                             image_begin_mask: torch.Tensor) -> torch.Tensor:
+                             image_begin_mask: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
         """Next-token logits [B, L, V] for understanding and text-only sequences (the AR loss's input)."""
-        embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask)
+        embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask, latents)
         return self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
                                    position_ids=positions_from_mask(attention_mask)).logits
 

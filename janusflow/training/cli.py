@@ -1,0 +1,44 @@
+"""Trains one stage of one ablation variant (resuming it if a checkpoint exists) and exports its EMA weights.
+
+    python -m janusflow.training.cli stage1 --variant F            # tiny profile, CPU
+    python -m janusflow.training.cli stage2 --variant F --profile paper
+    composer -n 8 -m janusflow.training.cli stage2 --variant F --profile paper   # one node, 8 GPUs
+
+Each stage starts from the previous stage's export (stage 1 from the foundations); variants A-F and the stage
+settings come from params.yaml. A failure exits with status 1 and a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from data.settings import SettingsError
+from janusflow.training.callbacks import NonFiniteLossError
+from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
+from janusflow.training.stages import STAGES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("--variant", default="F")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
+    args = parser.parse_args(argv)
+    try:
+        run = StageRun.from_params(args.params, args.profile, args.variant, args.stage)
+        report = run_stage(run, args.device)
+    except (SettingsError, MissingUpstreamError, NonFiniteLossError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    losses = report["losses"]
+    shown = ", ".join(f"{k.split('/')[-1]}={v['last10_mean']}" for k, v in losses.items() if k.startswith("loss/"))
+    print(f"{args.variant} {args.stage}: {report['batches']} batches in {report['seconds']} s; {shown}; "
+          f"export: {run.directory / 'export'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Runs one training stage of one variant with Composer: build the model from the previous stage (or the
+foundations), freeze per the stage, stream the stage's data mixture phase by phase, checkpoint with autoresume,
+keep EMA weights and export them in the official checkpoint format.
+
+    <training.out>/<variant>/<stage>/checkpoints/   Composer checkpoints (autoresume reads them)
+    <training.out>/<variant>/<stage>/logs/          Composer's file log (every metric, every batch)
+    <training.out>/<variant>/<stage>/export/        EMA weights: config.json + model.safetensors + tokenizer
+    <training.out>/<variant>/<stage>/metrics.json   settings, loss curve summary, code version
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from composer import Trainer
+from composer.algorithms import EMA, GradientClipping
+from composer.core import DataSpec, Evaluator
+from composer.loggers import FileLogger, InMemoryLogger
+from composer.optim import ConstantWithWarmupScheduler
+from composer.utils import dist
+from streaming.base.util import clean_stale_shared_memory
+from torch.utils.data import DataLoader
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from data.collate import MixedBatchCollator
+from data.mixture import build_mixture
+from data.profile import DataProfile
+from data.settings import SettingsError, code_version, load_profile
+from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_janusflow_config
+from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
+from janusflow.foundations.settings import FoundationSettings
+from janusflow.modeling import JanusFlowModel
+from janusflow.params import load_params
+from janusflow.processor import JanusFlowProcessor
+from janusflow.training.callbacks import MixedBatches, StepSeed, StopOnNonFiniteLoss
+from janusflow.training.composer_model import TERMS, JanusFlowComposerModel
+from janusflow.training.microbatches import num_samples, split_batch
+from janusflow.training.settings import TrainSettings
+from janusflow.training.stages import StageSettings, load_stage, set_trainable
+from janusflow.training.variants import Variant, get_variant
+from janusflow.vae import LatentCodec, load_vae
+
+
+class MissingUpstreamError(FileNotFoundError):
+    """A stage's starting weights are not there; the message names the stage or builder that makes them."""
+
+
+@dataclass
+class StageRun:
+    """Everything one (profile, variant, stage) run reads from params.yaml."""
+
+    profile_name: str
+    profile: dict[str, Any]
+    variant: Variant
+    stage: StageSettings
+    settings: TrainSettings
+    data: DataProfile
+
+    @classmethod
+    def from_params(cls, params_path: str | Path, profile_name: str, variant: str, stage: str) -> StageRun:
+        profile = load_profile(params_path, profile_name)
+        chosen = get_variant(load_params(params_path), variant)
+        return cls(profile_name=profile_name, profile=profile, variant=chosen,
+                   stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
+                   data=DataProfile.from_profile(profile))
+
+    @property
+    def seed(self) -> int:
+        return int(self.profile.get("seed", 0))
+
+    @property
+    def directory(self) -> Path:
+        return self.settings.stage_dir(self.variant.name, self.stage.name)
+
+    def upstream(self) -> Path | None:
+        previous = self.stage.previous
+        return None if previous is None else self.settings.stage_dir(self.variant.name, previous) / "export"
+
+    def base_config(self, vocab_size: int) -> JanusFlowConfig:
+        model = self.profile["model"]
+        if model == "official_janusflow_1_3b":
+            return official_janusflow_1_3b_config()
+        if not isinstance(model, dict):
+            raise SettingsError(f"model is {model!r}; give tiny_janusflow_config sizes or 'official_janusflow_1_3b'.")
+        return tiny_janusflow_config(vocab_size=vocab_size, **model)
+
+    def foundations(self) -> dict[str, Any]:
+        return self.profile.get("foundations") or {}
+
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        upstream = self.upstream()
+        if upstream is not None:
+            return AutoTokenizer.from_pretrained(self._require(upstream))
+        if isinstance(self.profile["model"], dict):
+            directory = FoundationSettings.from_profile(self.profile).directory("tokenizer")
+            if not (directory / "tokenizer.json").is_file():
+                raise MissingUpstreamError(f"stage1 needs the tokenizer foundation in {directory}; build it with "
+                                           "python -m janusflow.foundations.cli tokenizer.")
+            return AutoTokenizer.from_pretrained(directory)
+        source = self.profile.get("model_dir") or self.foundations().get("llm")
+        if not source:
+            raise MissingUpstreamError("the paper profile's stage1 reads its tokenizer from model_dir or "
+                                       "foundations.llm in params.yaml; set one to a local directory.")
+        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+
+    def _require(self, export: Path) -> Path:
+        if not (export / "config.json").is_file():
+            previous = self.stage.previous
+            raise MissingUpstreamError(
+                f"{self.stage.name} of variant {self.variant.name} starts from {export}, which {previous} produces; "
+                f"run it first: python -m janusflow.training.cli {previous} --variant {self.variant.name} "
+                f"--profile {self.profile_name}")
+        return export
+
+    def initial_model(self, vocab_size: int) -> JanusFlowModel:
+        upstream = self.upstream()
+        if upstream is not None:
+            return JanusFlowModel.from_pretrained(self._require(upstream))
+        config = self.variant.model_config(self.base_config(vocab_size))
+        if isinstance(self.profile["model"], dict):
+            directory = FoundationSettings.from_profile(self.profile).out
+            for part in ("llm", "encoder"):
+                if not (directory / part / "config.json").is_file():
+                    raise MissingUpstreamError(f"stage1 starts from the {part} foundation in {directory / part}; build "
+                                               f"it with python -m janusflow.foundations.cli {part}.")
+            return from_tiny_foundations(config, directory, self.seed)
+        parts = self.foundations()
+        return from_pretrained_parts(config, parts.get("llm"), parts.get("encoder"), self.seed)
+
+    def codec(self) -> LatentCodec:
+        if isinstance(self.profile["model"], dict):
+            directory = FoundationSettings.from_profile(self.profile).directory("vae")
+            if not (directory / "config.json").is_file():
+                raise MissingUpstreamError(f"training encodes images with the VAE foundation in {directory}; build "
+                                           "it with python -m janusflow.foundations.cli vae.")
+            return load_vae(directory)
+        return load_vae(self.foundations().get("vae") or "stabilityai/sdxl-vae")
+
+
+def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int, name: str,
+                 seed: int, shuffle: bool = True) -> DataSpec:
+    """A DataSpec over a Streaming mixture that yields exactly ``batches`` global batches per epoch."""
+    world = dist.get_world_size()
+    if run.stage.batch_size % world:
+        raise SettingsError(f"stages.{run.stage.name}.batch_size {run.stage.batch_size} is not divisible by the "
+                            f"{world} training processes; change one of them.")
+    per_rank = run.stage.batch_size // world
+    loader = run.data.loader
+    dataset = build_mixture(run.data.paths["shards"], ratio, processor, run.data.paths["cache"], per_rank, seed=seed,
+                            name=name, epoch_size=batches * run.stage.batch_size, shuffle=shuffle,
+                            generation_template=run.settings.generation_template, predownload=loader.predownload)
+    workers = loader.num_workers
+    dataloader = DataLoader(dataset, batch_size=per_rank, collate_fn=MixedBatchCollator(processor),
+                            num_workers=workers, prefetch_factor=loader.prefetch_factor if workers else None,
+                            drop_last=True)
+    return DataSpec(dataloader, get_num_samples_in_batch=num_samples, split_batch=split_batch)
+
+
+def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str,
+                  extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
+    s, stage = run.settings, run.stage
+    trainable = [p for p in composer_model.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=stage.learning_rate, betas=s.betas, weight_decay=s.weight_decay)
+    memory = InMemoryLogger()
+    loggers: list = [FileLogger(filename=str(run.directory / "logs" / "log-rank{rank}.txt"), overwrite=True), memory]
+    if s.tensorboard:
+        from composer.loggers import TensorboardLogger
+
+        loggers.append(TensorboardLogger(log_dir=str(run.directory / "tensorboard")))
+    evaluator = None
+    if s.eval_interval:
+        evaluator = Evaluator(label="val", dataloader=mixed_loader(
+            run, composer_model.processor, stage.mixture[-1].ratio, s.eval_batches,
+            f"{run.variant.name}-{stage.name}-val", run.seed + 1, shuffle=False),
+            metric_names=[f"val_{t}" for t in TERMS])
+    parallelism = None
+    if s.parallelism == "fsdp":
+        parallelism = {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": "PURE",
+                                "activation_checkpointing": s.activation_checkpointing, "use_orig_params": True}}
+    trainer = Trainer(
+        model=composer_model, run_name=f"{run.variant.name}-{stage.name}",
+        optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
+        algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
+        callbacks=[StepSeed(), StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *(extra_callbacks or [])],
+        loggers=loggers, progress_bar=True, log_to_console=False,
+        eval_dataloader=evaluator, eval_interval=f"{s.eval_interval}ba" if s.eval_interval else 1,
+        eval_subset_num_batches=s.eval_batches,
+        save_folder=str(run.directory / "checkpoints"), save_interval=f"{s.checkpoint_interval}ba",
+        save_num_checkpoints_to_keep=s.checkpoints_to_keep, save_overwrite=True, autoresume=True,
+        device=device, precision=s.precision,
+        device_train_microbatch_size=s.device_microbatch_size or stage.batch_size // dist.get_world_size(),
+        parallelism_config=parallelism, seed=run.seed, deterministic_mode=device == "cpu",
+        max_duration=f"{stage.steps}ba",
+    )
+    return trainer, memory
+
+
+def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor) -> None:
+    """Fit each mixture phase in turn from wherever the (possibly resumed) run stands."""
+    for index, (start, end, phase) in enumerate(run.stage.phase_bounds()):
+        done = int(trainer.state.timestamp.batch)
+        if done >= end:
+            continue
+        if done == start:
+            trainer.state.dataset_state = None
+        loader = mixed_loader(run, processor, phase.ratio, end - start,
+                              f"{run.variant.name}-{run.stage.name}-phase{index}", run.seed)
+        trainer.fit(train_dataloader=loader, duration=f"{end - done}ba")
+
+
+def ema_state_dict(trainer: Trainer) -> dict[str, torch.Tensor]:
+    """The EMA weights of the JanusFlow model (keys without the ``model.`` prefix)."""
+    ema = next(a for a in trainer.state.algorithms if isinstance(a, EMA))
+    model = trainer.state.model
+    swap = not ema.ema_weights_active and ema.ema_model is not None
+    if swap:
+        ema.ema_model.swap_params(model)
+    try:
+        inner = getattr(model, "module", model).model
+        return {k: v.detach().clone() for k, v in inner.state_dict().items()}
+    finally:
+        if swap:
+            ema.ema_model.swap_params(model)
+
+
+def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
+    summary = {}
+    for key in [f"loss/train/{t}" for t in (*TERMS, "total")] + [f"metrics/val/val_{t}" for t in TERMS]:
+        series = memory.data.get(key) or []
+        values = [float(v) for _, v in series]
+        if values:
+            tail = values[-10:]
+            summary[key] = {"first": round(values[0], 4), "last10_mean": round(sum(tail) / len(tail), 4),
+                            "points": len(values)}
+    return summary
+
+
+def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | None = None) -> dict[str, Any]:
+    """Train (or resume) one stage of one variant and export its EMA weights; returns what metrics.json holds."""
+    started = time.perf_counter()
+    clean_stale_shared_memory()
+    device = device or ("gpu" if torch.cuda.is_available() else "cpu")
+    tokenizer = run.tokenizer()
+    model = run.initial_model(len(tokenizer))
+    processor = JanusFlowProcessor.for_model(tokenizer, model.config)
+    parts = set_trainable(model, run.stage.trainable)
+    composer_model = JanusFlowComposerModel(model, run.codec(), processor, run.seed, run.settings.p_uncond)
+    trainer, memory = build_trainer(run, composer_model, device, extra_callbacks)
+    resumed_at = int(trainer.state.timestamp.batch)
+    train_phases(trainer, run, processor)
+    trainer.close()
+    report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),
+              "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
+              "trainable_parts": parts, "resumed_at_batch": resumed_at,
+              "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
+              "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
+    if dist.get_global_rank() == 0:
+        export = run.directory / "export"
+        model.load_state_dict(ema_state_dict(trainer))
+        model.save_pretrained(export)
+        tokenizer.save_pretrained(export)
+        (run.directory / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
+    return report
