@@ -103,3 +103,51 @@ def small_world(tmp_path_factory):
     write_shards(specs, root / "manifests", root / "shards", ShardConfig(size_limit="64kb"), progress=False)
     return {"root": root, "raw": raw, "specs": specs, "counts": counts, "report": report,
             "manifests": root / "manifests", "shards": root / "shards"}
+
+
+def write_quick_params(small_world, root, psnr_gate: float = 0.0):
+    """params.yaml for the small world: tiny model sizes, 4-step foundations with lenient gates, and training
+    stages of a few batches of 4 (checkpoints every 2 batches, no loader workers)."""
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    tiny = params["profiles"]["tiny"]
+    tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(small_world["manifests"]),
+                             "shards": str(small_world["shards"]), "cache": str(root / "cache")}
+    tiny["data"]["loader"] = {"predownload": None, "num_workers": 0, "prefetch_factor": None}
+    tiny["model"].update(hidden=32, layers=2, heads=4, max_positions=256)
+    f = tiny["foundations"]
+    f["out"] = str(root / "foundations")
+    f["tokenizer"]["vocab_size"] = 320
+    f["llm"]["sequence_length"] = 32
+    f["encoder"]["text_tower"].update(width=32, embed_dim=32, context_length=32)
+    for name in ("llm", "encoder", "vae"):
+        f[name]["training"].update(steps=4, batch_size=4, warmup_steps=1)
+    f["gates"] = {"tokenizer": {"special_tokens_single_id": {"min": 1}}, "llm": {"perplexity_ratio": {"max": 10.0}},
+                  "encoder": {"zero_shot_color_accuracy": {"min": 0.0}}, "vae": {"heldout_psnr_db": {"min": psnr_gate}}}
+    tiny["training"].update(out=str(root / "training"), ema_half_life=2, checkpoint_interval=2, eval_interval=3,
+                            eval_batches=1)
+    for name, stage in tiny["stages"].items():
+        stage.update(steps={"stage1": 6, "stage2": 6, "stage3": 4}[name], batch_size=4, warmup_steps=1)
+    tiny["stages"]["stage2"]["mixture"][0]["steps"] = 2
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.fixture()
+def quick_params(small_world, tmp_path):
+    """Writes quick params under the test's tmp_path: ``quick_params(psnr_gate=...)``."""
+    return lambda psnr_gate=0.0: write_quick_params(small_world, tmp_path, psnr_gate)
+
+
+@pytest.fixture(scope="session")
+def pipeline_params(small_world, tmp_path_factory):
+    """Quick params with the foundations already built (once per session)."""
+    from janusflow.foundations.cli import main
+
+    path = write_quick_params(small_world, tmp_path_factory.mktemp("pipeline"))
+    assert main(["all", "--params", str(path), "--no-progress"]) == 0
+    return path

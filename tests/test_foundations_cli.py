@@ -16,30 +16,8 @@ from janusflow.foundations.settings import FoundationSettings
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
-def quick_params(small_world, tmp_path: Path, psnr_gate: float) -> Path:
-    params = yaml.safe_load(REPO_PARAMS.read_text())
-    tiny = params["profiles"]["tiny"]
-    tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(small_world["manifests"]),
-                             "shards": str(small_world["shards"]), "cache": str(tmp_path / "cache")}
-    tiny["model"].update(hidden=32, layers=2, heads=4, max_positions=256)
-    f = tiny["foundations"]
-    f["out"] = str(tmp_path / "foundations")
-    f["tokenizer"]["vocab_size"] = 320
-    f["llm"]["sequence_length"] = 32
-    f["encoder"]["text_tower"].update(width=32, embed_dim=32, context_length=32)
-    for name in ("llm", "encoder", "vae"):
-        f[name]["training"].update(steps=4, batch_size=4, warmup_steps=1)
-    f["gates"]["vae"] = {"heldout_psnr_db": {"min": psnr_gate}}
-    f["gates"]["llm"] = {"perplexity_ratio": {"max": 10.0}}
-    f["gates"]["encoder"] = {"zero_shot_color_accuracy": {"min": 0.0}}
-    f["gates"]["tokenizer"] = {"special_tokens_single_id": {"min": 1}}
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
-
-
-def test_builders_record_metrics_and_a_failing_gate_fails_the_command(small_world, tmp_path, capsys):
-    params = str(quick_params(small_world, tmp_path, psnr_gate=60.0))
+def test_builders_record_metrics_and_a_failing_gate_fails_the_command(quick_params, tmp_path, capsys):
+    params = str(quick_params(psnr_gate=60.0))
     assert main(["all", "--params", params, "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert "vae: quality gates FAILED: vae.heldout_psnr_db" in out and "tokenizer: quality gates passed" in out
@@ -51,8 +29,8 @@ def test_builders_record_metrics_and_a_failing_gate_fails_the_command(small_worl
     assert json.loads((root / "encoder/metrics.json").read_text())["metrics"]["patch_grid"] == 8
 
 
-def test_llm_needs_the_tokenizer_first(small_world, tmp_path):
-    params = str(quick_params(small_world, tmp_path, psnr_gate=0.0))
+def test_llm_needs_the_tokenizer_first(quick_params):
+    params = str(quick_params())
     with pytest.raises(FileNotFoundError, match="no tokenizer in .*build it first: python -m janusflow.foundations.cli tokenizer"):
         main(["llm", "--params", params, "--no-progress"])
 

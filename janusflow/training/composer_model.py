@@ -139,12 +139,10 @@ class JanusFlowComposerModel(ComposerModel):
         return {} if is_train else self.val_metrics
 
     def update_metric(self, batch: Any, outputs: Any, metric: Metric) -> None:
-        term = metric.term
-        if term == "ar" and not any(t in batch for t in ("und", "text")):
-            return
-        if term in ("rf", "repa") and "gen" not in batch:
-            return
-        metric.update(outputs[term].detach().float(), weight=len(batch["tasks"]))
+        """Weight each batch's term by its samples; a batch without the term's data type adds weight 0."""
+        present = any(t in batch for t in ("und", "text")) if metric.term == "ar" else "gen" in batch
+        weight = len(batch["tasks"]) if present else 0
+        metric.update(outputs[metric.term].detach().float(), weight=weight)
 
     # ----- sampling ---------------------------------------------------------------------------------------
 

@@ -167,7 +167,8 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
     trainable = [p for p in composer_model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=stage.learning_rate, betas=s.betas, weight_decay=s.weight_decay)
     memory = InMemoryLogger()
-    loggers: list = [FileLogger(filename=str(run.directory / "logs" / "log-rank{rank}.txt"), overwrite=True), memory]
+    loggers: list = [FileLogger(filename=str(run.directory / "logs" / "log-rank{rank}.txt"), overwrite=True,
+                                capture_stdout=False, capture_stderr=False), memory]
     if s.tensorboard:
         from composer.loggers import TensorboardLogger
 

@@ -1,0 +1,163 @@
+"""Stages trained with Composer on the session's small world: the stage chain freezes what Table 1 freezes and
+exports EMA weights in the official format; a run killed with SIGKILL resumes to the same weights; a
+non-finite loss stops the run and keeps the last good checkpoint; missing upstream weights name their stage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from composer.core import Callback, State
+from composer.loggers import Logger
+from safetensors.torch import load_file
+from transformers import LlamaForCausalLM
+
+from janusflow.modeling import JanusFlowModel
+from janusflow.training.callbacks import NonFiniteLossError
+from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
+
+KILL_SCRIPT = """
+import os, signal, sys
+from composer.core import Callback
+from janusflow.training.run import StageRun, run_stage
+
+class KillAt(Callback):
+    def batch_end(self, state, logger):
+        if int(state.timestamp.batch) == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+run_stage(StageRun.from_params(sys.argv[1], "tiny", "F", "stage1"), "cpu", [KillAt()])
+"""
+
+
+def with_out(params: Path, out: Path) -> Path:
+    """A copy of ``params`` whose training output goes to ``out`` (foundations and data shared)."""
+    raw = yaml.safe_load(params.read_text())
+    raw["profiles"]["tiny"]["training"]["out"] = str(out)
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def weights(directory: Path) -> dict[str, torch.Tensor]:
+    return load_file(directory / "model.safetensors")
+
+
+def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_path):
+    params = with_out(pipeline_params, tmp_path / "chain")
+    stage1 = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    out = tmp_path / "chain" / "F"
+    model = JanusFlowModel.from_pretrained(out / "stage1" / "export")
+    foundations = Path(yaml.safe_load(params.read_text())["profiles"]["tiny"]["foundations"]["out"])
+    llm = LlamaForCausalLM.from_pretrained(foundations / "llm")
+    assert all(torch.equal(a, b) for a, b in zip(model.language_model.state_dict().values(),
+                                                 llm.state_dict().values()))  # frozen in stage 1
+    assert set(stage1["losses"]) >= {"loss/train/ar", "loss/train/rf", "loss/train/repa", "loss/train/total",
+                                     "metrics/val/val_rf"}
+    assert stage1["batches"] == 6 and stage1["losses"]["loss/train/total"]["points"] == 6
+    assert json.loads((out / "stage1" / "metrics.json").read_text())["trainable_parts"] == stage1["trainable_parts"]
+    assert "language_model" not in stage1["trainable_parts"] and "vision_gen_dec_model" in stage1["trainable_parts"]
+
+    stage2 = run_stage(StageRun.from_params(params, "tiny", "F", "stage2"), "cpu")
+    first, second = weights(out / "stage1" / "export"), weights(out / "stage2" / "export")
+    changed = {k.split(".")[0] for k in first if not torch.equal(first[k], second[k])}
+    assert "language_model" in changed and "vision_und_enc_model" not in changed
+    assert stage2["resumed_at_batch"] == 0 and stage2["batches"] == 6
+    log = (out / "stage2" / "logs" / "log-rank0.txt").read_text()
+    assert "loss/train/repa" in log and "metrics/val/val_ar" in log
+
+
+def test_a_stage_without_its_upstream_names_the_stage_that_makes_it(pipeline_params, tmp_path):
+    params = with_out(pipeline_params, tmp_path / "lonely")
+    with pytest.raises(MissingUpstreamError, match="stage3 of variant A starts from .*which stage2 produces; run it "
+                                                   "first: python -m janusflow.training.cli stage2 --variant A"):
+        run_stage(StageRun.from_params(params, "tiny", "A", "stage3"), "cpu")
+
+
+def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp_path):
+    killed = with_out(pipeline_params, tmp_path / "killed")
+    first = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), "5"], capture_output=True, text=True)
+    assert first.returncode == -9, first.stderr[-2000:]
+    checkpoints = tmp_path / "killed" / "F" / "stage1" / "checkpoints"
+    assert (checkpoints / "ep0-ba4-rank0.pt").is_file() and not (tmp_path / "killed" / "F" / "stage1" / "export").exists()
+    resumed = run_stage(StageRun.from_params(killed, "tiny", "F", "stage1"), "cpu")
+    assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6
+    straight = run_stage(StageRun.from_params(with_out(pipeline_params, tmp_path / "straight"), "tiny", "F", "stage1"),
+                         "cpu")
+    assert straight["resumed_at_batch"] == 0
+    a = weights(tmp_path / "killed" / "F" / "stage1" / "export")
+    b = weights(tmp_path / "straight" / "F" / "stage1" / "export")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class NaNAt(Callback):
+    """Makes the loss of one batch NaN, as a diverging run would."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def after_forward(self, state: State, logger: Logger) -> None:
+        if int(state.timestamp.batch) == self.batch:
+            state.outputs["total"] = torch.tensor(float("nan"))
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(pipeline_params, tmp_path):
+    params = with_out(pipeline_params, tmp_path / "nan")
+    checkpoints = tmp_path / "nan" / "F" / "stage1" / "checkpoints"
+    with pytest.raises(NonFiniteLossError, match=rf"loss became non-finite at batch 3 .*last good checkpoint is in "
+                                                 rf"{checkpoints}"):
+        run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu", [NaNAt(3)])
+    assert sorted(p.name for p in checkpoints.glob("ep*.pt")) == ["ep0-ba2-rank0.pt"]
+    again = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert again["resumed_at_batch"] == 2 and again["batches"] == 6
+    exported = weights(tmp_path / "nan" / "F" / "stage1" / "export")
+    assert all(torch.isfinite(v).all() for v in exported.values())
+
+
+def logged(log: Path, key: str) -> list[float]:
+    """Every value of one metric in Composer's file log, in order."""
+    return [float(line.split()[-1]) for line in log.read_text().splitlines()
+            if line.startswith("[metric]") and f" {key}: " in line]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_path):
+    """Composer's launcher, 2 CPU processes over gloo, global batch 16 (8 per process). Tolerance: every batch's
+    total loss within 8% of the single-process run and the run's mean within 3%; the validation losses within
+    5%. (The curves are not identical: each process draws its own flow noise and averages its own share.)"""
+    runs = {}
+    for n in (1, 2):
+        raw = yaml.safe_load(pipeline_params.read_text())
+        tiny = raw["profiles"]["tiny"]
+        tiny["training"].update(out=str(tmp_path / f"world{n}"), eval_interval=5, eval_batches=2)
+        tiny["stages"]["stage1"].update(steps=10, batch_size=16)
+        params = tmp_path / f"world{n}.yaml"
+        params.write_text(yaml.safe_dump(raw))
+        launcher = ([sys.executable, "-m", "janusflow.training.cli"] if n == 1 else
+                    [str(Path(sys.executable).parent / "composer"), "-n", "2", "--master_port", str(free_port()),
+                     "-m", "janusflow.training.cli"])
+        done = subprocess.run([*launcher, "stage1", "--variant", "F", "--params", str(params), "--device", "cpu"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        report = json.loads((tmp_path / f"world{n}" / "F" / "stage1" / "metrics.json").read_text())
+        assert report["world_size"] == n
+        runs[n] = tmp_path / f"world{n}" / "F" / "stage1" / "logs" / "log-rank0.txt"
+    one, two = logged(runs[1], "loss/train/total"), logged(runs[2], "loss/train/total")
+    assert len(one) == len(two) == 10
+    assert max(abs(a - b) / a for a, b in zip(one, two)) < 0.08
+    assert abs(sum(one) - sum(two)) / sum(one) < 0.03
+    for term in ("ar", "rf", "repa"):
+        a, b = logged(runs[1], f"metrics/val/val_{term}"), logged(runs[2], f"metrics/val/val_{term}")
+        assert len(a) == len(b) == 2 and abs(a[-1] - b[-1]) <= 0.05 * abs(a[-1])
