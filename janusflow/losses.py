@@ -61,7 +61,7 @@ def condition_dropout(prefix: GenerationPrefix, pad_id: int, p: float,
     ``prefix.attention_mask`` (the slots), as at sampling time."""
     dropped = torch.rand(prefix.input_ids.shape[0], generator=generator) < p
     uncond = prefix.unconditional(pad_id)
-    rows = dropped[:, None]
+    rows = dropped[:, None].to(prefix.input_ids.device)
     return GenerationPrefix(
         input_ids=torch.where(rows, uncond.input_ids, prefix.input_ids),
         attention_mask=torch.where(rows, uncond.attention_mask, prefix.attention_mask),

@@ -38,8 +38,9 @@ from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import MixedBatches, StepSeed, StopOnNonFiniteLoss
-from janusflow.training.composer_model import TERMS, JanusFlowComposerModel
+from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.microbatches import num_samples, split_batch
+from janusflow.training.objective import TERMS
 from janusflow.training.settings import TrainSettings
 from janusflow.training.stages import StageSettings, load_stage, set_trainable
 from janusflow.training.variants import Variant, get_variant

@@ -1,0 +1,152 @@
+"""Full-size stage-2 training step: JanusFlow-1.3B layout (random weights), one GPU, bf16 autocast over fp32
+weights (Composer's amp_bf16), AdamW (0.9, 0.95), gradient clipping 1.0, everything but SigLIP trainable.
+
+A batch holds the stage-2 mix (14:80:6 und:gen:text) at 384 px: generation samples are a 64-token prompt, the
+time token and 576 latent tokens; understanding samples 576 image tokens in a 704-token chat; text samples 704
+tokens. The frozen SDXL-layout VAE encodes the images every step, as in training. FLOPs are counted on one step
+by ``torch.utils.flop_counter.FlopCounterMode`` (forward and backward, no recomputation, so model FLOPs), and
+MFU = FLOPs per step / step time / peak (989.4 TFLOP/s: H100 SXM dense bf16).
+
+    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from torch.utils.flop_counter import FlopCounterMode
+
+from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
+from janusflow.modeling import JanusFlowModel
+from janusflow.training.objective import Objective, step_generator
+from janusflow.vae import LatentCodec, tiny_vae
+
+PROMPT_TOKENS, CHAT_TOKENS, ANSWER_TOKENS = 64, 704, 64
+
+
+def sdxl_vae_layout() -> AutoencoderKL:
+    return AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                         sample_size=1024, scaling_factor=0.13025)
+
+
+def synthetic_batch(batch: int, image: int, image_tokens: int, vocab: int, device: str) -> dict:
+    """A stage-2 mixed batch with the shapes of real samples (token ids are random)."""
+    n_und, n_text = round(0.14 * batch), round(0.06 * batch)
+    n_gen = batch - n_und - n_text
+    g = torch.Generator().manual_seed(0)
+
+    def sequences(n: int, with_image: bool) -> dict:
+        ids = torch.randint(10, vocab, (n, CHAT_TOKENS), generator=g)
+        labels = torch.full_like(ids, -100)
+        labels[:, -ANSWER_TOKENS:] = ids[:, -ANSWER_TOKENS:]
+        part = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels if with_image else ids}
+        if with_image:
+            image_mask = torch.zeros_like(ids, dtype=torch.bool)
+            image_mask[:, 2:2 + image_tokens] = True
+            begin = torch.zeros_like(image_mask)
+            begin[:, 1] = True
+            part.update(image_token_mask=image_mask, image_begin_mask=begin,
+                        pixel_values=torch.rand(n, 3, image, image, generator=g) * 2 - 1)
+        return part
+
+    out = {"tasks": ["und"] * n_und + ["gen"] * n_gen + ["text"] * n_text,
+           "gen": {"prefix_ids": torch.randint(10, vocab, (n_gen, PROMPT_TOKENS), generator=g),
+                   "prefix_attention": torch.ones(n_gen, PROMPT_TOKENS, dtype=torch.long),
+                   "pixel_values": torch.rand(n_gen, 3, image, image, generator=g) * 2 - 1}}
+    if n_und:
+        out["und"] = sequences(n_und, True)
+    if n_text:
+        out["text"] = sequences(n_text, False)
+    return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in out.items()}
+
+
+def measure(config_name: str, device: str, batch_size: int, steps: int, peak: float, compile_layers: bool = False,
+            profile: bool = False) -> dict:
+    if config_name == "official":
+        config, vae, image = official_janusflow_1_3b_config(), sdxl_vae_layout(), 384
+    else:
+        config, vae, image = tiny_janusflow_config(vocab_size=512), tiny_vae(), 64
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = JanusFlowModel(config)
+    model.vision_und_enc_model.requires_grad_(False)  # stage 2: everything but SigLIP trains
+    if compile_layers:
+        for layer in model.language_model.model.layers:
+            layer.compile()
+    codec = LatentCodec(vae.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32))
+    objective = Objective(model, codec, pad_id=0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=device == "cuda")
+    batch = synthetic_batch(batch_size, image, config.und_encoder_spec().num_tokens, config.llama_config().vocab_size,
+                            device)
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda")
+
+    def step(index: int) -> float:
+        with autocast:
+            loss = objective(batch, step_generator(0, 0, index))["total"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    for index in range(3):
+        step(index)
+    if profile:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            step(3)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60))
+    with FlopCounterMode(display=False) as counter:
+        step(3)
+    flops = counter.get_total_flops()
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    for index in range(steps):
+        step(4 + index)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - started) / steps
+    tokens = sum(len(part["input_ids"]) * CHAT_TOKENS for key, part in batch.items() if key in ("und", "text"))
+    tokens += len(batch["gen"]["prefix_ids"]) * (PROMPT_TOKENS + 1 + config.und_encoder_spec().num_tokens)
+    return {"config": config_name, "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+            "batch_size": batch_size, "tokens_per_step": tokens, "step_seconds": round(seconds, 4),
+            "tokens_per_second": round(tokens / seconds), "tflops_per_step": round(flops / 1e12, 2),
+            "achieved_tflops": round(flops / seconds / 1e12, 1), "mfu": round(flops / seconds / (peak * 1e12), 3),
+            "trainable_parameters": sum(p.numel() for p in params), "compiled_decoder_layers": compile_layers,
+            "attention": model.language_model.config._attn_implementation,
+            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--config", choices=["official", "tiny"], default="official")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--peak-tflops", type=float, default=989.4)
+    parser.add_argument("--compile", action="store_true", help="torch.compile each LLM decoder layer")
+    parser.add_argument("--profile", action="store_true", help="print the CUDA kernels of one step")
+    parser.add_argument("--out", default="benchmarks/results/training_full_size.json")
+    args = parser.parse_args()
+    rows = []
+    for batch_size in args.batch_sizes:
+        rows.append(measure(args.config, args.device, batch_size, args.steps, args.peak_tflops, args.compile,
+                            args.profile))
+        print(json.dumps(rows[-1]), flush=True)
+        if args.device == "cuda":
+            torch.cuda.empty_cache()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

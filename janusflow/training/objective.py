@@ -1,0 +1,99 @@
+"""JanusFlow's training objective on one mixed batch, in plain PyTorch; the Composer model and the benchmarks'
+hand-written loop both call it.
+
+Understanding and text sequences give the AR loss (response tokens only, one token-weighted mean over both);
+generation samples give the rectified-flow loss and, when the model has a REPA head, the REPA loss. The three
+are summed 1:1:1 as in the paper. A term whose data type is absent from a batch is returned as 0 and adds
+nothing, so every rank reports the same keys.
+
+Randomness (VAE posterior samples, flow times and noise, prompt dropout) comes from one generator per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from janusflow.losses import evenly_spaced_times, generation_losses
+from janusflow.modeling import JanusFlowModel
+from janusflow.processor import IGNORE_INDEX, GenerationPrefix
+from janusflow.vae import LatentCodec
+
+TERMS = ("ar", "rf", "repa")
+LATENT_SOURCES = ("shared_generation", "separate_generation")
+
+
+def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    """The CPU generator of one training step on one rank: a resumed run draws what an uninterrupted one would."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_003 + step)
+
+
+def response_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over response tokens, and their count."""
+    shifted = labels[:, 1:].reshape(-1)
+    total = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shifted,
+                            ignore_index=IGNORE_INDEX, reduction="sum")
+    return total, int((shifted != IGNORE_INDEX).sum())
+
+
+@dataclass
+class Objective:
+    """AR + RF + REPA for ``model``; ``codec`` (the frozen VAE) only encodes images into latents."""
+
+    model: JanusFlowModel
+    codec: LatentCodec
+    pad_id: int
+    p_uncond: float = 0.1
+
+    def latents(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        with torch.no_grad():
+            return self.codec.encode(pixels, generator)
+
+    def autoregressive(self, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor | None:
+        total, count = None, 0
+        for task in ("und", "text"):
+            part = batch.get(task)
+            if part is None:
+                continue
+            ids = part["input_ids"]
+            no_image = torch.zeros_like(ids, dtype=torch.bool)
+            pixels = part.get("pixel_values")
+            latents = (self.latents(pixels, generator)
+                       if task == "und" and self.model.config.und_encoder_source in LATENT_SOURCES else None)
+            logits = self.model.understanding_logits(ids, part["attention_mask"], pixels,
+                                                     part.get("image_token_mask", no_image),
+                                                     part.get("image_begin_mask", no_image), latents)
+            summed, n = response_cross_entropy(logits, part["labels"])
+            total, count = (summed if total is None else total + summed), count + n
+        if total is None:
+            return None
+        if count == 0:
+            raise ValueError("the batch's understanding/text labels hold no response tokens (all -100); check the "
+                             "processor's chat template and the shards' conversations.")
+        return total / count
+
+    def __call__(self, batch: dict[str, Any], generator: torch.Generator,
+                 fixed_times: bool = False) -> dict[str, torch.Tensor]:
+        """{"ar", "rf", "repa", "total"}; ``fixed_times``: evenly spaced t and no prompt dropout (validation)."""
+        zero = torch.zeros((), device=self.model.device)
+        terms: dict[str, torch.Tensor] = {}
+        ar = self.autoregressive(batch, generator)
+        if ar is not None:
+            terms["ar"] = ar
+        gen = batch.get("gen")
+        if gen is not None:
+            pixels = gen["pixel_values"]
+            target = self.model.repa_target(pixels) if self.model.repa_head is not None else None
+            prefix = GenerationPrefix(input_ids=gen["prefix_ids"], attention_mask=gen["prefix_attention"])
+            times = evenly_spaced_times(len(pixels), pixels.device) if fixed_times else None
+            out = generation_losses(self.model, prefix, self.latents(pixels, generator), target, self.pad_id,
+                                    generator, 0.0 if fixed_times else self.p_uncond, times)
+            terms["rf"] = out.rf
+            if out.repa is not None:
+                terms["repa"] = out.repa
+        if not terms:
+            raise ValueError("the batch holds no und, gen or text samples.")
+        return {**{term: terms.get(term, zero) for term in TERMS}, "total": sum(terms.values(), zero)}
