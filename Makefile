@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 
-.PHONY: setup run data foundations test bench
+.PHONY: setup run data foundations train test bench
 
 setup:
 	@bash scripts/setup.sh
@@ -19,9 +19,14 @@ data: setup
 foundations: data
 	$(OFFLINE) $(PY) -m janusflow.foundations.cli all
 
+VARIANT ?= F
+train: foundations
+	for stage in stage1 stage2 stage3; do $(OFFLINE) $(PY) -m janusflow.training.cli $$stage --variant $(VARIANT) || exit 1; done
+
 test: setup
 	$(OFFLINE) $(PY) -m pytest -q
 
 bench: setup
 	$(OFFLINE) $(PY) benchmarks/sampling.py
 	$(OFFLINE) $(PY) benchmarks/data_loading.py
+	$(OFFLINE) $(PY) benchmarks/training.py

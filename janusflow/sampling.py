@@ -31,6 +31,18 @@ class SampleOutput:
             raise ValueError("no decoded images: pass a LatentCodec to FlowSampler to decode latents.")
         return [Image.fromarray(image.numpy()) for image in self.images]
 
+    def grid(self, columns: int, size: int | None = None) -> Image.Image:
+        """All images in one picture, ``columns`` per row, each resized (nearest) to ``size`` pixels if given."""
+        images = self.to_pil()
+        if size is not None:
+            images = [image.resize((size, size), Image.Resampling.NEAREST) for image in images]
+        width, height = images[0].size
+        rows = (len(images) + columns - 1) // columns
+        canvas = Image.new("RGB", (columns * width, rows * height), (255, 255, 255))
+        for i, image in enumerate(images):
+            canvas.paste(image, ((i % columns) * width, (i // columns) * height))
+        return canvas
+
 
 def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, cfg_weight: float) -> torch.Tensor:
     """Classifier-free guidance as JanusFlow writes it: w * v_cond - (w - 1) * v_uncond."""

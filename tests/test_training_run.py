@@ -13,12 +13,14 @@ import pytest
 import torch
 import yaml
 from composer.core import Callback, State
+from PIL import Image
 from composer.loggers import Logger
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
 from janusflow.modeling import JanusFlowModel
 from janusflow.training.callbacks import NonFiniteLossError
+from janusflow.training.cli import main
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
 
 KILL_SCRIPT = """
@@ -62,6 +64,8 @@ def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_p
     assert stage1["batches"] == 6 and stage1["losses"]["loss/train/total"]["points"] == 6
     assert json.loads((out / "stage1" / "metrics.json").read_text())["trainable_parts"] == stage1["trainable_parts"]
     assert "language_model" not in stage1["trainable_parts"] and "vision_gen_dec_model" in stage1["trainable_parts"]
+    with Image.open(out / "stage1" / "samples" / "ba6.png") as grid:  # the four sample prompts, 128 px each
+        assert grid.size == (4 * 128, 128)
 
     stage2 = run_stage(StageRun.from_params(params, "tiny", "F", "stage2"), "cpu")
     first, second = weights(out / "stage1" / "export"), weights(out / "stage2" / "export")
@@ -77,6 +81,23 @@ def test_a_stage_without_its_upstream_names_the_stage_that_makes_it(pipeline_par
     with pytest.raises(MissingUpstreamError, match="stage3 of variant A starts from .*which stage2 produces; run it "
                                                    "first: python -m janusflow.training.cli stage2 --variant A"):
         run_stage(StageRun.from_params(params, "tiny", "A", "stage3"), "cpu")
+
+
+def test_a_mixture_without_a_required_stream_says_which_and_how_to_make_it(pipeline_params, tmp_path, capfd):
+    raw = yaml.safe_load(pipeline_params.read_text())
+    tiny = raw["profiles"]["tiny"]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for task in ("und", "gen"):  # no text shards; stage 2's first phase mixes 30:50:20
+        (shards / task).symlink_to(Path(tiny["data"]["paths"]["shards"]) / task)
+    tiny["data"]["paths"]["shards"] = str(shards)
+    tiny["training"]["out"] = str(tmp_path / "out")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    assert main(["stage1", "--variant", "F", "--params", str(params), "--device", "cpu"]) == 0
+    assert main(["stage2", "--variant", "F", "--params", str(params), "--device", "cpu"]) == 1
+    err = capfd.readouterr().err
+    assert "mixture 'F-stage2-val' needs the 'text' stream (weight 6)" in err and "produce it with the shard stage" in err
 
 
 def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp_path):

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from janusflow.config import tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
@@ -37,15 +36,6 @@ CORPUS = PROMPTS + [
     "What colour is the circle?", "The circle is red.", "How many squares are there?", "There are two squares.",
     "Is there a yellow triangle in the picture?", "Yes.", "No.", "Describe the picture.",
 ]
-
-
-def image_grid(images: list[Image.Image], columns: int) -> Image.Image:
-    width, height = images[0].size
-    rows = (len(images) + columns - 1) // columns
-    grid = Image.new("RGB", (columns * width, rows * height), (255, 255, 255))
-    for i, image in enumerate(images):
-        grid.paste(image, ((i % columns) * width, (i // columns) * height))
-    return grid
 
 
 def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict:
@@ -71,8 +61,7 @@ def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict
     images = samples.to_pil()
     for i, image in enumerate(images):
         image.save(out / f"sample_{i:02d}.png")
-    image_grid([im.resize((128, 128), Image.Resampling.NEAREST) for im in images], columns=len(images)).save(
-        out / "samples_grid.png")
+    samples.grid(columns=len(images), size=128).save(out / "samples_grid.png")
 
     question = [{"role": "User", "content": "<image_placeholder>\nWhat colour is the circle?"}]
     t0 = time.perf_counter()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from composer.core import Algorithm, Callback, Event, State
 from composer.loggers import Logger
+from composer.utils import dist
 
 from janusflow.training.composer_model import JanusFlowComposerModel
 
@@ -24,6 +26,31 @@ class StepSeed(Callback):
 
     def batch_start(self, state: State, logger: Logger) -> None:
         composer_model_of(state).step = int(state.timestamp.batch)
+
+
+class SampleGrid(Callback):
+    """Generates the same prompts with the same seeds every ``interval`` batches (0: only at the end of a fit)
+    and saves them as one grid per batch count, ``<folder>/ba<batch>.png``: what the stage does to images."""
+
+    def __init__(self, prompts: list[str], folder: Path, interval: int, steps: int, cfg_weight: float) -> None:
+        self.prompts, self.folder, self.interval = prompts, folder, interval
+        self.steps, self.cfg_weight = steps, cfg_weight
+
+    def _save(self, state: State) -> None:
+        if dist.get_global_rank() != 0:
+            return
+        samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.steps,
+                                                    self.cfg_weight)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        samples.grid(columns=len(self.prompts), size=128).save(self.folder / f"ba{int(state.timestamp.batch)}.png")
+
+    def batch_end(self, state: State, logger: Logger) -> None:
+        if self.interval and int(state.timestamp.batch) % self.interval == 0:
+            self._save(state)
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        if not self.interval or int(state.timestamp.batch) % self.interval:
+            self._save(state)
 
 
 class NonFiniteLossError(FloatingPointError):

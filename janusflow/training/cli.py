@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from data.mixture import MixtureError
 from data.settings import SettingsError
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = StageRun.from_params(args.params, args.profile, args.variant, args.stage)
         report = run_stage(run, args.device)
-    except (SettingsError, MissingUpstreamError, NonFiniteLossError) as error:
+    except (SettingsError, MissingUpstreamError, MixtureError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     losses = report["losses"]

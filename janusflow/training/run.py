@@ -10,6 +10,7 @@ keep EMA weights and export them in the official checkpoint format.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -37,7 +38,7 @@ from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
 from janusflow.processor import JanusFlowProcessor
-from janusflow.training.callbacks import MixedBatches, StepSeed, StopOnNonFiniteLoss
+from janusflow.training.callbacks import MixedBatches, SampleGrid, StepSeed, StopOnNonFiniteLoss
 from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import TERMS
@@ -57,6 +58,7 @@ class StageRun:
 
     profile_name: str
     profile: dict[str, Any]
+    sampling: dict[str, Any]
     variant: Variant
     stage: StageSettings
     settings: TrainSettings
@@ -65,8 +67,10 @@ class StageRun:
     @classmethod
     def from_params(cls, params_path: str | Path, profile_name: str, variant: str, stage: str) -> StageRun:
         profile = load_profile(params_path, profile_name)
-        chosen = get_variant(load_params(params_path), variant)
-        return cls(profile_name=profile_name, profile=profile, variant=chosen,
+        params = load_params(params_path)
+        chosen = get_variant(params, variant)
+        return cls(profile_name=profile_name, profile=profile, sampling=dict(params.get("sampling") or {}),
+                   variant=chosen,
                    stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
                    data=DataProfile.from_profile(profile))
 
@@ -171,6 +175,9 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
     loggers: list = [FileLogger(filename=str(run.directory / "logs" / "log-rank{rank}.txt"), overwrite=True,
                                 capture_stdout=False, capture_stderr=False), memory]
     if s.tensorboard:
+        if importlib.util.find_spec("tensorboard") is None:
+            raise SettingsError("training.tensorboard is true but the tensorboard package is not installed; "
+                                "pip install tensorboard, or set training.tensorboard: false.")
         from composer.loggers import TensorboardLogger
 
         loggers.append(TensorboardLogger(log_dir=str(run.directory / "tensorboard")))
@@ -180,6 +187,11 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
             run, composer_model.processor, stage.mixture[-1].ratio, s.eval_batches,
             f"{run.variant.name}-{stage.name}-val", run.seed + 1, shuffle=False),
             metric_names=[f"val_{t}" for t in TERMS])
+    samples = []
+    if s.sample_prompts and "gen" in run.variant.tasks:
+        sampling = run.sampling
+        samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval,
+                              int(sampling.get("steps", 30)), float(sampling.get("cfg_weight", 2.0)))]
     parallelism = None
     if s.parallelism == "fsdp":
         parallelism = {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": "PURE",
@@ -188,7 +200,8 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         model=composer_model, run_name=f"{run.variant.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
-        callbacks=[StepSeed(), StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *(extra_callbacks or [])],
+        callbacks=[StepSeed(), StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *samples,
+                   *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
         eval_dataloader=evaluator, eval_interval=f"{s.eval_interval}ba" if s.eval_interval else 1,
         eval_subset_num_batches=s.eval_batches,

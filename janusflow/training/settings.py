@@ -31,6 +31,8 @@ class TrainSettings:
     activation_checkpointing: bool = False
     tensorboard: bool = False
     generation_template: str = "sft"
+    sample_prompts: tuple[str, ...] = ()     # a grid of these after every fit (and every sample_interval batches)
+    sample_interval: int = 0
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any]) -> TrainSettings:
@@ -41,7 +43,8 @@ class TrainSettings:
             raise SettingsError(f"training has unknown key(s) {unknown}; valid keys are {valid}.")
         if "out" not in section:
             raise SettingsError("training.out is missing: the folder that receives checkpoints and exports.")
-        settings = cls(**{**section, "out": Path(section["out"]), "betas": tuple(section.get("betas", (0.9, 0.95)))})
+        settings = cls(**{**section, "out": Path(section["out"]), "betas": tuple(section.get("betas", (0.9, 0.95))),
+                          "sample_prompts": tuple(section.get("sample_prompts", ()))})
         if settings.precision not in PRECISIONS:
             raise SettingsError(f"training.precision is {settings.precision!r}; use one of {list(PRECISIONS)}.")
         if settings.parallelism not in PARALLELISM:
