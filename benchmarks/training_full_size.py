@@ -77,6 +77,7 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
         model = JanusFlowModel(config)
     model.vision_und_enc_model.requires_grad_(False)  # stage 2: everything but SigLIP trains
     if compile_layers:
+        torch._dynamo.config.cache_size_limit = 64  # one compiled graph per layer instance, all 24 of them
         for layer in model.language_model.model.layers:
             layer.compile()
     codec = LatentCodec(vae.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32))
