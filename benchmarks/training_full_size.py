@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL
+from sampling_full_size import sdxl_vae_layout
 from torch.utils.flop_counter import FlopCounterMode
 
 from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
@@ -27,12 +27,6 @@ from janusflow.training.objective import Objective, step_generator
 from janusflow.vae import LatentCodec, tiny_vae
 
 PROMPT_TOKENS, CHAT_TOKENS, ANSWER_TOKENS = 64, 704, 64
-
-
-def sdxl_vae_layout() -> AutoencoderKL:
-    return AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                         sample_size=1024, scaling_factor=0.13025)
 
 
 def synthetic_batch(batch: int, image: int, image_tokens: int, vocab: int, device: str) -> dict:

@@ -18,13 +18,19 @@ from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import IGNORE_INDEX, GenerationPrefix
 
 
-def autoregressive_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of predicting token i+1 from position i, over positions whose label is not -100."""
+def autoregressive_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of predicting token i+1 from position i over positions whose label is not -100: their mean,
+    or with ``reduction="sum"`` their sum (to average several batches by their token counts)."""
     shifted_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
     shifted_labels = labels[:, 1:].reshape(-1)
     if not bool((shifted_labels != IGNORE_INDEX).any()):
         raise ValueError("labels hold no response tokens (all -100); the AR loss needs at least one answer token.")
-    return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX, reduction=reduction)
+
+
+def response_tokens(labels: torch.Tensor) -> int:
+    """How many positions ``autoregressive_loss`` averages over."""
+    return int((labels[:, 1:] != IGNORE_INDEX).sum())
 
 
 def sample_logit_normal(n: int, generator: torch.Generator | None = None, mean: float = 0.0, std: float = 1.0,

@@ -9,6 +9,7 @@ import torch
 
 from janusflow.losses import (
     autoregressive_loss,
+    response_tokens,
     condition_dropout,
     generation_losses,
     rectified_flow_loss,
@@ -27,6 +28,8 @@ def test_ar_loss_counts_only_response_tokens():
     p1 = 1 / (2 + math.e)
     expected = -(math.log(p0) + math.log(p1)) / 2
     assert autoregressive_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+    summed = autoregressive_loss(logits, labels, reduction="sum").item()
+    assert response_tokens(labels) == 2 and summed == pytest.approx(2 * expected, rel=1e-6)
 
 
 def test_ar_loss_without_answers_is_an_error():

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from janusflow.losses import evenly_spaced_times, generation_losses
+from janusflow.losses import autoregressive_loss, evenly_spaced_times, generation_losses, response_tokens
 from janusflow.modeling import JanusFlowModel
-from janusflow.processor import IGNORE_INDEX, GenerationPrefix
+from janusflow.processor import GenerationPrefix
 from janusflow.vae import LatentCodec
 
 TERMS = ("ar", "rf", "repa")
@@ -29,14 +28,6 @@ LATENT_SOURCES = ("shared_generation", "separate_generation")
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     """The CPU generator of one training step on one rank: a resumed run draws what an uninterrupted one would."""
     return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_003 + step)
-
-
-def response_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy over response tokens, and their count."""
-    shifted = labels[:, 1:].reshape(-1)
-    total = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shifted,
-                            ignore_index=IGNORE_INDEX, reduction="sum")
-    return total, int((shifted != IGNORE_INDEX).sum())
 
 
 @dataclass
@@ -66,14 +57,10 @@ class Objective:
             logits = self.model.understanding_logits(ids, part["attention_mask"], pixels,
                                                      part.get("image_token_mask", no_image),
                                                      part.get("image_begin_mask", no_image), latents)
-            summed, n = response_cross_entropy(logits, part["labels"])
-            total, count = (summed if total is None else total + summed), count + n
-        if total is None:
-            return None
-        if count == 0:
-            raise ValueError("the batch's understanding/text labels hold no response tokens (all -100); check the "
-                             "processor's chat template and the shards' conversations.")
-        return total / count
+            summed = autoregressive_loss(logits, part["labels"], reduction="sum")
+            total = summed if total is None else total + summed
+            count += response_tokens(part["labels"])
+        return None if total is None else total / count
 
     def __call__(self, batch: dict[str, Any], generator: torch.Generator,
                  fixed_times: bool = False) -> dict[str, torch.Tensor]:
