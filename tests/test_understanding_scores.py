@@ -6,6 +6,7 @@ import pytest
 
 from evals.understanding.parsing import choice_letter, first_letter, llava_yes_no, mme_yes_no
 from evals.understanding.scores import accuracy, circular, exact_match, mme, pope, relaxed_correct, rotations
+from evals.understanding.vqa import normalize_answer, soft_score
 
 
 def test_llava_yes_no_parsing():
@@ -66,3 +67,22 @@ def test_circular_evaluation_needs_every_rotation():
     records = [("q1", "B", "B"), ("q1", "A", "A"), ("q1", "C", "C"),   # q1 right every time
                ("q2", "A", "A"), ("q2", "A", "B")]                     # q2 wrong once
     assert circular(records) == 0.5
+
+
+def test_vqa_normalisation():
+    assert normalize_answer("Two dogs.") == "2 dogs"
+    assert normalize_answer("the Red-Car") == "red car"
+    assert normalize_answer("dont know") == "don't know"
+    assert normalize_answer("1,000") == "1000"  # a comma between digits removes every mark
+    assert normalize_answer("3.5") == "3.5"     # a decimal point stays
+    assert normalize_answer("yes!\n") == "yes"
+
+
+def test_vqa_soft_score_over_ten_answers():
+    answers = ["red"] * 3 + ["dark red"] * 2 + ["maroon"] * 5
+    # "red": leaving out one of the 3 "red" leaves 2 matches (2/3), leaving out another answer leaves 3 (1)
+    assert soft_score("Red", answers) == pytest.approx((3 * 2 / 3 + 7 * 1.0) / 10)
+    assert soft_score("dark red", answers) == pytest.approx((2 * 1 / 3 + 8 * 2 / 3) / 10)
+    assert soft_score("maroon", answers) == 1.0 and soft_score("blue", answers) == 0.0
+    with pytest.raises(ValueError, match="needs its human answers"):
+        soft_score("red", [])
