@@ -30,3 +30,4 @@ bench: setup
 	$(OFFLINE) $(PY) benchmarks/sampling.py
 	$(OFFLINE) $(PY) benchmarks/data_loading.py
 	$(OFFLINE) $(PY) benchmarks/training.py
+	$(OFFLINE) $(PY) benchmarks/detector.py
