@@ -20,11 +20,7 @@ import numpy as np
 from PIL import Image
 
 from data.shapes.scene import SceneObject, relations
-from evals.generation.detector import detect
-
-
-def nearest(objects: list[SceneObject], target: SceneObject) -> SceneObject:
-    return min(objects, key=lambda o: abs(o.center[0] - target.center[0]) + abs(o.center[1] - target.center[1]))
+from evals.generation.detector import closest, detect
 
 
 def main() -> None:
@@ -47,10 +43,10 @@ def main() -> None:
         if len(found) != len(truth):
             continue
         side = images[0].width
-        box_errors += [float(np.abs(np.subtract(nearest(found, o).box, o.box)).max() * side) for o in truth]
+        box_errors += [float(np.abs(np.subtract(closest(found, o).box, o.box)).max() * side) for o in truth]
         for a, b in itertools.permutations(truth, 2):
             pairs += 1
-            agree += relations(a, b) == relations(nearest(found, a), nearest(found, b))
+            agree += relations(a, b) == relations(closest(found, a), closest(found, b))
     result = {"scenes": len(rows), "exact_scenes": exact, "exact_rate": round(exact / len(rows), 4),
               "pairs": pairs, "relation_agreement": round(agree / pairs, 4),
               "box_error_px_median": round(float(np.median(box_errors)), 2),

@@ -11,11 +11,7 @@ from PIL import Image
 from data.shapes.render import render
 from data.shapes.scene import relations
 from data.shapes.world import ShapesWorldConfig, scenes
-from evals.generation.detector import classify_shape, detect
-
-
-def nearest(objects, target):
-    return min(objects, key=lambda o: abs(o.center[0] - target.center[0]) + abs(o.center[1] - target.center[1]))
+from evals.generation.detector import classify_shape, closest, detect
 
 
 def test_detector_is_exact_on_held_out_renders():
@@ -30,7 +26,7 @@ def test_detector_is_exact_on_held_out_renders():
         if len(found) == len(scene.objects):
             for a, b in itertools.permutations(scene.objects, 2):
                 pairs += 1
-                agree += relations(a, b) == relations(nearest(found, a), nearest(found, b))
+                agree += relations(a, b) == relations(closest(found, a), closest(found, b))
     assert exact / len(held_out) >= 0.99 and agree / pairs >= 0.99
 
 

@@ -73,3 +73,8 @@ def detect(image: Image.Image) -> list[SceneObject]:
             found.append(SceneObject(shape=classify_shape(mask), color=name, size="",
                                      box=(x0 / width, y0 / height, x1 / width, y1 / height)))
     return sorted(found, key=lambda o: (o.box[1], o.box[0]))
+
+
+def closest(objects: list[SceneObject], target: SceneObject) -> SceneObject:
+    """The object whose centre is nearest ``target``'s (L1): pairs detections with scene-graph objects."""
+    return min(objects, key=lambda o: abs(o.center[0] - target.center[0]) + abs(o.center[1] - target.center[1]))
