@@ -10,17 +10,14 @@ objects counts when the detected boxes give the same GenEval relation as the sce
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from data.shapes.scene import SceneObject, relations
-from evals.generation.detector import closest, detect
+from data.shapes.scene import Scene
+from evals.generation.detector import detect, ground_truth_agreement
 
 
 def main() -> None:
@@ -36,21 +33,8 @@ def main() -> None:
     started = time.perf_counter()
     detections = [detect(image) for image in images]
     seconds = time.perf_counter() - started
-    exact, agree, pairs, box_errors = 0, 0, 0, []
-    for row, found in zip(rows, detections):
-        truth = [SceneObject(o["shape"], o["color"], o["size"], tuple(o["box"])) for o in row["scene"]["objects"]]
-        exact += Counter((o.shape, o.color) for o in found) == Counter((o.shape, o.color) for o in truth)
-        if len(found) != len(truth):
-            continue
-        side = images[0].width
-        box_errors += [float(np.abs(np.subtract(closest(found, o).box, o.box)).max() * side) for o in truth]
-        for a, b in itertools.permutations(truth, 2):
-            pairs += 1
-            agree += relations(a, b) == relations(closest(found, a), closest(found, b))
-    result = {"scenes": len(rows), "exact_scenes": exact, "exact_rate": round(exact / len(rows), 4),
-              "pairs": pairs, "relation_agreement": round(agree / pairs, 4),
-              "box_error_px_median": round(float(np.median(box_errors)), 2),
-              "box_error_px_p99": round(float(np.percentile(box_errors, 99)), 2),
+    truths = [Scene.from_dict(row["scene"]).objects for row in rows]
+    result = {**ground_truth_agreement(truths, detections, images[0].width),
               "images_per_second": round(len(rows) / seconds, 1)}
     print(json.dumps(result))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -46,12 +46,12 @@ def dpg_prompts(path: str | Path) -> list[dict]:
     return read_jsonl(path, ("item_id", "prompt"))
 
 
-def geneval_sample_paths(root: str | Path, index: int, metadata: dict) -> list[Path]:
-    """Create ``<index:05d>/`` with its ``metadata.jsonl``; return the paths its 4 samples go to."""
+def geneval_sample_paths(root: str | Path, index: int, metadata: dict, count: int = IMAGES_PER_PROMPT) -> list[Path]:
+    """Create ``<index:05d>/`` with its ``metadata.jsonl``; return the paths its ``count`` samples go to."""
     folder = Path(root) / f"{index:05d}"
     (folder / "samples").mkdir(parents=True, exist_ok=True)
     (folder / "metadata.jsonl").write_text(json.dumps(metadata) + "\n")
-    return [folder / "samples" / f"{k:05d}.png" for k in range(IMAGES_PER_PROMPT)]
+    return [folder / "samples" / f"{k:05d}.png" for k in range(count)]
 
 
 def dpg_grid(images: Sequence[Image.Image]) -> Image.Image:

@@ -34,6 +34,8 @@ from data.profile import DataProfile
 from data.settings import SettingsError, code_version, load_profile
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
+from janusflow.foundations.codec import profile_codec
+from janusflow.foundations.pretrained import FoundationMissingError
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
@@ -45,7 +47,7 @@ from janusflow.training.objective import TERMS
 from janusflow.training.settings import TrainSettings
 from janusflow.training.stages import StageSettings, load_stage, set_trainable
 from janusflow.training.variants import Variant, get_variant
-from janusflow.vae import LatentCodec, load_vae
+from janusflow.vae import LatentCodec
 
 
 class MissingUpstreamError(FileNotFoundError):
@@ -138,13 +140,10 @@ class StageRun:
         return from_pretrained_parts(config, parts.get("llm"), parts.get("encoder"), self.seed)
 
     def codec(self) -> LatentCodec:
-        if isinstance(self.profile["model"], dict):
-            directory = FoundationSettings.from_profile(self.profile).directory("vae")
-            if not (directory / "config.json").is_file():
-                raise MissingUpstreamError(f"training encodes images with the VAE foundation in {directory}; build "
-                                           "it with python -m janusflow.foundations.cli vae.")
-            return load_vae(directory)
-        return load_vae(self.foundations().get("vae") or "stabilityai/sdxl-vae")
+        try:
+            return profile_codec(self.profile)
+        except FoundationMissingError as error:
+            raise MissingUpstreamError(str(error)) from error
 
 
 def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int, name: str,

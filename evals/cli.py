@@ -1,0 +1,57 @@
+"""Benchmarks from the command line.
+
+    python -m evals.cli variant --variant F [--sweep]        # every benchmark of the profile for one variant
+    python -m evals.cli variant --variant F --checkpoint DIR # any exported checkpoint
+    python -m evals.cli tables                               # Tables 2-5 from every evaluated variant
+    python -m evals.cli prompts                              # only write the prompt sets
+
+Settings come from params.yaml (``profiles.<profile>.evaluation``); outputs go to its ``out`` folder. A failure
+exits with status 1 and a message that says what to do; work finished before it stays on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from data.settings import SettingsError
+from evals.generation.harness import RunFolderMismatch
+from evals.run import EvalRun, evaluate_variant
+from evals.tables import write_tables
+from janusflow.checkpoint import CheckpointMismatchError
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["variant", "tables", "prompts"])
+    parser.add_argument("--variant", default="F")
+    parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
+    parser.add_argument("--sweep", action="store_true", help="also sweep CFG weight and steps")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        run = EvalRun.from_params(args.params, args.profile)
+        if args.command == "prompts":
+            sets = run.prompt_sets
+            print(f"prompt sets in {run.settings.out / 'prompts'}: GenEval {len(sets.geneval)}, DPG {len(sets.dpg)}, "
+                  f"FID {len(sets.fid)}")
+        elif args.command == "variant":
+            result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress)
+            shown = ", ".join(f"{k}={v}" for k, v in result["summary"].items() if v is not None)
+            print(f"{args.variant} ({args.profile}, {result['seconds']} s): {shown}; "
+                  f"{run.settings.variant_dir(args.variant) / 'metrics.json'}")
+        else:
+            written = write_tables(run.settings.out, run.profile_name, list(run.params["variants"]))
+            print("tables: " + ", ".join(str(p) for p in written))
+    except (SettingsError, FileNotFoundError, CheckpointMismatchError, RunFolderMismatch, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

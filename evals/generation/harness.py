@@ -1,0 +1,119 @@
+"""The sampling harness: images for a prompt set, batched, resumable, in the folder layouts evaluators read.
+
+A run folder holds ``run.json`` (checkpoint, steps, CFG weight, seed, prompt count), the GenEval layout
+(``geneval/<index:05d>/metadata.jsonl`` + ``samples/<k:05d>.png``) and a flat folder for FID
+(``flat/<index:05d>_<k:02d>.png``). Image ``k`` of prompt ``index`` always has seed ``seed + index * n + k``
+(``n`` images per prompt), and the sampler gives every image its own noise generator, so an image does not depend
+on the batch it was drawn in: a run stopped anywhere and started again skips the finished images and ends with
+the same files. Each PNG is written to a temporary name and renamed, so a killed run never leaves a half-written
+image that would count as done. Reusing a folder with different settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image
+from tqdm.auto import tqdm
+
+from evals.generation.layouts import geneval_sample_paths
+from janusflow.sampling import FlowSampler
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    steps: int = 30
+    cfg_weight: float = 2.0
+    seed: int = 0
+    images_per_prompt: int = 4
+    batch_size: int = 32
+    template: str = "sft"
+
+    def identity(self) -> dict:
+        """What decides the images (the batch size does not: every image has its own noise)."""
+        return {k: v for k, v in asdict(self).items() if k != "batch_size"}
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    prompt: str
+    seed: int
+    paths: tuple[Path, ...]   # the same image goes to every path (GenEval layout and flat folder)
+
+    @property
+    def done(self) -> bool:
+        return all(path.is_file() for path in self.paths)
+
+
+class RunFolderMismatch(ValueError):
+    """A run folder already holds images made with other settings."""
+
+
+def claim_folder(root: Path, record: dict) -> None:
+    """Write ``run.json`` for a new folder; for an existing one, insist that it was made with ``record``."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / RUN_FILE
+    if path.is_file():
+        existing = json.loads(path.read_text())
+        changed = {k: (existing.get(k), v) for k, v in record.items() if existing.get(k) != v}
+        if changed:
+            raise RunFolderMismatch(
+                f"{root} holds samples made with other settings ({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in changed.items())}); "
+                "pass another output folder or delete this one.")
+        return
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def prompt_jobs(rows: Sequence[dict], root: Path, settings: SampleSettings, geneval_layout: bool = True) -> list[ImageJob]:
+    """One job per (prompt, k): to ``geneval/`` (when ``geneval_layout``) and ``flat/``; rows need ``prompt``."""
+    n = settings.images_per_prompt
+    (root / "flat").mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for index, row in enumerate(rows):
+        layout = geneval_sample_paths(root / "geneval", index, row, n) if geneval_layout else [None] * n
+        for k in range(n):
+            paths = (layout[k],) if layout[k] is not None else ()
+            jobs.append(ImageJob(row["prompt"], settings.seed + index * n + k,
+                                 paths + (root / "flat" / f"{index:05d}_{k:02d}.png",)))
+    return jobs
+
+
+def save_atomically(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    image.save(partial, format="PNG")
+    os.replace(partial, path)
+
+
+def run_jobs(sampler: FlowSampler, jobs: Sequence[ImageJob], settings: SampleSettings, progress: bool = True) -> dict:
+    """Sample every unfinished job, ``batch_size`` images per call, saving each batch as soon as it is drawn."""
+    todo = [job for job in jobs if not job.done]
+    started = time.perf_counter()
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sampling images", unit="img",
+              disable=not progress) as bar:
+        for start in range(0, len(todo), settings.batch_size):
+            batch = todo[start:start + settings.batch_size]
+            images = sampler.sample([j.prompt for j in batch], [j.seed for j in batch], steps=settings.steps,
+                                    cfg_weight=settings.cfg_weight, template=settings.template).to_pil()
+            for job, image in zip(batch, images):
+                for path in job.paths:
+                    save_atomically(image, path)
+            bar.update(len(batch))
+    seconds = time.perf_counter() - started
+    return {"images": len(jobs), "sampled": len(todo), "skipped": len(jobs) - len(todo),
+            "seconds": round(seconds, 2), "images_per_second": round(len(todo) / seconds, 2) if todo else None}
+
+
+def sample_prompt_set(sampler: FlowSampler, rows: Sequence[dict], root: str | Path, settings: SampleSettings,
+                      checkpoint: str, geneval_layout: bool = True, progress: bool = True) -> dict:
+    """Claim ``root`` for these settings, then sample what is missing; returns counts and timing."""
+    root = Path(root)
+    claim_folder(root, {"checkpoint": str(checkpoint), "prompts": len(rows), **settings.identity()})
+    return run_jobs(sampler, prompt_jobs(rows, root, settings, geneval_layout), settings, progress)

@@ -1,0 +1,227 @@
+"""Evaluates one variant's checkpoint on its profile's benchmark set: what ``python -m evals.cli`` and the
+pipeline's benchmark stage run.
+
+Under ``<evaluation.out>``: ``prompts/`` (the prompt sets), ``reference/`` (the FID reference, prepared once, and
+its cached features), and per variant ``<variant>/generation/``, ``<variant>/understanding/<benchmark>/``,
+``<variant>/sweep/`` and ``<variant>/metrics.json`` (every number, plus a flat ``summary`` for tables).
+A variant that never trained a task (D: no generation, E: no understanding) is not evaluated on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from transformers import AutoTokenizer
+
+from data.profile import DataProfile
+from data.settings import code_version, load_profile
+from data.shapes.scene import Scene
+from evals.checkpoint import EvalCheckpoint, fingerprint, load_checkpoint
+from evals.generation.alignment import paper_clip_score, tiny_clip_score
+from evals.generation.detector import detect, ground_truth_agreement
+from evals.generation.fid import (
+    Extractor,
+    encoder_extractor,
+    folder_features,
+    image_files,
+    inception_extractor,
+    prepare_folder,
+)
+from evals.generation.harness import SampleSettings
+from evals.generation.prompt_sets import PromptSets, build_prompt_sets
+from evals.generation.runner import Alignment, Scorers, evaluate_generation, sweep
+from evals.heldout import read_eval
+from evals.settings import SHAPES, TINY_ENCODER, EvalSettings
+from evals.understanding.questions import Question
+from evals.understanding.runner import evaluate
+from evals.understanding.shapes_sets import shapes_questions
+from evals.understanding.standard_sets import standard_questions
+from janusflow.foundations.codec import profile_codec
+from janusflow.foundations.settings import FoundationSettings
+from janusflow.foundations.siglip import SiglipDualEncoder
+from janusflow.params import load_params
+from janusflow.training.settings import TrainSettings
+from janusflow.training.variants import Variant, get_variant
+
+SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", "vqa", "pope",
+                "pope_accuracy", "mmbench", "vqav2", "gqa")
+
+
+@dataclass
+class EvalRun:
+    profile_name: str
+    profile: dict[str, Any]
+    params: dict[str, Any]
+    settings: EvalSettings
+    data: DataProfile
+
+    @classmethod
+    def from_params(cls, params_path: str | Path, profile_name: str) -> EvalRun:
+        profile = load_profile(params_path, profile_name)
+        return cls(profile_name, profile, load_params(params_path), EvalSettings.from_profile(profile),
+                   DataProfile.from_profile(profile))
+
+    @property
+    def seed(self) -> int:
+        return int(self.profile.get("seed", 0))
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.data.paths["raw"] / "eval"
+
+    def variant(self, name: str) -> Variant:
+        return get_variant(self.params, name)
+
+    def checkpoint_path(self, variant: str) -> Path:
+        return TrainSettings.from_profile(self.profile).stage_dir(variant, "stage3") / "export"
+
+    def sample_settings(self) -> SampleSettings:
+        g = self.settings.generation
+        return SampleSettings(steps=g.steps, cfg_weight=g.cfg_weight, seed=g.seed,
+                              images_per_prompt=g.images_per_prompt, batch_size=g.batch_size,
+                              template=str((self.params.get("sampling") or {}).get("template", "sft")))
+
+    @cached_property
+    def prompt_sets(self) -> PromptSets:
+        world = self.data.shapes_world
+        return build_prompt_sets(self.settings.generation, self.eval_dir, self.settings.out / "prompts", self.seed,
+                                 world.max_objects if world else 4)
+
+    def _tiny_encoder(self) -> tuple[SiglipDualEncoder, Any]:
+        foundations = FoundationSettings.from_profile(self.profile)
+        encoder = SiglipDualEncoder.from_pretrained(foundations.directory("encoder"))
+        return encoder, AutoTokenizer.from_pretrained(foundations.directory("tokenizer"), local_files_only=True)
+
+    def extractor(self) -> Extractor:
+        g = self.settings.generation
+        if g.feature_model == TINY_ENCODER:
+            return encoder_extractor(self._tiny_encoder()[0], self.settings.device)
+        if not g.inception_dir:
+            raise FileNotFoundError("evaluation.generation.inception_dir is not set; point it at the folder that "
+                                    "holds clean-fid's inception-2015-12-05.pt.")
+        return inception_extractor(g.inception_dir, self.settings.device)
+
+    def alignment(self) -> Alignment:
+        g = self.settings.generation
+        if g.alignment_model == TINY_ENCODER:
+            encoder, tokenizer = self._tiny_encoder()
+            return lambda paths, prompts: tiny_clip_score(encoder, tokenizer, paths, prompts)
+        if not g.clip_dir:
+            raise FileNotFoundError("evaluation.generation.clip_dir is not set; point it at a local copy of "
+                                    "openai/clip-vit-large-patch14 (transformers layout).")
+        return lambda paths, prompts: paper_clip_score(g.clip_dir, paths, prompts, self.settings.device)
+
+    def reference_features(self, extractor: Extractor, progress: bool = True) -> np.ndarray:
+        """The FID reference, GigaGAN-prepared at the evaluation resolution; features cached beside it and
+        recomputed when the prepared files change."""
+        g = self.settings.generation
+        if not g.fid_reference:
+            raise FileNotFoundError("evaluation.generation.fid_reference is not set; point it at the real images.")
+        folder = self.settings.out / "reference" / f"{Path(g.fid_reference).name}_{g.resolution}px"
+        prepare_folder(g.fid_reference, folder, g.resolution, progress)
+        files = image_files(folder)
+        digest = hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:16]
+        cache = folder.parent / f"{folder.name}.{extractor.name}.{digest}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        features = folder_features(folder, extractor, self.settings.device, progress=progress)
+        np.save(cache, features)
+        return features
+
+    def scorers(self, progress: bool = True) -> Scorers:
+        extractor = self.extractor()
+        return Scorers(extractor=extractor, reference=self.reference_features(extractor, progress),
+                       alignment=self.alignment(), judge_here=self.settings.generation.geneval_prompts == SHAPES,
+                       device=self.settings.device)
+
+    def questions(self, benchmark: str) -> list[Question]:
+        u = self.settings.understanding
+        if u.sets == SHAPES:
+            return shapes_questions(benchmark, self.eval_dir, u.questions, self.seed)
+        return standard_questions(benchmark, u.sets, u.questions)
+
+    def detector_check(self) -> dict:
+        """The detector on the held-out ground-truth renders (the tiny profile's judge must be right there)."""
+        rows = read_eval(self.eval_dir, "scenes.jsonl")
+        found, truths, side = [], [], 0
+        for row in rows:
+            with Image.open(self.eval_dir / "images" / row["image"]) as image:
+                found.append(detect(image))
+                side = image.width
+            truths.append(Scene.from_dict(row["scene"]).objects)
+        return ground_truth_agreement(truths, found, side)
+
+
+def summary(generation: dict | None, understanding: dict[str, dict]) -> dict[str, float | None]:
+    """The headline numbers, flat, for tables and DVC metrics (None where the variant was not evaluated)."""
+    flat: dict[str, float | None] = dict.fromkeys(SUMMARY_KEYS)
+    if generation:
+        flat["geneval_overall"] = generation["geneval"].get("overall")
+        flat["dpg_score"] = generation["dpg"].get("dpg_score")
+        flat.update({k: generation["fid"].get(k) for k in ("fid", "kid", "clip_score", "clip_cosine")})
+    for benchmark, metrics in understanding.items():
+        flat[benchmark] = metrics["score"]
+        if benchmark == "pope":
+            flat["pope_accuracy"] = metrics["accuracy"]
+    return flat
+
+
+def claim_variant_folder(root: Path, weights: str, progress: bool = True) -> None:
+    """Keep a variant's finished work only while it belongs to the same weights; results of other weights are
+    removed, so that a retrained checkpoint is evaluated afresh instead of resuming from stale samples."""
+    record = root / "checkpoint.json"
+    if record.is_file() and json.loads(record.read_text()).get("fingerprint") != weights:
+        if progress:
+            print(f"{root} holds results of other weights; evaluating the new checkpoint from scratch.")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"fingerprint": weights}) + "\n")
+
+
+def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | None = None, with_sweep: bool = False,
+                     progress: bool = True) -> dict:
+    """Every benchmark of the profile for one variant; writes ``<out>/<variant>/metrics.json``."""
+    variant = run.variant(variant_name)
+    path = Path(checkpoint) if checkpoint else run.checkpoint_path(variant.name)
+    started = time.perf_counter()
+    loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
+    root = run.settings.variant_dir(variant.name)
+    weights = fingerprint(path)
+    claim_variant_folder(root, weights, progress)
+    generation = None
+    understanding: dict[str, dict] = {}
+    sweep_rows = None
+    if "gen" in variant.tasks:
+        scorers = run.scorers(progress)
+        generation = evaluate_generation(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
+                                         root / "generation", progress=progress)
+        if scorers.judge_here:
+            generation["detector"] = run.detector_check()
+        if with_sweep:
+            g = run.settings.generation
+            sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
+                               root / "sweep", g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
+    if "und" in variant.tasks:
+        u = run.settings.understanding
+        for benchmark in u.benchmarks:
+            understanding[benchmark] = evaluate(
+                loaded.model, loaded.processor, benchmark, run.questions(benchmark), root / "understanding" / benchmark,
+                u.batch_size, u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress)
+    result = {"variant": variant.name, "description": variant.description, "tasks": list(variant.tasks),
+              "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
+              "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",
+              "fid_extractor": generation["fid"]["extractor"] if generation else None,
+              "summary": summary(generation, understanding), "generation": generation,
+              "understanding": understanding, "sweep": sweep_rows,
+              "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
+    (root / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
