@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 
-.PHONY: setup run data foundations train test bench
+.PHONY: setup run data foundations train evaluate test bench
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,10 @@ foundations: data
 VARIANT ?= F
 train: foundations
 	for stage in stage1 stage2 stage3; do $(OFFLINE) $(PY) -m janusflow.training.cli $$stage --variant $(VARIANT) || exit 1; done
+
+evaluate: train
+	$(OFFLINE) $(PY) -m evals.cli variant --variant $(VARIANT) --sweep
+	$(OFFLINE) $(PY) -m evals.cli tables
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest -q

@@ -37,6 +37,7 @@ from evals.generation.fid import (
     prepare_folder,
 )
 from evals.generation.harness import SampleSettings
+from evals.generation.layouts import IMAGES_PER_PROMPT
 from evals.generation.prompt_sets import PromptSets, build_prompt_sets
 from evals.generation.runner import Alignment, Scorers, evaluate_generation, sweep
 from evals.heldout import read_eval
@@ -87,7 +88,7 @@ class EvalRun:
     def sample_settings(self) -> SampleSettings:
         g = self.settings.generation
         return SampleSettings(steps=g.steps, cfg_weight=g.cfg_weight, seed=g.seed,
-                              images_per_prompt=g.images_per_prompt, batch_size=g.batch_size,
+                              images_per_prompt=IMAGES_PER_PROMPT, batch_size=g.batch_size,
                               template=str((self.params.get("sampling") or {}).get("template", "sft")))
 
     @cached_property

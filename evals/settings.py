@@ -25,7 +25,6 @@ class GenerationEval:
     cfg_weight: float = 2.0
     seed: int = 0
     batch_size: int = 64
-    images_per_prompt: int = 4                  # GenEval and DPG-Bench: 4 per prompt
     geneval_prompts: str = SHAPES               # or geneval_evaluation_metadata.jsonl
     geneval_per_tag: int = 8                    # shapes-world prompts per GenEval task
     dpg_prompts: str = SHAPES                   # or dpg_bench_prompts.jsonl (judged externally)

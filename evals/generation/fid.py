@@ -125,8 +125,8 @@ def enough_images(count: int, dim: int, what: str) -> bool:
 
 def fid_kid(generated: np.ndarray, reference: np.ndarray, extractor: Extractor) -> dict:
     """FID and KID between two feature sets; KID's random subsets come from a fixed seed."""
-    reliable = enough_images(len(generated), extractor.dim, "the generated set") & \
-        enough_images(len(reference), extractor.dim, "the reference set")
+    reliable = all([enough_images(len(generated), extractor.dim, "the generated set"),
+                    enough_images(len(reference), extractor.dim, "the reference set")])
     state = np.random.get_state()
     np.random.seed(KID_SEED)
     try:

@@ -4,8 +4,8 @@ A run folder holds ``run.json`` (checkpoint, steps, CFG weight, seed, prompt cou
 (``geneval/<index:05d>/metadata.jsonl`` + ``samples/<k:05d>.png``) and a flat folder for FID
 (``flat/<index:05d>_<k:02d>.png``). Image ``k`` of prompt ``index`` always has seed ``seed + index * n + k``
 (``n`` images per prompt), and the sampler gives every image its own noise generator, so an image does not depend
-on the batch it was drawn in: a run stopped anywhere and started again skips the finished images and ends with
-the same files. Each PNG is written to a temporary name and renamed, so a killed run never leaves a half-written
+on the batch it was drawn in (beyond float rounding: at most 1/255 per pixel): a run stopped anywhere and started
+again skips the finished images and ends with the same images. Each PNG is written to a temporary name and renamed, so a killed run never leaves a half-written
 image that would count as done. Reusing a folder with different settings is refused rather than mixed.
 """
 

@@ -1,8 +1,9 @@
 """Asks a checkpoint every question of a benchmark and scores the answers with the benchmark's own rules.
 
 Answers go to ``predictions.jsonl`` batch by batch; a run started again answers only the questions not in it yet.
-A question whose image cannot be read is recorded with its error and an empty answer, so one bad file never stops
-a run; empty and unparseable answers are scored as wrong and counted in the metrics.
+A question whose image cannot be read, or that does not fit the model's context, is recorded with its error and an
+empty answer, so one bad record never stops a run; empty and unparseable answers are scored as wrong and counted
+in the metrics (``empty``, ``errors``, ``unparsed``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ def read_predictions(path: Path) -> dict[str, dict]:
     return found
 
 
+def _answer_batch(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                  images: Sequence[list], max_new_tokens: int, answer_suffix: str, choice_suffix: str) -> list[dict]:
+    """Answers for one batch; when the batch fails (a question too long for the context, say), each question is
+    asked alone and the ones that still fail are recorded with their error."""
+    if not questions:
+        return []
+    conversations = [[{"role": "User", "content": prompt_text(q, answer_suffix, choice_suffix)}] for q in questions]
+    try:
+        replies = answer(model, processor, conversations, images, max_new_tokens=max_new_tokens)
+        return [{"id": q.id, "prediction": reply.strip()} for q, reply in zip(questions, replies)]
+    except ValueError as error:
+        if len(questions) == 1:
+            return [{"id": questions[0].id, "prediction": "", "error": str(error)}]
+    return [row for i, q in enumerate(questions) for row in _answer_batch(
+        model, processor, [q], [images[i]], max_new_tokens, answer_suffix, choice_suffix)]
+
+
 def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question], path: Path,
         batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "", choice_suffix: str = "",
         progress: bool = True) -> dict[str, dict]:
@@ -45,6 +63,9 @@ def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequenc
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_predictions(path)
     todo = [q for q in questions if q.id not in done]
+    if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with path.open("a") as handle:
+            handle.write("\n")                    # end a line torn by a killed run before appending after it
     with path.open("a") as handle, tqdm(total=len(questions), initial=len(questions) - len(todo),
                                         desc=f"answering {questions[0].benchmark if questions else ''}",
                                         unit="q", disable=not progress) as bar:
@@ -57,11 +78,7 @@ def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequenc
                     readable.append(question)
                 except FileNotFoundError as error:
                     rows.append({"id": question.id, "prediction": "", "error": str(error)})
-            if readable:
-                conversations = [[{"role": "User", "content": prompt_text(q, answer_suffix, choice_suffix)}]
-                                 for q in readable]
-                replies = answer(model, processor, conversations, images, max_new_tokens=max_new_tokens)
-                rows += [{"id": q.id, "prediction": reply.strip()} for q, reply in zip(readable, replies)]
+            rows += _answer_batch(model, processor, readable, images, max_new_tokens, answer_suffix, choice_suffix)
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
                 done[row["id"]] = row
@@ -90,7 +107,7 @@ def score(benchmark: str, questions: Sequence[Question], predictions: dict[str, 
         raise ValueError(f"{len(missing)} {benchmark} questions have no prediction (first: {missing[:3]}); run ask().")
     texts = [predictions[q.id]["prediction"] for q in questions]
     counts = {"questions": len(questions), "empty": sum(not t.strip() for t in texts),
-              "image_errors": sum("error" in predictions[q.id] for q in questions)}
+              "errors": sum("error" in predictions[q.id] for q in questions)}
     if benchmark == "pope":
         parsed = [llava_yes_no(t) if t.strip() else None for t in texts]
         splits = {}
