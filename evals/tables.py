@@ -73,7 +73,7 @@ def table2(results: list[dict], reference_dir: Path = REFERENCE_DIR) -> pd.DataF
             continue
         geneval = r["generation"]["geneval"]
         tasks = {f"geneval_{k}": v for k, v in geneval.items() if k not in ("overall", "images", "prompts_without_images",
-                                                                         "judge", "folder")}
+                                                                         "judge", "folder", "results")}
         overall = geneval.get("overall")
         dpg = r["generation"]["dpg"].get("dpg_score")
         shapes = r["benchmark_set"] != "standard"

@@ -3,6 +3,8 @@ the messages for missing weights and folders."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,35 @@ def test_clip_score_formula():
     assert mean_cosine(images, -texts) < 0 and clip_score(images, -texts) == 0.0   # floored like torchmetrics
     with pytest.raises(ValueError, match="give one text per image"):
         clip_score(images, texts[:1])
+
+
+def test_paper_clip_score_runs_torchmetrics_on_a_local_clip_directory(tmp_path):
+    """A small random CLIP saved in transformers layout stands in for ViT-L/14: the score is torchmetrics' (100 x
+    mean cosine of CLIP's own embeddings, floored at 0)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for suffix in ("", "</w>"):
+        vocab |= {c + suffix: len(vocab) + i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32}),
+                              tokenizer=CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")))
+    torch.manual_seed(2)
+    small = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    model = CLIPModel(CLIPConfig(text_config=dict(vocab_size=len(vocab), max_position_embeddings=32, **small),
+                                 vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=8))
+    model.save_pretrained(tmp_path / "clip")
+    processor.save_pretrained(tmp_path / "clip")
+    paths, prompts = [], ["a red square", "a blue circle", "green"]
+    for i, colour in enumerate([(200, 10, 10), (10, 10, 200), (10, 200, 10)]):
+        Image.new("RGB", (40, 40), colour).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    inputs = processor(text=prompts, images=[Image.open(p) for p in paths], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        expected = clip_score(model.get_image_features(pixel_values=inputs["pixel_values"]),
+                              model.get_text_features(input_ids=inputs["input_ids"],
+                                                      attention_mask=inputs["attention_mask"]))
+    assert expected > 0 and paper_clip_score(tmp_path / "clip", paths, prompts, batch_size=2)["clip_score"] == \
+        pytest.approx(expected, abs=1e-3)

@@ -81,7 +81,7 @@ def paper_clip_score(clip_dir: str | Path, images: Sequence[Path], prompts: Sequ
                                                    CLIPProcessor.from_pretrained(clip_dir, local_files_only=True)))
     metric = metric.to(device)
     for start in range(0, len(images), batch_size):
-        tensors = [torch.from_numpy(np.asarray(image)).permute(2, 0, 1)
+        tensors = [torch.from_numpy(np.array(image)).permute(2, 0, 1)
                    for image in _open(images[start:start + batch_size])]
         metric.update(tensors, list(prompts[start:start + batch_size]))
     return {"clip_score": round(float(metric.compute()), 4)}
