@@ -21,7 +21,7 @@ from transformers import LlamaForCausalLM
 from janusflow.modeling import JanusFlowModel
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.cli import main
-from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
+from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_stage
 
 KILL_SCRIPT = """
 import os, signal, sys
@@ -114,6 +114,26 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp
     a = weights(tmp_path / "killed" / "F" / "stage1" / "export")
     b = weights(tmp_path / "straight" / "F" / "stage1" / "export")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    curves = [(tmp_path / name / "F" / "stage1" / "losses.csv").read_text().splitlines() for name in ("killed", "straight")]
+    assert curves[0][0] == "step,ar,rf,repa,total,val_ar,val_rf,val_repa"
+    assert [line.split(",")[0] for line in curves[0][1:]] == ["0", "1", "2", "3", "4", "5"]
+    train_columns = [[",".join(line.split(",")[:5]) for line in curve] for curve in curves]
+    assert train_columns[0] == train_columns[1]  # rows before the kill were kept, the rest continued identically
+
+
+def test_a_changed_setting_discards_finished_checkpoints_instead_of_resuming(pipeline_params, tmp_path):
+    params = with_out(pipeline_params, tmp_path / "changed")
+    assert run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")["batches"] == 6
+    raw = yaml.safe_load(params.read_text())
+    raw["profiles"]["tiny"]["stages"]["stage1"]["learning_rate"] = 5.0e-4
+    params.write_text(yaml.safe_dump(raw))
+    again = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert again["discarded_stale_checkpoints"] is True
+    assert again["resumed_at_batch"] == 0 and again["batches"] == 6
+    checkpoints = tmp_path / "changed" / "F" / "stage1" / "checkpoints"
+    kept = sorted(p.name for p in checkpoints.iterdir())
+    assert claim_checkpoints(StageRun.from_params(params, "tiny", "F", "stage1")) is False  # same settings: kept
+    assert sorted(p.name for p in checkpoints.iterdir()) == kept and "ep0-ba6-rank0.pt" in kept
 
 
 class NaNAt(Callback):

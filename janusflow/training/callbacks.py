@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
 from composer.core import Algorithm, Callback, Event, State
-from composer.loggers import Logger
+from composer.loggers import InMemoryLogger, Logger
 from composer.utils import dist
 
 from janusflow.training.composer_model import JanusFlowComposerModel
@@ -51,6 +52,51 @@ class SampleGrid(Callback):
     def fit_end(self, state: State, logger: Logger) -> None:
         if not self.interval or int(state.timestamp.batch) % self.interval:
             self._save(state)
+
+
+class LossCurve(Callback):
+    """Keeps ``losses.csv``, the whole per-batch loss curve (step, ar, rf, repa, total, val_*), written at every
+    checkpoint and at the end of a fit; a resumed run keeps the rows before the batch it resumed at. Validation
+    losses sit on the last batch trained before they were measured."""
+
+    def __init__(self, memory: InMemoryLogger, path: Path, interval: int, terms: tuple[str, ...]) -> None:
+        self.memory, self.path, self.interval = memory, path, interval
+        self.columns = {f"loss/train/{t}": t for t in (*terms, "total")} | {
+            f"metrics/val/val_{t}": f"val_{t}" for t in terms}
+        self.earlier: dict[int, dict[str, str]] = {}
+
+    def fit_start(self, state: State, logger: Logger) -> None:
+        resumed_at = int(state.timestamp.batch)
+        if self.path.is_file() and resumed_at and not self.earlier:
+            with self.path.open() as handle:
+                self.earlier = {int(r["step"]): r for r in csv.DictReader(handle) if int(r["step"]) < resumed_at}
+
+    def rows(self) -> dict[int, dict[str, str]]:
+        rows = {step: dict(row) for step, row in self.earlier.items()}
+        for key, column in self.columns.items():
+            for timestamp, value in self.memory.data.get(key) or []:
+                step = int(timestamp.batch) - (1 if column.startswith("val_") else 0)
+                rows.setdefault(step, {"step": str(step)})[column] = f"{float(value):.6g}"
+        return rows
+
+    def write(self) -> None:
+        if dist.get_global_rank() != 0:
+            return
+        rows = self.rows()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        with partial.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, ["step", *self.columns.values()], restval="")
+            writer.writeheader()
+            writer.writerows(rows[step] for step in sorted(rows))
+        partial.replace(self.path)
+
+    def batch_checkpoint(self, state: State, logger: Logger) -> None:
+        if self.interval and int(state.timestamp.batch) % self.interval == 0:
+            self.write()
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        self.write()
 
 
 class NonFiniteLossError(FloatingPointError):

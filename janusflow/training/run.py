@@ -2,16 +2,22 @@
 foundations), freeze per the stage, stream the stage's data mixture phase by phase, checkpoint with autoresume,
 keep EMA weights and export them in the official checkpoint format.
 
-    <training.out>/<variant>/<stage>/checkpoints/   Composer checkpoints (autoresume reads them)
+    <training.out>/<variant>/<stage>/checkpoints/   Composer checkpoints (autoresume reads them) + run.json, the
+                                                    fingerprint of what they were trained from; a changed
+                                                    setting or upstream discards them instead of resuming
     <training.out>/<variant>/<stage>/logs/          Composer's file log (every metric, every batch)
     <training.out>/<variant>/<stage>/export/        EMA weights: config.json + model.safetensors + tokenizer
     <training.out>/<variant>/<stage>/metrics.json   settings, loss curve summary, code version
+    <training.out>/<variant>/<stage>/losses.csv     the whole loss curve: step, ar, rf, repa, total, val_*
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import importlib.util
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +27,7 @@ import torch
 from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
 from composer.core import DataSpec, Evaluator
+from composer.utils.device import get_device
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
 from composer.utils import dist
@@ -40,7 +47,7 @@ from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
 from janusflow.processor import JanusFlowProcessor
-from janusflow.training.callbacks import MixedBatches, SampleGrid, StepSeed, StopOnNonFiniteLoss
+from janusflow.training.callbacks import LossCurve, MixedBatches, SampleGrid, StepSeed, StopOnNonFiniteLoss
 from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import TERMS
@@ -146,6 +153,35 @@ class StageRun:
             raise MissingUpstreamError(str(error)) from error
 
 
+RUN_FILE = "run.json"
+
+
+def run_fingerprint(run: StageRun) -> str:
+    """What decides a stage's result: its settings, its variant and the upstream weights it starts from (by size
+    and modification time, so a retrained upstream counts as new without hashing gigabytes)."""
+    upstream = run.upstream()
+    weights = sorted(upstream.glob("*.safetensors")) if upstream is not None else []
+    record = {"variant": asdict(run.variant), "stage": asdict(run.stage),
+              "training": {k: v for k, v in asdict(run.settings).items() if k != "out"},
+              "model": run.profile.get("model"), "seed": run.seed,
+              "upstream": [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def claim_checkpoints(run: StageRun) -> bool:
+    """Keep the checkpoints only if they were trained from what this run would train from; return whether
+    stale ones were discarded (autoresume would otherwise call a changed stage finished)."""
+    folder = run.directory / "checkpoints"
+    marker, wanted = folder / RUN_FILE, run_fingerprint(run)
+    stale = folder.is_dir() and any(folder.iterdir()) and (
+        not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != wanted)
+    if stale:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"fingerprint": wanted}) + "\n")
+    return stale
+
+
 def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int, name: str,
                  seed: int, shuffle: bool = True) -> DataSpec:
     """A DataSpec over a Streaming mixture that yields exactly ``batches`` global batches per epoch."""
@@ -200,6 +236,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *samples,
+                   LossCurve(memory, run.directory / "losses.csv", s.checkpoint_interval, TERMS),
                    *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
         eval_dataloader=evaluator, eval_interval=f"{s.eval_interval}ba" if s.eval_interval else 1,
@@ -258,12 +295,17 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     """Train (or resume) one stage of one variant and export its EMA weights; returns what metrics.json holds."""
     started = time.perf_counter()
     clean_stale_shared_memory()
+    gc.collect()  # an earlier run in this process may hold its Streaming datasets (same cache folders) in cycles
     device = device or ("gpu" if torch.cuda.is_available() else "cpu")
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     parts = set_trainable(model, run.stage.trainable)
     composer_model = JanusFlowComposerModel(model, run.codec(), processor, run.seed, run.settings.p_uncond)
+    if dist.get_world_size() > 1:
+        dist.initialize_dist(get_device(device))  # the Trainer's own call finds it done
+    discarded = claim_checkpoints(run) if dist.get_global_rank() == 0 else False
+    dist.barrier()
     trainer, memory = build_trainer(run, composer_model, device, extra_callbacks)
     resumed_at = int(trainer.state.timestamp.batch)
     train_phases(trainer, run, processor)
@@ -271,6 +313,7 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),
               "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
               "trainable_parts": parts, "resumed_at_batch": resumed_at,
+              "discarded_stale_checkpoints": discarded,
               "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
               "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
     if dist.get_global_rank() == 0:
