@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["variant", "tables", "prompts"])
     parser.add_argument("--variant", default="F")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
-    parser.add_argument("--sweep", action="store_true", help="also sweep CFG weight and steps")
+    parser.add_argument("--sweep", action="store_true", help="also sweep CFG weight and steps (variants in evaluation.generation.sweep_variants always are)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--no-progress", action="store_true")

@@ -190,8 +190,10 @@ def claim_variant_folder(root: Path, weights: str, progress: bool = True) -> Non
 
 def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | None = None, with_sweep: bool = False,
                      progress: bool = True) -> dict:
-    """Every benchmark of the profile for one variant; writes ``<out>/<variant>/metrics.json``."""
+    """Every benchmark of the profile for one variant (and the sweeps when asked or when the variant is in
+    ``sweep_variants``); writes ``<out>/<variant>/metrics.json`` and its summary ``<out>/metrics/<variant>.json``."""
     variant = run.variant(variant_name)
+    with_sweep = with_sweep or variant.name in run.settings.generation.sweep_variants
     path = Path(checkpoint) if checkpoint else run.checkpoint_path(variant.name)
     started = time.perf_counter()
     loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
@@ -225,4 +227,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
               "understanding": understanding, "sweep": sweep_rows,
               "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
     (root / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    summary_path = run.settings.summary_path(variant.name)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps({**result["summary"], "seconds": result["seconds"]}, indent=1) + "\n")
     return result

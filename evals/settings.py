@@ -40,6 +40,7 @@ class GenerationEval:
     sweep_cfg_weights: tuple[float, ...] = (1.0, 2.0, 4.0, 7.5)
     sweep_steps: tuple[int, ...] = (5, 10, 30)
     sweep_prompts: int = 128                    # FID prompts per sweep point (GenEval: one image per prompt)
+    sweep_variants: tuple[str, ...] = ("F",)    # variants swept by default (the paper sweeps its final model)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class EvalSettings:
         if "out" not in section:
             raise SettingsError("evaluation.out is missing: the folder that receives samples and metrics.")
         generation = dict(section.get("generation") or {})
-        for key in ("sweep_cfg_weights", "sweep_steps"):
+        for key in ("sweep_cfg_weights", "sweep_steps", "sweep_variants"):
             if key in generation:
                 generation[key] = tuple(generation[key])
         understanding = dict(section.get("understanding") or {})
@@ -93,3 +94,7 @@ class EvalSettings:
 
     def variant_dir(self, variant: str) -> Path:
         return self.out / variant
+
+    def summary_path(self, variant: str) -> Path:
+        """The variant's headline numbers alone (``<out>/metrics/<variant>.json``): DVC's metrics file."""
+        return self.out / "metrics" / f"{variant}.json"
