@@ -1,0 +1,134 @@
+"""The paper's qualitative claims about its ablations (Table 5), checked by one rule on the paper's own numbers
+and on ours:
+
+- REPA helps generation: F (with REPA) beats A (without) on every generation metric.
+- Decoupled encoders help understanding: F (SigLIP for understanding) beats B (one shared VAE+ConvNeXt encoder)
+  and C (a separate VAE+ConvNeXt encoder) on every understanding metric.
+- The unified model is close to the specialists: F is within ``tolerance`` (relative) of D on every
+  understanding metric and of E on every generation metric.
+
+A claim that lacks a variant or metric is "not checked", never "holds".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+LOWER_IS_BETTER = {"fid", "kid"}
+# What each side measures: the paper's Table 5 columns, and our summary keys per benchmark set.
+PAPER_METRICS = {"generation": ["fid", "clip_score"], "understanding": ["pope", "vqav2", "gqa"]}
+OUR_METRICS = {
+    "shapes world": {"generation": ["geneval_overall", "dpg_score", "fid", "clip_cosine"],
+                     "understanding": ["vqa", "pope", "mmbench"]},
+    "standard": {"generation": ["fid", "clip_score", "geneval_overall"], "understanding": ["pope", "vqav2", "gqa",
+                                                                                          "mmbench"]},
+}
+PAPER_COLUMNS = {"fid_mjhq10k": "fid", "vqav2_val": "vqav2"}
+
+Scores = dict[str, dict[str, float | None]]   # variant -> metric -> value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    holds: bool | None          # None: not checked (a variant or metric is missing)
+    evidence: str
+
+    @property
+    def label(self) -> str:
+        return {True: "holds", False: "does not hold", None: "not checked"}[self.holds]
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    statement: str
+    paper: Verdict
+    ours: Verdict
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Whether ``a`` is strictly better than ``b`` on ``metric``."""
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def _values(scores: Scores, variant: str, metrics: list[str]) -> dict[str, float] | None:
+    row = scores.get(variant) or {}
+    found = {m: row.get(m) for m in metrics}
+    present = {m: float(v) for m, v in found.items() if v is not None and not pd.isna(v)}
+    return present or None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def beats(scores: Scores, winner: str, losers: list[str], metrics: list[str]) -> Verdict:
+    """``winner`` strictly better than every one of ``losers`` on every metric both have."""
+    ours = _values(scores, winner, metrics)
+    if ours is None or any(_values(scores, l, metrics) is None for l in losers):
+        return Verdict(None, f"needs {', '.join([winner, *losers])} on {', '.join(metrics)}")
+    parts, holds = [], True
+    for loser in losers:
+        theirs = _values(scores, loser, metrics) or {}
+        for metric in sorted(set(ours) & set(theirs), key=metrics.index):
+            won = better(metric, ours[metric], theirs[metric])
+            holds &= won
+            parts.append(f"{metric} {winner} {_fmt(ours[metric])} {'vs' if won else 'not better than'} "
+                         f"{loser} {_fmt(theirs[metric])}")
+    return Verdict(holds, "; ".join(parts))
+
+
+def close(scores: Scores, unified: str, specialist: str, metrics: list[str], tolerance: float) -> list[str] | None:
+    """Per-metric gaps of ``unified`` behind ``specialist``; None when either lacks the metrics. A gap counts
+    against the claim only when the unified model is worse by more than ``tolerance`` of the specialist's value."""
+    ours, theirs = _values(scores, unified, metrics), _values(scores, specialist, metrics)
+    if ours is None or theirs is None:
+        return None
+    lines = []
+    for metric in sorted(set(ours) & set(theirs), key=metrics.index):
+        a, b = ours[metric], theirs[metric]
+        gap = (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
+        worse_by = gap if metric in LOWER_IS_BETTER else -gap
+        ok = worse_by <= tolerance
+        lines.append(f"{'ok' if ok else 'FAR'}: {metric} {unified} {_fmt(a)} vs {specialist} {_fmt(b)} "
+                     f"({'worse' if worse_by > 0 else 'better'} by {abs(gap) * 100:.1f}%)")
+    return lines
+
+
+def specialists(scores: Scores, metrics: dict[str, list[str]], tolerance: float) -> Verdict:
+    und = close(scores, "F", "D", metrics["understanding"], tolerance)
+    gen = close(scores, "F", "E", metrics["generation"], tolerance)
+    if und is None or gen is None:
+        return Verdict(None, "needs F, D (understanding) and E (generation)")
+    lines = und + gen
+    return Verdict(all(line.startswith("ok") for line in lines), "; ".join(lines))
+
+
+def paper_scores(table5: pd.DataFrame) -> Scores:
+    frame = table5.rename(columns=PAPER_COLUMNS).set_index("exp")
+    return {str(v): {m: frame.at[v, m] for m in ("fid", "clip_score", "pope", "vqav2", "gqa")} for v in frame.index}
+
+
+def our_scores(results: dict[str, dict]) -> Scores:
+    return {v: dict(r["summary"]) for v, r in results.items()}
+
+
+def check_claims(results: dict[str, dict], table5: pd.DataFrame | None, tolerance: float) -> list[Claim]:
+    sets = {r.get("benchmark_set", "shapes world") for r in results.values()}
+    ours_metrics = OUR_METRICS["standard" if sets == {"standard"} else "shapes world"]
+    ours = our_scores(results)
+    paper = paper_scores(table5) if table5 is not None else {}
+    rules = [
+        ("repa", "REPA helps generation (F with REPA vs A without)",
+         lambda s, m: beats(s, "F", ["A"], m["generation"])),
+        ("decoupled", "Decoupled encoders help understanding (F's SigLIP vs B's shared and C's separate "
+                      "VAE+ConvNeXt encoder)",
+         lambda s, m: beats(s, "F", ["B", "C"], m["understanding"])),
+        ("specialists", f"The unified model is close to the specialists (F within {tolerance * 100:.0f}% of D on "
+                        "understanding and of E on generation)",
+         lambda s, m: specialists(s, m, tolerance)),
+    ]
+    return [Claim(name, statement, rule(paper, PAPER_METRICS), rule(ours, ours_metrics))
+            for name, statement, rule in rules]

@@ -1,0 +1,42 @@
+"""Builds the comparison report of variants A-F from whatever the pipeline has produced so far.
+
+    python -m reports.cli                   # tiny profile: <report.out>/report.md, report.html, report.json
+    python -m reports.cli --profile paper
+
+Reads evaluation results, tables, loss curves and sample grids; trains and evaluates nothing, so it reruns in
+seconds after a template change. Prints where the report is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from data.settings import SettingsError, load_profile
+from evals.run import EvalRun
+from reports.collect import collect
+from reports.render import render
+from reports.settings import ReportSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--no-progress", action="store_true", help="accepted for symmetry; the report is quick")
+    args = parser.parse_args(argv)
+    try:
+        settings = ReportSettings.from_profile(load_profile(args.params, args.profile))
+        run = EvalRun.from_params(args.params, args.profile)
+        inputs = collect(run, settings, dict(run.params["variants"]))
+        paths = render(inputs, settings.out, settings.close_tolerance)
+    except (SettingsError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"report ({len(inputs.evaluated)} of {len(inputs.variants)} variants evaluated): "
+          f"{paths['html'].resolve()}  (Markdown: {paths['markdown']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

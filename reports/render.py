@@ -1,0 +1,148 @@
+"""Writes the comparison report: one Jinja2 Markdown template rendered twice, as ``report.md`` with its pictures
+in ``figures/`` and as a self-contained ``report.html`` (pictures inlined, Markdown turned into HTML by
+markdown-it), plus ``report.json`` with the checked claims and the numbers behind them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markdown_it import MarkdownIt
+
+from data.settings import code_version
+from reports.claims import OUR_METRICS, check_claims
+from reports.collect import ReportInputs
+from reports.figures import metric_bars, stage_figures, sweep_plot, thumbnail
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+METRIC_TITLES = {"geneval_overall": "GenEval overall (higher)", "dpg_score": "DPG score (higher)",
+                 "fid": "FID (lower)", "kid": "KID (lower)", "clip_score": "CLIPScore (higher)",
+                 "clip_cosine": "CLIP cosine x100 (higher)", "vqa": "VQA accuracy (higher)",
+                 "pope": "POPE F1 (higher)", "mmbench": "MMBench circular (higher)", "vqav2": "VQAv2 (higher)",
+                 "gqa": "GQA (higher)"}
+PAPER_COLUMNS = {"pope": "pope", "vqav2_val": "vqav2", "gqa": "gqa", "fid_mjhq10k": "fid (MJHQ-10k)",
+                 "clip_score": "clip_score"}
+
+
+def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
+    """Table 5's layout: each variant's design, our numbers, then the paper's numbers for the same variant."""
+    paper = inputs.paper_table5.set_index("exp") if inputs.paper_table5 is not None else None
+    rows = []
+    for name, variant in inputs.variants.items():
+        summary = (inputs.results.get(name) or {}).get("summary") or {}
+        row = {"exp": name, "REPA": "yes" if variant.get("repa") else "no", "und encoder": variant.get("und_encoder"),
+               "trains on": "+".join(variant.get("tasks", []))}
+        row |= {f"ours: {m}": summary.get(m) for m in metrics}
+        if paper is not None and name in paper.index:
+            row |= {f"paper: {label}": paper.at[name, column] for column, label in PAPER_COLUMNS.items()}
+        rows.append(row)
+    return pd.DataFrame(rows).dropna(axis=1, how="all")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "(nothing yet)"
+    return frame.astype(object).where(frame.notna(), None).to_markdown(index=False, floatfmt=".2f", missingval="-")
+
+
+def demote(markdown: str, levels: int = 1) -> str:
+    """Push every heading of an embedded Markdown document down ``levels`` levels."""
+    return "\n".join("#" * levels + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+class Pictures:
+    """Names pictures for the template: a file link under ``figures/`` (Markdown) or a data URI (HTML)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.files = folder, {}
+
+    def add(self, name: str, data: bytes) -> str:
+        self.files[name] = data
+        return name
+
+    def link(self, name: str, inline: bool) -> str:
+        if inline:
+            return "data:image/png;base64," + base64.b64encode(self.files[name]).decode()
+        return f"figures/{name}"
+
+    def write(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (self.folder / name).write_bytes(data)
+
+
+def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
+    sets = {r.get("benchmark_set", "shapes world") for r in inputs.results.values()}
+    benchmark_set = "standard" if sets == {"standard"} else "shapes world"
+    wanted = OUR_METRICS[benchmark_set]["generation"] + OUR_METRICS[benchmark_set]["understanding"]
+    claims = check_claims(inputs.results, inputs.paper_table5, tolerance)
+    bars = metric_bars(inputs.pooled, [(m, METRIC_TITLES.get(m, m)) for m in wanted])
+    stages = {stage: pictures.add(f"losses_{stage}.png", data) for stage, data in stage_figures(inputs.losses).items()}
+    sweeps = {}
+    for variant, result in inputs.results.items():
+        settings = ((result.get("generation") or {}).get("settings") or {})
+        plot = sweep_plot(result.get("sweep") or [], float(settings.get("cfg_weight", 2.0)),
+                          int(settings.get("steps", 30)))
+        if plot is not None:
+            sweeps[variant] = {"picture": pictures.add(f"sweep_{variant}.png", plot),
+                               "table": markdown_table(pd.DataFrame(result["sweep"]))}
+    grids = {v: pictures.add(f"samples_{v}.png", path.read_bytes()) for v, path in inputs.sample_grids.items()}
+    examples = [{"picture": pictures.add(f"example_{i}.png", thumbnail(e.image)), "example": e}
+                for i, e in enumerate(inputs.examples) if e.image.is_file()]
+    return {
+        "profile": inputs.profile, "benchmark_set": benchmark_set,
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "code_version": code_version(),
+        "variants": inputs.variants, "evaluated": inputs.evaluated,
+        "missing": [v for v in inputs.variants if v not in inputs.results],
+        "comparison": markdown_table(comparison_table(inputs, wanted)), "claims": claims,
+        "bars": pictures.add("metrics.png", bars) if bars else None,
+        "seeds": {v: len(runs) for v, runs in inputs.pooled.items()},
+        "stages": stages, "sweeps": sweeps, "grids": grids, "sample_prompts": inputs.sample_prompts,
+        "examples": examples, "example_variants": [v for v in inputs.evaluated
+                                                   if any(v in e.predictions for e in inputs.examples)],
+        "fid_note": any((r.get("fid_extractor") or "").startswith("tiny") for r in inputs.results.values()),
+        "tables": demote(inputs.tables_markdown, 1) if inputs.tables_markdown else "",
+    }
+
+
+HTML_SHELL = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }}
+th {{ background: #f3f3f3; }}
+img {{ max-width: 100%; }}
+code {{ background: #f6f6f6; padding: 0 3px; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def render(inputs: ReportInputs, out: Path, tolerance: float) -> dict[str, Path]:
+    """Write ``report.md`` (+ ``figures/``), ``report.html`` and ``report.json`` under ``out``."""
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
+    template = environment.get_template("report.md.j2")
+    pictures = Pictures(out / "figures")
+    values = context(inputs, pictures, tolerance)
+    out.mkdir(parents=True, exist_ok=True)
+    pictures.write()
+    markdown = template.render(**values, picture=lambda name: pictures.link(name, inline=False))
+    inline = template.render(**values, picture=lambda name: pictures.link(name, inline=True))
+    body = MarkdownIt("commonmark").enable("table").render(inline)
+    paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
+    paths["markdown"].write_text(markdown)
+    paths["html"].write_text(HTML_SHELL.format(title=f"JanusFlow ablations ({inputs.profile})", body=body))
+    paths["json"].write_text(json.dumps({
+        "profile": inputs.profile, "evaluated": inputs.evaluated, "missing": values["missing"],
+        "claims": [asdict(c) | {"paper_label": c.paper.label, "ours_label": c.ours.label} for c in values["claims"]],
+        "summaries": {v: r["summary"] for v, r in inputs.results.items()}, "code_version": values["code_version"],
+    }, indent=1, default=str) + "\n")
+    return paths
