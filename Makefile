@@ -1,14 +1,29 @@
 # The two entry points: `make run` (set up, then the main job on the tiny profile) and `make test`.
 SHELL := /bin/bash
 PY := .venv/bin/python
-OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 \
+	DVC_NO_ANALYTICS=1 PATH="$(CURDIR)/.venv/bin:$$PATH" DAGSTER_HOME="$(CURDIR)/.dagster_home"
 
-.PHONY: setup run data foundations train evaluate test bench
+.PHONY: setup run ui report demo data foundations train evaluate test bench
 
 setup:
 	@bash scripts/setup.sh
 
-run: setup data
+# The whole lineage for every variant in params.yaml (dvc.yaml); finished stages are skipped, so it resumes.
+run: setup
+	$(OFFLINE) dvc repro
+	@$(OFFLINE) $(PY) -m reports.cli --where
+
+# The Dagster UI on http://127.0.0.1:3000 (asset graph, partitions A-F, checks, schedule and sensor).
+ui: setup
+	$(OFFLINE) dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# Only the report (and the tables), from the results there are.
+report: setup
+	$(OFFLINE) dvc repro report
+	@$(OFFLINE) $(PY) -m reports.cli --where
+
+demo: setup data
 	$(OFFLINE) $(PY) -m janusflow.cli.demo --out artifacts/demo
 
 data: setup

@@ -24,9 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--no-progress", action="store_true", help="accepted for symmetry; the report is quick")
+    parser.add_argument("--where", action="store_true", help="only print where the report is")
     args = parser.parse_args(argv)
     try:
         settings = ReportSettings.from_profile(load_profile(args.params, args.profile))
+        if args.where:
+            html = settings.out.resolve() / "report.html"
+            print(f"report: {html}" if html.is_file() else f"no report yet at {html}; run make run (or dvc repro).")
+            return 0 if html.is_file() else 1
         run = EvalRun.from_params(args.params, args.profile)
         inputs = collect(run, settings, dict(run.params["variants"]))
         paths = render(inputs, settings.out, settings.close_tolerance)

@@ -308,6 +308,8 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     dist.barrier()
     trainer, memory = build_trainer(run, composer_model, device, extra_callbacks)
     resumed_at = int(trainer.state.timestamp.batch)
+    if resumed_at == 0 and dist.get_global_rank() == 0:
+        shutil.rmtree(run.directory / "samples", ignore_errors=True)  # grids of an earlier, discarded run
     train_phases(trainer, run, processor)
     trainer.close()
     report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),

@@ -1,0 +1,140 @@
+"""Asset checks that block what comes after a bad result (``blocking=True``): the quarantine rate within the
+bounds of params.yaml ``checks``, shard integrity and counts, foundation quality gates, finite weights and a
+falling loss per stage, and metric sanity per variant. The rules themselves are the library's or plain reads."""
+
+import math
+
+import pandas as pd
+import torch
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asset_check
+from safetensors import safe_open
+
+from data.shards import ShardIntegrityError, verify_shards
+from orchestration.assets import (
+    FOUNDATION_ASSETS,
+    TASKS,
+    benchmark_results,
+    manifests,
+    stage1,
+    stage2,
+    stage3,
+    variants,
+)
+from orchestration.metadata import read_json
+from orchestration.resources import PipelinePaths
+
+PERCENT_METRICS = ("geneval_overall", "dpg_score", "vqa", "pope", "pope_accuracy", "mmbench", "vqav2", "gqa")
+
+
+@asset_check(asset=manifests, blocking=True, description="Each data type's quarantine rate lies within "
+             "checks.quarantine_rate (a rate of 0 on the tiny profile would mean the filters never ran).")
+def quarantine_rate_in_bounds(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+    bounds = paths.checks().get("quarantine_rate") or {}
+    low, high = float(bounds.get("min", 0.0)), float(bounds.get("max", 1.0))
+    report = read_json(paths.data().paths["manifests"] / "report.json")
+    rates = {t: c["quarantined"] / c["read"] for t, c in (report.get("tasks") or {}).items() if c.get("read")}
+    outside = {t: r for t, r in rates.items() if not low <= r <= high}
+    return AssetCheckResult(passed=bool(rates) and not outside,
+                            metadata={"rates": str({t: round(r, 4) for t, r in rates.items()}),
+                                      "bounds": f"[{low}, {high}]", "outside": str(outside or "none")})
+
+
+def shard_check(task: str):
+    @asset_check(asset=AssetKey(f"shards_{task}"), name="shards_intact", blocking=True,
+                 description="Every shard matches its index (size, sha1, xxh64) and the samples equal the "
+                             "manifest's kept rows.")
+    def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+        data = paths.data()
+        kept = (read_json(data.paths["manifests"] / "report.json").get("tasks") or {}).get(task, {}).get("kept")
+        try:
+            samples = verify_shards(data.paths["shards"] / task)
+        except (ShardIntegrityError, FileNotFoundError) as error:
+            return AssetCheckResult(passed=False, metadata={"error": str(error)})
+        return AssetCheckResult(passed=samples == kept, metadata={"samples": samples, "manifest_kept": kept or 0})
+
+    return check
+
+
+def foundation_check(foundation):
+    name = foundation.key.path[-1].removeprefix("foundation_")
+
+    @asset_check(asset=foundation, name="quality_gates", blocking=True,
+                 description=f"The {name} foundation passed its quality gates (params.yaml foundations.gates).")
+    def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+        report = read_json(paths.foundations().directory(name) / "metrics.json")
+        return AssetCheckResult(passed=bool(report.get("passed")),
+                                metadata={"failures": "; ".join(report.get("failures") or []) or "none"})
+
+    return check
+
+
+def finite_weights(directory) -> tuple[int, list[str]]:
+    """Tensors in the export's safetensors files, and the names of those holding NaN or infinity."""
+    count, bad = 0, []
+    for file in sorted(directory.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                count += 1
+                tensor = handle.get_tensor(key)
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    bad.append(key)
+    return count, bad
+
+
+def loss_fell(curve: pd.DataFrame, column: str = "total") -> tuple[float, float]:
+    """Mean loss over the first and the last tenth of the stage (5 batches at least, half the stage at most)."""
+    values = curve[column].dropna()
+    window = max(1, min(len(values) // 2, max(5, len(values) // 10)))
+    return float(values.head(window).mean()), float(values.tail(window).mean())
+
+
+def stage_check(stage_asset):
+    stage = stage_asset.key.path[-1]
+
+    @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=variants,
+                 description=f"{stage}'s exported weights are all finite and its total loss fell over the stage.")
+    def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+        folder = paths.training().stage_dir(context.partition_key, stage)
+        tensors, bad = finite_weights(folder / "export")
+        curve = folder / "losses.csv"
+        first, last = loss_fell(pd.read_csv(curve)) if curve.is_file() else (math.nan, math.nan)
+        return AssetCheckResult(passed=tensors > 0 and not bad and last < first,
+                                metadata={"tensors": tensors, "non_finite": ", ".join(bad) or "none",
+                                          "loss_first_tenth": round(first, 4), "loss_last_tenth": round(last, 4)})
+
+    return check
+
+
+def metric_problems(summary: dict) -> list[str]:
+    """What is wrong with a summary: non-finite numbers, percentages outside 0-100, negative FID or KID."""
+    problems = []
+    for key, value in summary.items():
+        if value is None:
+            continue
+        if not math.isfinite(float(value)):
+            problems.append(f"{key} is {value}")
+        elif key in PERCENT_METRICS and not 0 <= float(value) <= 100:
+            problems.append(f"{key} = {value} is outside 0-100")
+        elif key in ("fid", "kid") and float(value) < -1e-6:
+            problems.append(f"{key} = {value} is negative")
+    return problems
+
+
+@asset_check(asset=benchmark_results, blocking=True, partitions_def=variants, description="Every benchmark number is finite and within its "
+             "range, and each task the variant trained has its metrics.")
+def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+    variant = context.partition_key
+    result = read_json(paths.evaluation().variant_dir(variant) / "metrics.json")
+    summary = result.get("summary") or {}
+    problems = metric_problems(summary)
+    tasks = result.get("tasks") or []
+    if "gen" in tasks and summary.get("fid") is None:
+        problems.append("a generating variant has no FID")
+    if "und" in tasks and not any(summary.get(k) is not None for k in ("vqa", "pope", "vqav2", "gqa", "mmbench")):
+        problems.append("an understanding variant has no understanding score")
+    return AssetCheckResult(passed=bool(summary) and not problems,
+                            metadata={"problems": "; ".join(problems) or "none"})
+
+
+CHECKS = [quarantine_rate_in_bounds, *(shard_check(t) for t in TASKS), *(foundation_check(f) for f in FOUNDATION_ASSETS),
+          *(stage_check(s) for s in (stage1, stage2, stage3)), metrics_are_sane]

@@ -1,0 +1,22 @@
+"""The Dagster code location (workspace.yaml, [tool.dagster]): assets, checks, resources, jobs, schedule, sensor.
+
+    DAGSTER_HOME=$PWD/.dagster_home dagster dev -h 127.0.0.1     # or: make ui
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from orchestration.assets import ASSETS
+from orchestration.checks import CHECKS
+from orchestration.jobs import benchmarks_job, benchmarks_on_new_checkpoints, nightly_benchmarks, report_job
+from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=[benchmarks_job, report_job],
+    schedules=[nightly_benchmarks],
+    sensors=[benchmarks_on_new_checkpoints],
+    resources={"paths": PipelinePaths(), "dvc": DvcResource(), "launcher": TrainerLauncher()},
+)

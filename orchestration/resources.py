@@ -1,0 +1,131 @@
+"""Dagster resources: where the pipeline's files are (from params.yaml), DVC (recording what an asset made in
+dvc.lock and the DVC cache), and the trainer launcher (in-process for tiny, a dagster-pipes subprocess for real
+runs; docs/orchestration.md shows the dagster-k8s path for clusters)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dagster import ConfigurableResource, PipesSubprocessClient
+
+from data.profile import DataProfile
+from data.settings import load_profile
+from evals.settings import EvalSettings
+from janusflow.foundations.settings import FoundationSettings
+from janusflow.params import load_params
+from janusflow.training.settings import TrainSettings
+from reports.settings import ReportSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PipelinePaths(ConfigurableResource):
+    """The params file and profile every asset reads; paths come from the library's own settings classes."""
+
+    params: str = str(ROOT / "params.yaml")
+    profile: str = ""  # empty: params.yaml's top-level ``profile``
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile or str(load_params(self.params).get("profile", "tiny"))
+
+    def section(self) -> dict[str, Any]:
+        return load_profile(self.params, self.profile_name)
+
+    def data(self) -> DataProfile:
+        return DataProfile.from_profile(self.section())
+
+    def foundations(self) -> FoundationSettings:
+        return FoundationSettings.from_profile(self.section())
+
+    def training(self) -> TrainSettings:
+        return TrainSettings.from_profile(self.section())
+
+    def evaluation(self) -> EvalSettings:
+        return EvalSettings.from_profile(self.section())
+
+    def report(self) -> ReportSettings:
+        return ReportSettings.from_profile(self.section())
+
+    def checks(self) -> dict[str, Any]:
+        return dict(self.section().get("checks") or {})
+
+    def cli_args(self) -> list[str]:
+        return ["--params", self.params, "--profile", self.profile_name]
+
+
+class DvcLockTimeout(RuntimeError):
+    """DVC's repository lock stayed taken for longer than the resource waits."""
+
+
+class DvcResource(ConfigurableResource):
+    """Records an asset's outputs as its DVC stage's (``dvc commit``): dvc.lock gets their hashes, the cache their
+    content, so ``dvc repro`` after a Dagster materialization has nothing to redo and ``dvc push`` ships it.
+    Two materializations that finish together queue on DVC's repository lock (retried here), and the assets
+    that touch DVC share one concurrency pool, so dvc.lock is never written by two processes at once."""
+
+    root: str = str(ROOT)
+    enabled: bool = True
+    lock_wait_seconds: float = 300.0
+
+    def _dvc(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=self.root, env=env, capture_output=True,
+                                  text=True)
+            if done.returncode == 0:
+                return done
+            if "Unable to acquire lock" not in done.stderr + done.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(2.0)
+        if "Unable to acquire lock" in done.stderr + done.stdout:
+            raise DvcLockTimeout(f"dvc {' '.join(args)}: the DVC lock in {self.root}/.dvc stayed taken for "
+                                 f"{self.lock_wait_seconds:.0f} s; wait for the other dvc command or remove a stale "
+                                 ".dvc/tmp/rwlock after checking no dvc process runs.")
+        raise RuntimeError(f"dvc {' '.join(args)} failed in {self.root}:\n{done.stderr[-2000:]}")
+
+    def commit(self, stage: str) -> dict[str, str]:
+        """Commit ``stage`` (e.g. ``stage1@F``) and return its outputs' content hashes from dvc.lock."""
+        if not self.enabled:
+            return {}
+        self._dvc("commit", "--force", "--quiet", stage)
+        return self.output_hashes(stage)
+
+    def output_hashes(self, stage: str) -> dict[str, str]:
+        lock = Path(self.root) / "dvc.lock"
+        if not lock.is_file():
+            return {}
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+        return {o["path"]: o.get("md5", "") for o in (stages.get(stage) or {}).get("outs") or []}
+
+
+class TrainerLauncher(ConfigurableResource):
+    """Runs one training stage: ``in_process`` calls the library (tiny runs); ``pipes`` starts the stage CLI
+    (or ``command``, e.g. ``composer -n 8``) as a subprocess that streams its logs and result back through
+    dagster-pipes. ``auto`` picks in_process for the tiny profile and pipes otherwise."""
+
+    mode: str = "auto"
+    command: list[str] = []  # prefix for pipes mode; default: this Python
+
+    def resolved_mode(self, profile: str) -> str:
+        if self.mode not in ("auto", "in_process", "pipes"):
+            raise ValueError(f"TrainerLauncher.mode is {self.mode!r}; use auto, in_process or pipes.")
+        return ("in_process" if profile == "tiny" else "pipes") if self.mode == "auto" else self.mode
+
+    def launch(self, context, paths: PipelinePaths, stage: str, variant: str) -> dict[str, Any]:
+        from janusflow.training.run import StageRun, run_stage
+
+        if self.resolved_mode(paths.profile_name) == "in_process":
+            return run_stage(StageRun.from_params(paths.params, paths.profile_name, variant, stage))
+        command = [*(self.command or [sys.executable]), "-m", "orchestration.pipes_stage", stage, "--variant",
+                   variant, *paths.cli_args()]
+        PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
+        return json.loads((paths.training().stage_dir(variant, stage) / "metrics.json").read_text())

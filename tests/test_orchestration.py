@@ -1,0 +1,165 @@
+"""The Dagster definitions and their DVC twin: every lineage node is an asset and a DVC stage, variants are
+partitions and foreach items read from params.yaml, blocking checks stop what follows a bad result, training
+stages materialize in-process with their metadata, and DVC commits from two materializations at once leave a
+valid dvc.lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import AssetKey, materialize
+
+from orchestration.assets import ASSETS, manifests, shards, stage1, stage2, stage3
+from orchestration.checks import CHECKS
+from orchestration.definitions import defs
+from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+LINEAGE = ["raw_sources", "manifests", "shards_und", "shards_gen", "shards_text", "foundation_tokenizer",
+           "foundation_llm", "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
+           "benchmark_results", "benchmark_tables", "comparison_report"]
+
+
+def graph():
+    return defs.get_repository_def().asset_graph
+
+
+def test_every_lineage_node_is_an_asset_and_variants_are_partitions_from_params():
+    assets = graph()
+    assert sorted(k.to_user_string() for k in assets.get_all_asset_keys()) == sorted(LINEAGE)
+    for name in ("stage1", "stage2", "stage3", "benchmark_results"):
+        node = assets.get(AssetKey(name))
+        assert node.partitions_def.get_partition_keys() == list(PARAMS["variants"]) == list("ABCDEF")
+    assert {k.to_user_string() for k in assets.get(AssetKey("stage1")).parent_keys} == {
+        "foundation_tokenizer", "foundation_llm", "foundation_encoder", "foundation_vae", "shards_und", "shards_gen",
+        "shards_text"}
+    assert {k.to_user_string() for k in assets.get(AssetKey("comparison_report")).parent_keys} == {"benchmark_tables"}
+    assert {a.op.pool for a in ASSETS} == {"janusflow"}  # one pool: one asset writes artifacts and dvc.lock at a time
+
+
+def test_checks_block_and_the_benchmarks_regenerate_on_schedule_and_on_new_checkpoints():
+    specs = [spec for check in CHECKS for spec in check.check_specs]
+    assert len(specs) == 12 and all(spec.blocking for spec in specs)
+    assert {s.asset_key.to_user_string() for s in specs} == set(LINEAGE) - {
+        "raw_sources", "benchmark_prompts", "benchmark_tables", "comparison_report"}
+    repo = defs.get_repository_def()
+    schedule = repo.get_schedule_def("nightly_benchmarks")
+    assert schedule.cron_schedule == "0 3 * * *" and schedule.default_status.value == "RUNNING"
+    sensor = repo.get_sensor_def("benchmarks_on_new_checkpoints")
+    assert sensor.default_status.value == "RUNNING"
+    eager = {k.to_user_string() for k, n in ((k, graph().get(k)) for k in graph().get_all_asset_keys())
+             if n.automation_condition is not None}
+    assert eager == {"benchmark_results", "benchmark_tables", "comparison_report"}
+    assert {job.name for job in repo.get_all_jobs()} >= {"regenerate_benchmarks", "regenerate_report"}
+
+
+def test_the_project_configures_its_own_dagster_instance_and_code_location():
+    instance = yaml.safe_load((ROOT / ".dagster_home" / "dagster.yaml").read_text())
+    assert instance["telemetry"] == {"enabled": False} and instance["concurrency"]["pools"]["default_limit"] == 1
+    location = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"][0]["python_module"]
+    assert location["module_name"] == "orchestration.definitions"
+    assert 'module_name = "orchestration.definitions"' in (ROOT / "pyproject.toml").read_text()
+    assert "analytics = false" in (ROOT / ".dvc" / "config").read_text()
+
+
+def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["shapes_world", "filter", "shards", "foundation_tokenizer", "foundation_llm",
+                            "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "eval_prompts",
+                            "evaluate", "tables", "report"]
+    for name in ("stage1", "stage2", "stage3", "evaluate"):
+        assert stages[name]["foreach"] == "${variants}"
+        params = stages[name]["do"]["params"]
+        assert "variants.${key}" in params and "variants" not in params  # a change to C reruns only C
+    listed = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=ROOT,
+                            capture_output=True, text=True, env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin"})
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert [n for n in names if n.startswith("stage3@")] == [f"stage3@{v}" for v in "ABCDEF"]
+    assert len(names) == 7 + 4 * 6 + 3
+
+
+def quick_resources(params: Path, **paths) -> dict:
+    return {"paths": PipelinePaths(params=str(params), profile="tiny"), "dvc": DvcResource(enabled=False),
+            "launcher": TrainerLauncher(mode="in_process")}
+
+
+def test_a_failing_quarantine_check_blocks_the_shards(small_world, tmp_path):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = raw["profiles"]["tiny"]
+    tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(tmp_path / "manifests"),
+                             "shards": str(tmp_path / "shards"), "cache": str(tmp_path / "cache")}
+    tiny["data"]["workers"] = 1
+    tiny["data"]["sources"] = [{"name": s.name, "format": s.format, "path": str(s.path), "feeds": s.feeds,
+                                **({"image_root": str(s.image_root)} if s.image_root else {})}
+                               for s in small_world["specs"]]
+    tiny["checks"] = {"quarantine_rate": {"min": 0.0, "max": 0.01}}  # the small world has 10% broken records
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    result = materialize([*ASSETS, *CHECKS], selection=[manifests, shards], resources=quick_resources(params),
+                         raise_on_error=False)
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["quarantine_rate_in_bounds"].passed is False
+    assert "[0.0, 0.01]" in str(evaluations["quarantine_rate_in_bounds"].metadata["bounds"])
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"manifests"} and not (tmp_path / "shards").exists()
+
+
+def test_training_stages_materialize_a_variant_with_checks_and_pictures(pipeline_params, tmp_path):
+    raw = yaml.safe_load(pipeline_params.read_text())
+    raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "training")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    result = materialize([*ASSETS, *CHECKS], selection=[stage1, stage2, stage3], partition_key="F",
+                         resources=quick_resources(params), raise_on_error=False)
+    checks = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    assert sorted(checks) == ["stage1", "stage2", "stage3"]
+    for stage, evaluation in checks.items():
+        first, last = (evaluation.metadata[k].value for k in ("loss_first_tenth", "loss_last_tenth"))
+        assert evaluation.passed == (last < first) and evaluation.metadata["non_finite"].value == "none"
+    assert checks["stage1"].passed  # six batches at the stage-1 rate: the loss falls
+    stage3_events = result.asset_materializations_for_node("stage3")
+    metadata = stage3_events[0].metadata
+    assert metadata["batches"].value == 4
+    assert metadata["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
+    assert metadata["samples"].value.startswith("![sample grid](data:image/png;base64,")
+    assert (tmp_path / "training" / "F" / "stage3" / "export" / "model.safetensors").is_file()
+
+
+def git_dvc_repo(root: Path) -> None:
+    env = {"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(root)}
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True, env=env)
+    stages = {f"make_{i}": {"cmd": f"echo {i} > out_{i}.txt", "outs": [f"out_{i}.txt"]} for i in range(2)}
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    for i in range(2):
+        (root / f"out_{i}.txt").write_text(f"{i}\n")
+
+
+def test_two_commits_at_once_queue_on_the_dvc_lock_and_leave_a_valid_lock_file(tmp_path):
+    git_dvc_repo(tmp_path)
+    dvc = DvcResource(root=str(tmp_path), lock_wait_seconds=120)
+    hashes: dict[str, dict] = {}
+    threads = [threading.Thread(target=lambda s=s: hashes.__setitem__(s, dvc.commit(s))) for s in ("make_0", "make_1")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert set(lock) == {"make_0", "make_1"}
+    assert hashes["make_0"] == {"out_0.txt": lock["make_0"]["outs"][0]["md5"]}
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--quiet"], cwd=tmp_path,
+                            env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert status.returncode == 0  # both stages up to date: nothing for dvc repro to redo
+
+
+def test_a_dvc_failure_other_than_the_lock_names_the_command(tmp_path):
+    git_dvc_repo(tmp_path)
+    with pytest.raises(RuntimeError, match=r"dvc commit --force --quiet no_such_stage failed in"):
+        DvcResource(root=str(tmp_path)).commit("no_such_stage")
