@@ -43,6 +43,7 @@ evaluate: train
 	$(OFFLINE) $(PY) -m evals.cli tables
 
 test: setup
+	@bash scripts/browser.sh
 	$(OFFLINE) $(PY) -m pytest -q
 
 bench: setup

@@ -156,14 +156,25 @@ class StageRun:
 RUN_FILE = "run.json"
 
 
+def source_digest() -> str:
+    """A hash of the model and data code (``janusflow/`` and ``data/``): a stage rerun after a code change trains
+    afresh instead of resuming checkpoints that older code made."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for package in ("janusflow", "data"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def run_fingerprint(run: StageRun) -> str:
-    """What decides a stage's result: its settings, its variant and the upstream weights it starts from (by size
-    and modification time, so a retrained upstream counts as new without hashing gigabytes)."""
+    """What decides a stage's result: its settings, its variant, the code, and the upstream weights it starts
+    from (by size and modification time, so a retrained upstream counts as new without hashing gigabytes)."""
     upstream = run.upstream()
     weights = sorted(upstream.glob("*.safetensors")) if upstream is not None else []
     record = {"variant": asdict(run.variant), "stage": asdict(run.stage),
               "training": {k: v for k, v in asdict(run.settings).items() if k != "out"},
-              "model": run.profile.get("model"), "seed": run.seed,
+              "model": run.profile.get("model"), "seed": run.seed, "code": source_digest(),
               "upstream": [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

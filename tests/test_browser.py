@@ -1,0 +1,104 @@
+"""A real headless Chromium opens the Dagster UI (served on 127.0.0.1 from the project's workspace) and the HTML
+report, checks that the asset graph with partitions A-F and the report's tables render, and saves screenshots
+under ``test-artifacts/``. ``make test`` installs Chromium from the distribution's packages when it is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from reports.render import render
+from test_report import TABLE5, VARIANTS, shapes_results
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("Chromium is not installed; make test installs it (scripts/browser.sh), or apt-get install chromium.")
+    return found
+
+
+def browse(url: str, screenshot: Path) -> str:
+    """The page's DOM after scripts ran (20 s of virtual time), with a 1400x900 screenshot."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    command = [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--virtual-time-budget=20000", "--window-size=1400,900", f"--screenshot={screenshot}", "--dump-dom", url]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=screenshot.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(base: str, query: str) -> dict:
+    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-w",
+                               "workspace.yaml"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"dagster-webserver did not come up: {server.stderr.read().decode()[-2000:]}")
+                time.sleep(1)
+        assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True  # no welcome dialog
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_dagster_ui_shows_the_training_lineage_with_partitions_a_to_f(dagster_ui):
+    dom = browse(f"{dagster_ui}/locations/janusflow/asset-groups/training", ARTIFACTS / "dagster_training_lineage.png")
+    for name in ("stage1", "stage2", "stage3", "foundation_llm", "shards_gen", "benchmark_results"):
+        assert name in dom
+    assert dom.count("6 partitions") == 3
+    partitions = browse(f"{dagster_ui}/assets/stage1?view=partitions", ARTIFACTS / "dagster_stage1_partitions.png")
+    assert all(re.search(rf">{v}<", partitions) for v in "ABCDEF")
+    assert (ARTIFACTS / "dagster_training_lineage.png").stat().st_size > 20_000
+
+
+def test_the_html_report_renders_its_tables_and_pictures(tmp_path):
+    from reports.collect import ReportInputs
+
+    results = shapes_results()
+    inputs = ReportInputs(profile="tiny", variants=VARIANTS, results=results,
+                          pooled={v: [r["summary"]] for v, r in results.items()}, paper_table5=TABLE5)
+    html = render(inputs, tmp_path / "report", tolerance=0.10)["html"]
+    dom = browse(html.as_uri(), ARTIFACTS / "report.png")
+    assert dom.count("<table>") == 2  # Table 5 beside the paper, and the claims
+    assert "Table 5: the ablations, ours beside the paper's" in dom and ">84.73</td>" in dom
+    assert re.search(r'<img src="data:image/png;base64,[^"]{1000,}" alt="metrics per variant"', dom)
+    assert (ARTIFACTS / "report.png").stat().st_size > 20_000
