@@ -218,7 +218,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
         for benchmark in u.benchmarks:
             understanding[benchmark] = evaluate(
                 loaded.model, loaded.processor, benchmark, run.questions(benchmark), root / "understanding" / benchmark,
-                u.batch_size, u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress)
+                u.batch_size, u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress, loaded.codec)
     result = {"variant": variant.name, "description": variant.description, "tasks": list(variant.tasks),
               "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
               "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",

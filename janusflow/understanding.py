@@ -10,13 +10,15 @@ from PIL import Image
 
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor
+from janusflow.vae import LatentCodec
 
 
 @torch.no_grad()
 def answer(model: JanusFlowModel, processor: JanusFlowProcessor, conversations: Sequence[Sequence[dict[str, str]]],
            images: Sequence[Sequence[Image.Image]] = (), max_new_tokens: int = 64, do_sample: bool = False,
-           temperature: float = 1.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
-    """One answer per conversation (each ending with a User message); ``images[i]`` belong to conversation i."""
+           temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, codec: LatentCodec | None = None) -> list[str]:
+    """One answer per conversation (each ending with a User message); ``images[i]`` belong to conversation i.
+    A model whose understanding encoder reads VAE latents (variants B, C) needs ``codec`` to encode the images."""
     batch = processor.chat_batch(conversations, images)
     prompt_length = batch.input_ids.shape[1]
     if prompt_length + max_new_tokens > model.context_length:
@@ -26,8 +28,15 @@ def answer(model: JanusFlowModel, processor: JanusFlowProcessor, conversations: 
         )
     device = model.device
     pixel_values = batch.pixel_values.to(device) if batch.pixel_values is not None else None
+    latents = None
+    if pixel_values is not None and model.understands_latents:
+        if codec is None:
+            raise ValueError(f"this model's understanding encoder ({model.config.und_encoder_source}) reads VAE "
+                             "latents; pass codec= (the profile's LatentCodec).")
+        with torch.random.fork_rng(devices=[]):
+            latents = codec.encode(pixel_values, torch.Generator().manual_seed(seed))
     embeds = model.prepare_inputs_embeds(batch.input_ids.to(device), pixel_values,
-                                         batch.image_token_mask.to(device), batch.image_begin_mask.to(device))
+                                         batch.image_token_mask.to(device), batch.image_begin_mask.to(device), latents)
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if do_sample else {"do_sample": False}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

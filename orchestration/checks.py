@@ -120,20 +120,29 @@ def metric_problems(summary: dict) -> list[str]:
     return problems
 
 
-@asset_check(asset=benchmark_results, blocking=True, partitions_def=variants, description="Every benchmark number is finite and within its "
-             "range, and each task the variant trained has its metrics.")
-def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-    variant = context.partition_key
-    result = read_json(paths.evaluation().variant_dir(variant) / "metrics.json")
+def result_problems(result: dict) -> list[str]:
+    """Everything wrong with one variant's metrics.json: bad numbers, a trained task without its metrics, and
+    benchmarks where most questions failed to run."""
     summary = result.get("summary") or {}
-    problems = metric_problems(summary)
+    problems = metric_problems(summary) if summary else ["no results"]
     tasks = result.get("tasks") or []
     if "gen" in tasks and summary.get("fid") is None:
         problems.append("a generating variant has no FID")
     if "und" in tasks and not any(summary.get(k) is not None for k in ("vqa", "pope", "vqav2", "gqa", "mmbench")):
         problems.append("an understanding variant has no understanding score")
-    return AssetCheckResult(passed=bool(summary) and not problems,
-                            metadata={"problems": "; ".join(problems) or "none"})
+    for benchmark, metrics in (result.get("understanding") or {}).items():
+        if metrics.get("questions") and metrics.get("errors", 0) > metrics["questions"] // 2:
+            problems.append(f"{benchmark}: {metrics['errors']} of {metrics['questions']} questions failed to run")
+    return problems
+
+
+@asset_check(asset=benchmark_results, blocking=True, partitions_def=variants,
+             description="Every benchmark number is finite and within its range, each task the variant trained has "
+                         "its metrics, and most questions ran without an error.")
+def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+    result = read_json(paths.evaluation().variant_dir(context.partition_key) / "metrics.json")
+    problems = result_problems(result)
+    return AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 
 
 CHECKS = [quarantine_rate_in_bounds, *(shard_check(t) for t in TASKS), *(foundation_check(f) for f in FOUNDATION_ASSETS),

@@ -15,7 +15,7 @@ import yaml
 from dagster import AssetKey, materialize
 
 from orchestration.assets import ASSETS, manifests, shards, stage1, stage2, stage3
-from orchestration.checks import CHECKS
+from orchestration.checks import CHECKS, loss_fell, result_problems
 from orchestration.definitions import defs
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 
@@ -157,9 +157,34 @@ def test_two_commits_at_once_queue_on_the_dvc_lock_and_leave_a_valid_lock_file(t
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "--quiet"], cwd=tmp_path,
                             env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert status.returncode == 0  # both stages up to date: nothing for dvc repro to redo
+    (tmp_path / "out_0.txt").write_text("corrupted\n")
+    changed = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=tmp_path, capture_output=True, text=True,
+                             env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert "make_0:" in changed.stdout and "modified:           out_0.txt" in changed.stdout
+    assert "make_1" not in changed.stdout  # the corrupted output is found, and only its stage would rerun
 
 
 def test_a_dvc_failure_other_than_the_lock_names_the_command(tmp_path):
     git_dvc_repo(tmp_path)
     with pytest.raises(RuntimeError, match=r"dvc commit --force --quiet no_such_stage failed in"):
         DvcResource(root=str(tmp_path)).commit("no_such_stage")
+
+
+def test_metric_sanity_names_every_problem():
+    good = {"tasks": ["und", "gen"], "summary": {"fid": 50.0, "vqa": 40.0, "pope": 66.0},
+            "understanding": {"vqa": {"questions": 400, "errors": 0}}}
+    assert result_problems(good) == []
+    bad = {"tasks": ["und", "gen"], "summary": {"fid": float("nan"), "vqa": 140.0, "pope": None},
+           "understanding": {"vqa": {"questions": 400, "errors": 400}}}
+    assert result_problems(bad) == ["fid is nan", "vqa = 140.0 is outside 0-100",
+                                    "vqa: 400 of 400 questions failed to run"]
+    assert result_problems({"tasks": ["gen"], "summary": {"vqa": 1.0}}) == ["a generating variant has no FID"]
+    assert result_problems({}) == ["no results"]
+
+
+def test_the_loss_check_compares_the_first_and_last_tenth():
+    import pandas as pd
+
+    falling = pd.DataFrame({"total": [2.0] * 10 + [1.5] * 80 + [1.0] * 10})
+    assert loss_fell(falling) == (2.0, 1.0)
+    assert loss_fell(pd.DataFrame({"total": [3.0, 2.0, 1.0, 0.5]})) == (2.5, 0.75)  # short stage: halves

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from PIL import Image
 
+from janusflow.modeling import JanusFlowModel
 from janusflow.understanding import answer
 
 QUESTION = [{"role": "User", "content": "<image_placeholder>\nWhat colour is the circle?"}]
@@ -99,3 +102,22 @@ def test_understanding_encoder_starts_from_big_vision_initialisation():
     patch = tower.patch_embed.proj.weight
     assert patch.std().item() == pytest.approx((1 / (3 * 8 * 8)) ** 0.5, rel=0.1)
     assert tower.blocks[0].mlp.fc1.bias.abs().max().item() < 1e-4
+
+
+def test_a_latent_understanding_encoder_reads_the_images_through_the_codec(tiny_config, processor, codec, red_image):
+    torch.manual_seed(0)
+    shared = JanusFlowModel(dataclasses.replace(tiny_config, und_encoder_source="shared_generation")).eval()
+    assert shared.understands_latents
+    with pytest.raises(ValueError, match=r"reads VAE latents; pass codec="):
+        answer(shared, processor, [QUESTION], [[red_image]], max_new_tokens=2)
+    blue = Image.new("RGB", (48, 32), (20, 20, 220))
+    batch = processor.chat_batch([QUESTION, QUESTION], [[red_image], [blue]])
+    latents = codec.encode(batch.pixel_values, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = shared.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
+                                             batch.image_token_mask, batch.image_begin_mask, latents)[:, -1]
+    assert (logits[0] - logits[1]).abs().max() > 1e-4  # the encoded latents reach the LLM
+    replies = answer(shared, processor, [QUESTION, QUESTION], [[red_image], [blue]], max_new_tokens=3, codec=codec)
+    assert replies == answer(shared, processor, [QUESTION, QUESTION], [[red_image], [blue]], max_new_tokens=3,
+                             codec=codec)
+    assert len(replies) == 2 and all(isinstance(r, str) for r in replies)

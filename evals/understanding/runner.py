@@ -23,6 +23,7 @@ from evals.understanding.vqa import normalize_answer, soft_score
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor
 from janusflow.understanding import answer
+from janusflow.vae import LatentCodec
 
 
 def read_predictions(path: Path) -> dict[str, dict]:
@@ -40,25 +41,26 @@ def read_predictions(path: Path) -> dict[str, dict]:
 
 
 def _answer_batch(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                  images: Sequence[list], max_new_tokens: int, answer_suffix: str, choice_suffix: str) -> list[dict]:
+                  images: Sequence[list], max_new_tokens: int, answer_suffix: str, choice_suffix: str,
+                  codec: LatentCodec | None = None) -> list[dict]:
     """Answers for one batch; when the batch fails (a question too long for the context, say), each question is
     asked alone and the ones that still fail are recorded with their error."""
     if not questions:
         return []
     conversations = [[{"role": "User", "content": prompt_text(q, answer_suffix, choice_suffix)}] for q in questions]
     try:
-        replies = answer(model, processor, conversations, images, max_new_tokens=max_new_tokens)
+        replies = answer(model, processor, conversations, images, max_new_tokens=max_new_tokens, codec=codec)
         return [{"id": q.id, "prediction": reply.strip()} for q, reply in zip(questions, replies)]
     except ValueError as error:
         if len(questions) == 1:
             return [{"id": questions[0].id, "prediction": "", "error": str(error)}]
     return [row for i, q in enumerate(questions) for row in _answer_batch(
-        model, processor, [q], [images[i]], max_new_tokens, answer_suffix, choice_suffix)]
+        model, processor, [q], [images[i]], max_new_tokens, answer_suffix, choice_suffix, codec)]
 
 
 def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question], path: Path,
         batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "", choice_suffix: str = "",
-        progress: bool = True) -> dict[str, dict]:
+        progress: bool = True, codec: LatentCodec | None = None) -> dict[str, dict]:
     """Answer every question not yet in ``path`` (appending), and return all predictions by id."""
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_predictions(path)
@@ -78,7 +80,8 @@ def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequenc
                     readable.append(question)
                 except FileNotFoundError as error:
                     rows.append({"id": question.id, "prediction": "", "error": str(error)})
-            rows += _answer_batch(model, processor, readable, images, max_new_tokens, answer_suffix, choice_suffix)
+            rows += _answer_batch(model, processor, readable, images, max_new_tokens, answer_suffix, choice_suffix,
+                                  codec)
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
                 done[row["id"]] = row
@@ -144,11 +147,12 @@ def score(benchmark: str, questions: Sequence[Question], predictions: dict[str, 
 
 def evaluate(model: JanusFlowModel, processor: JanusFlowProcessor, benchmark: str, questions: Sequence[Question],
              folder: Path, batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "",
-             choice_suffix: str = "", progress: bool = True) -> dict:
-    """Ask, score and write ``metrics.json`` beside ``predictions.jsonl`` in ``folder``."""
+             choice_suffix: str = "", progress: bool = True, codec: LatentCodec | None = None) -> dict:
+    """Ask, score and write ``metrics.json`` beside ``predictions.jsonl`` in ``folder``; ``codec`` encodes the
+    images for models whose understanding encoder reads VAE latents."""
     started = time.perf_counter()
     predictions = ask(model, processor, questions, folder / "predictions.jsonl", batch_size, max_new_tokens,
-                      answer_suffix, choice_suffix, progress)
+                      answer_suffix, choice_suffix, progress, codec)
     metrics = {"benchmark": benchmark, **score(benchmark, questions, predictions),
                "seconds": round(time.perf_counter() - started, 2)}
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")

@@ -22,6 +22,9 @@ from janusflow.modeling.repa_head import RepaHead
 from janusflow.modeling.understanding_encoder import UnderstandingEncoder
 
 
+LATENT_SOURCES = ("shared_generation", "separate_generation")  # understanding encoders that read VAE latents
+
+
 @dataclass
 class LatentTokens:
     """What the generation encoder gives the LLM for one batch of noisy latents."""
@@ -109,6 +112,11 @@ class JanusFlowModel(nn.Module):
         return self.language_model.get_input_embeddings()(input_ids)
 
     # ----- understanding ----------------------------------------------------------------------------------
+
+    @property
+    def understands_latents(self) -> bool:
+        """Whether the understanding encoder reads VAE latents (variants B and C) rather than pixels."""
+        return self.config.und_encoder_source in LATENT_SOURCES
 
     def understanding_image_embeddings(self, pixel_values: torch.Tensor,
                                        latents: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,11 +18,11 @@ import torch
 
 from janusflow.losses import autoregressive_loss, evenly_spaced_times, generation_losses, response_tokens
 from janusflow.modeling import JanusFlowModel
+from janusflow.modeling.janusflow import LATENT_SOURCES
 from janusflow.processor import GenerationPrefix
 from janusflow.vae import LatentCodec
 
 TERMS = ("ar", "rf", "repa")
-LATENT_SOURCES = ("shared_generation", "separate_generation")
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
