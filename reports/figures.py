@@ -32,6 +32,12 @@ def smooth(values: pd.Series, window: int = 9) -> pd.Series:
     return values.rolling(window, min_periods=1, center=True).mean()
 
 
+def trained(frame: pd.DataFrame, column: str) -> bool:
+    """Whether a series has values and is not constantly zero (a term the variant does not train, such as RF in
+    the understanding-only variant D)."""
+    return column in frame and frame[column].notna().any() and bool((frame[column].fillna(0) != 0).any())
+
+
 def loss_curves(losses: dict[tuple[str, str], pd.DataFrame], stage: str) -> bytes | None:
     """One panel per loss term, one line per variant (smoothed over 9 batches), for one stage."""
     runs = {v: frame for (v, s), frame in losses.items() if s == stage}
@@ -40,7 +46,7 @@ def loss_curves(losses: dict[tuple[str, str], pd.DataFrame], stage: str) -> byte
     figure, axes = plt.subplots(1, len(LOSS_TERMS), figsize=(4 * len(LOSS_TERMS), 3))
     for axis, term in zip(axes, LOSS_TERMS):
         for variant, frame in sorted(runs.items()):
-            if term in frame and frame[term].notna().any():
+            if trained(frame, term):
                 rows = frame[frame[term].notna()]
                 axis.plot(rows["step"], smooth(rows[term]), label=variant, color=COLOURS.get(variant))
         axis.set_title(f"{stage}: {term}")
@@ -84,7 +90,7 @@ def sweep_plot(rows: list[dict], default_cfg: float, default_steps: int) -> byte
     if not rows:
         return None
     frame = pd.DataFrame(rows)
-    metrics = [m for m in ("geneval_overall", "fid", "clip_cosine", "clip_score") if m in frame and frame[m].notna().any()]
+    metrics = [m for m in ("geneval_overall", "fid", "clip_cosine", "clip_score") if trained(frame, m)]
     if not metrics:
         return None
     figure, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics), 5.6), squeeze=False)

@@ -138,3 +138,10 @@ def test_bad_report_settings_name_the_key(section, message):
 
     with pytest.raises(SettingsError, match=message):
         ReportSettings.from_profile({"report": section})
+
+
+def test_curves_and_sweeps_leave_out_series_a_variant_does_not_train():
+    from reports.figures import trained
+
+    frame = pd.DataFrame({"rf": [0.0, 0.0], "ar": [0.5, 0.4], "repa": [None, None]})
+    assert [trained(frame, c) for c in ("rf", "ar", "repa", "total")] == [False, True, False, False]
