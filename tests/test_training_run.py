@@ -33,7 +33,7 @@ class KillAt(Callback):
         if int(state.timestamp.batch) == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)
 
-run_stage(StageRun.from_params(sys.argv[1], "tiny", "F", "stage1"), "cpu", [KillAt()])
+run_stage(StageRun.from_params(sys.argv[1], "tiny", sys.argv[3], sys.argv[4]), "cpu", [KillAt()])
 """
 
 
@@ -102,7 +102,8 @@ def test_a_mixture_without_a_required_stream_says_which_and_how_to_make_it(pipel
 
 def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp_path):
     killed = with_out(pipeline_params, tmp_path / "killed")
-    first = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), "5"], capture_output=True, text=True)
+    first = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), "5", "F", "stage1"], capture_output=True,
+                           text=True)
     assert first.returncode == -9, first.stderr[-2000:]
     checkpoints = tmp_path / "killed" / "F" / "stage1" / "checkpoints"
     assert (checkpoints / "ep0-ba4-rank0.pt").is_file() and not (tmp_path / "killed" / "F" / "stage1" / "export").exists()
@@ -202,3 +203,15 @@ def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_p
     for term in ("ar", "rf", "repa"):
         a, b = logged(runs[1], f"metrics/val/val_{term}"), logged(runs[2], f"metrics/val/val_{term}")
         assert len(a) == len(b) == 2 and abs(a[-1] - b[-1]) <= 0.05 * abs(a[-1])
+
+
+def test_a_variant_with_parts_it_never_uses_resumes_too(pipeline_params, tmp_path):
+    """C's SigLIP aligner and the REPA-free parts get no gradient; the optimizer must still cover them, or
+    Composer cannot restore its state on resume."""
+    params = with_out(pipeline_params, tmp_path / "c")
+    run_stage(StageRun.from_params(params, "tiny", "C", "stage1"), "cpu")
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(params), "5", "C", "stage2"], capture_output=True,
+                            text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    resumed = run_stage(StageRun.from_params(params, "tiny", "C", "stage2"), "cpu")
+    assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6

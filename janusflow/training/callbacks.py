@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+import torch
 from composer.core import Algorithm, Callback, Event, State
 from composer.loggers import InMemoryLogger, Logger
 from composer.utils import dist
@@ -117,6 +118,21 @@ class StopOnNonFiniteLoss(Callback):
                 f"loss became non-finite at batch {int(state.timestamp.batch)} ({bad}); the weights were not updated "
                 f"and the last good checkpoint is in {self.checkpoints}. Lower the stage's learning_rate or check "
                 "the data, then run the stage again to resume from that checkpoint.")
+
+
+class ZeroGradientsForUnusedParameters(Callback):
+    """Gives every trainable parameter that a backward pass left without a gradient (the SigLIP aligner in C,
+    the generation decoder in D, a decoder on a batch without generation samples) a zero gradient, so that the
+    optimizer keeps state for every trainable parameter. Composer restores optimizer state per parameter name
+    and cannot resume from a checkpoint that lacks one. With zero weight decay a zero gradient changes nothing;
+    FSDP keeps flat gradients of its own and is left alone."""
+
+    def after_backward(self, state: State, logger: Logger) -> None:
+        if state.fsdp_enabled:
+            return
+        for parameter in state.model.parameters():
+            if parameter.requires_grad and parameter.grad is None:
+                parameter.grad = torch.zeros_like(parameter)
 
 
 class MixedBatches(Algorithm):
