@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from orchestration.assets import ASSETS, manifests, shards, stage1, stage2, stage3
 from orchestration.checks import CHECKS, loss_fell, result_problems
@@ -188,3 +188,22 @@ def test_the_loss_check_compares_the_first_and_last_tenth():
     falling = pd.DataFrame({"total": [2.0] * 10 + [1.5] * 80 + [1.0] * 10})
     assert loss_fell(falling) == (2.0, 1.0)
     assert loss_fell(pd.DataFrame({"total": [3.0, 2.0, 1.0, 0.5]})) == (2.5, 0.75)  # short stage: halves
+
+
+def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(pipeline_params, tmp_path):
+    raw = yaml.safe_load(pipeline_params.read_text())
+    raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "training")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    resources = quick_resources(params) | {"launcher": TrainerLauncher(mode="pipes")}
+    instance = DagsterInstance.ephemeral()
+    result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="D", resources=resources,
+                         instance=instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("stage1")[0].metadata
+    assert metadata["batches"].value == 3  # D runs the understanding share of stage 1's six batches
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("python -m janusflow.training.cli stage1 --variant D" in m for m in messages)  # sent through pipes
+    assert any("training exited with status 0" in m for m in messages)
+    assert TrainerLauncher(mode="auto").resolved_mode("paper") == "pipes"
+    assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
