@@ -23,8 +23,8 @@ from janusflow.params import DEFAULT_PARAMS, load_params
 from orchestration.metadata import data_version, image, read_json, table
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 from reports.collect import collect
-from reports.render import render
 from reports.figures import loss_curves
+from reports.render import render
 
 POOL = "janusflow"  # every asset writes artifacts and dvc.lock: one at a time (limit in .dagster_home/dagster.yaml)
 TASKS = ("und", "gen", "text")
