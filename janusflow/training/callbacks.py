@@ -120,19 +120,27 @@ class StopOnNonFiniteLoss(Callback):
                 "the data, then run the stage again to resume from that checkpoint.")
 
 
-class ZeroGradientsForUnusedParameters(Callback):
-    """Gives every trainable parameter that a backward pass left without a gradient (the SigLIP aligner in C,
-    the generation decoder in D, a decoder on a batch without generation samples) a zero gradient, so that the
-    optimizer keeps state for every trainable parameter. Composer restores optimizer state per parameter name
-    and cannot resume from a checkpoint that lacks one. With zero weight decay a zero gradient changes nothing;
-    FSDP keeps flat gradients of its own and is left alone."""
+class CompleteOptimizerState(Callback):
+    """Gives every trainable parameter that has not had a gradient yet (the SigLIP aligner in C, the generation
+    decoder in D) the AdamW state a first step would create: zero moments at step 0. Composer restores optimizer
+    state per parameter name and cannot resume from a checkpoint that lacks one. The state is exactly what AdamW
+    initializes, so training is unchanged; FSDP keeps flat parameters of its own and is left alone."""
 
-    def after_backward(self, state: State, logger: Logger) -> None:
+    def batch_end(self, state: State, logger: Logger) -> None:
         if state.fsdp_enabled:
             return
-        for parameter in state.model.parameters():
-            if parameter.requires_grad and parameter.grad is None:
-                parameter.grad = torch.zeros_like(parameter)
+        for optimizer in state.optimizers:
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    if parameter.requires_grad and not optimizer.state.get(parameter):
+                        optimizer.state[parameter] = initial_adamw_state(parameter)
+
+
+def initial_adamw_state(parameter: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The state ``torch.optim.AdamW`` creates for a parameter before its first update."""
+    return {"step": torch.tensor(0.0, dtype=torch.float32),
+            "exp_avg": torch.zeros_like(parameter, memory_format=torch.preserve_format),
+            "exp_avg_sq": torch.zeros_like(parameter, memory_format=torch.preserve_format)}
 
 
 class MixedBatches(Algorithm):

@@ -48,12 +48,12 @@ from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
+    CompleteOptimizerState,
     LossCurve,
     MixedBatches,
     SampleGrid,
     StepSeed,
     StopOnNonFiniteLoss,
-    ZeroGradientsForUnusedParameters,
 )
 from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.microbatches import num_samples, split_batch
@@ -253,7 +253,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         model=composer_model, run_name=f"{run.variant.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
-        callbacks=[StepSeed(), ZeroGradientsForUnusedParameters(),
+        callbacks=[StepSeed(), CompleteOptimizerState(),
                    StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *samples,
                    LossCurve(memory, run.directory / "losses.csv", s.checkpoint_interval, TERMS),
                    *(extra_callbacks or [])],
