@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", default="tiny")
-    parser.add_argument("--no-progress", action="store_true", help="accepted for symmetry; the report is quick")
     parser.add_argument("--where", action="store_true", help="only print where the report is")
     args = parser.parse_args(argv)
     try:
