@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 from janusflow.losses import (
     autoregressive_loss,
@@ -17,6 +18,8 @@ from janusflow.losses import (
     repa_loss,
     sample_logit_normal,
 )
+from janusflow.processor import IGNORE_INDEX, IMAGE_TOKEN
+from janusflow.training.objective import Objective
 
 
 def test_ar_loss_counts_only_response_tokens():
@@ -35,6 +38,23 @@ def test_ar_loss_counts_only_response_tokens():
 def test_ar_loss_without_answers_is_an_error():
     with pytest.raises(ValueError, match="labels hold no response tokens"):
         autoregressive_loss(torch.zeros(1, 3, 5), torch.full((1, 3), -100))
+
+
+def test_objective_leaves_out_sequences_whose_answers_were_all_truncated(model, processor, codec):
+    conversation = [{"role": "User", "content": f"{IMAGE_TOKEN}\nWhat color is the circle?"},
+                    {"role": "Assistant", "content": "red"}]
+    pixels = processor.preprocess_images([Image.new("RGB", (64, 64), (220, 20, 20))])
+    und = dict(vars(processor.pad_sequences([processor.encode_conversation(conversation)], pixels, "right")))
+    cut = {**und, "labels": torch.full_like(und["labels"], IGNORE_INDEX)}
+    text = dict(vars(processor.pad_sequences([processor.encode_conversation(
+        [{"role": "User", "content": "hi"}, {"role": "Assistant", "content": "a red circle"}])], None, "right")))
+    text = {k: v for k, v in text.items() if k in ("input_ids", "attention_mask", "labels")}
+    objective = Objective(model, codec, processor.pad_id)
+    both = objective({"und": und, "text": text}, torch.Generator().manual_seed(0))["ar"]
+    text_only = objective({"text": text}, torch.Generator().manual_seed(0))["ar"]
+    assert objective({"und": cut, "text": text}, torch.Generator().manual_seed(0))["ar"] == text_only != both
+    with pytest.raises(ValueError, match="the batch holds no und, gen or text samples"):
+        objective({"und": cut}, torch.Generator().manual_seed(0))
 
 
 def test_rectified_flow_pair_interpolates_from_noise_to_data():

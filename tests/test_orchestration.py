@@ -197,13 +197,13 @@ def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(p
     params.write_text(yaml.safe_dump(raw))
     resources = quick_resources(params) | {"launcher": TrainerLauncher(mode="pipes")}
     instance = DagsterInstance.ephemeral()
-    result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="D", resources=resources,
+    result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="F", resources=resources,
                          instance=instance)
     assert result.success
     metadata = result.asset_materializations_for_node("stage1")[0].metadata
-    assert metadata["batches"].value == 3  # D runs the understanding share of stage 1's six batches
+    assert metadata["batches"].value == 6
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any("python -m janusflow.training.cli stage1 --variant D" in m for m in messages)  # sent through pipes
+    assert any("python -m janusflow.training.cli stage1 --variant F" in m for m in messages)  # sent through pipes
     assert any("training exited with status 0" in m for m in messages)
     assert TrainerLauncher(mode="auto").resolved_mode("paper") == "pipes"
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"

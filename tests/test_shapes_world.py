@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from data.shapes.captions import caption, short_caption
-from data.shapes.conversations import question
+from data.shapes.conversations import (CAPTION_PROMPTS, LETTERS, QA, as_multiple_choice, choice_options, conversation,
+                                      question)
 from data.shapes.render import render
 from data.shapes.scene import COLORS, SHAPES, Scene, SceneObject, relations, sample_scene, signature, split_of
 from data.shapes.world import ShapesWorldConfig, scenes, write_shapes_world
@@ -115,6 +116,45 @@ def test_questions_have_exact_answers():
     assert all(answers[q] == "no" for q in answers if q.startswith("Is there") and "red circle" not in q
                and "blue square" not in q)
     assert answers.get("Where is the red circle in the image?", "left") == "left"
+
+
+def test_multiple_choice_turns_letter_the_right_option():
+    qa = QA("color", "What color is the circle?", "red")
+    for seed in range(20):
+        prompt, letter = as_multiple_choice(qa, np.random.default_rng(seed))
+        lines = prompt.splitlines()
+        assert lines[0] == qa.question and len(lines) == 5
+        assert lines[1 + LETTERS.index(letter)] == f"{letter}. red"
+        assert len({line[3:] for line in lines[1:]}) == 4 and all(line[3:] in COLORS for line in lines[1:])
+    assert choice_options(QA("position", "Is the red circle left of the blue square?", "no"),
+                          np.random.default_rng(0)) == ["no", "yes"]
+    assert choice_options(QA("position", "Where is the red circle in the image?", "top left"),
+                          np.random.default_rng(0))[0] == "top left"
+    assert choice_options(QA("count", "How many squares are there?", "7"), np.random.default_rng(0)) is None
+
+
+def test_conversations_mostly_ask_several_questions_some_as_multiple_choice():
+    rng = np.random.default_rng(0)
+    questions_per_conversation, choice_turns, turns = [], 0, 0
+    for _ in range(1000):
+        messages = conversation(sample_scene(rng), rng)
+        assert messages[0]["value"].startswith("<image>\n") and all("<image>" not in m["value"] for m in messages[1:])
+        assert [m["from"] for m in messages] == ["human", "gpt"] * (len(messages) // 2)
+        asked = [m["value"].removeprefix("<image>\n") for m in messages[::2]]
+        assert len(set(asked)) == len(asked)
+        if asked[0] in CAPTION_PROMPTS:
+            assert len(asked) == 1
+            continue
+        questions_per_conversation.append(len(asked))
+        for ask, reply in zip(asked, [m["value"] for m in messages[1::2]]):
+            if "\nA. " in ask:
+                choice_turns += 1
+                assert reply in LETTERS[:4]
+            turns += 1
+    assert 0.77 < len(questions_per_conversation) / 1000 < 0.83                # a fifth are captioning requests
+    several = sum(n >= 3 for n in questions_per_conversation) / len(questions_per_conversation)
+    assert 0.71 < several < 0.79 and 0.2 < choice_turns / turns < 0.3
+    assert max(questions_per_conversation) == 6
 
 
 def test_held_out_split_is_disjoint_by_signature(small_world):

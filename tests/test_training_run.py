@@ -176,9 +176,10 @@ def free_port() -> int:
 
 
 def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_path):
-    """Composer's launcher, 2 CPU processes over gloo, global batch 16 (8 per process). Tolerance: every batch's
-    total loss within 8% of the single-process run and the run's mean within 3%; the validation losses within
-    5%. (The curves are not identical: each process draws its own flow noise and averages its own share.)"""
+    """Composer's launcher, 2 CPU processes over gloo, global batch 16 (8 per process). The AR loss of every batch
+    matches the single-process run to 1e-4 (the same samples; the ranks divide by the global batch's token count).
+    The generation terms differ by their noise (each process draws its own flow noise for its share), so the
+    total's mean over the run must be within 3% and the validation losses within 5%."""
     runs = {}
     for n in (1, 2):
         raw = yaml.safe_load(pipeline_params.read_text())
@@ -198,7 +199,9 @@ def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_p
         runs[n] = tmp_path / f"world{n}" / "F" / "stage1" / "logs" / "log-rank0.txt"
     one, two = logged(runs[1], "loss/train/total"), logged(runs[2], "loss/train/total")
     assert len(one) == len(two) == 10
-    assert max(abs(a - b) / a for a, b in zip(one, two)) < 0.08
+    ar_one, ar_two = logged(runs[1], "loss/train/ar"), logged(runs[2], "loss/train/ar")
+    assert len(ar_one) == len(ar_two) == 10
+    assert max(abs(a - b) / a for a, b in zip(ar_one, ar_two)) < 1e-4   # same samples, same global token mean
     assert abs(sum(one) - sum(two)) / sum(one) < 0.03
     for term in ("ar", "rf", "repa"):
         a, b = logged(runs[1], f"metrics/val/val_{term}"), logged(runs[2], f"metrics/val/val_{term}")

@@ -1,5 +1,9 @@
 """Understanding data from a scene graph: questions with exact answers (colour, count, position, existence),
-captioning requests and multi-turn conversations, in the LLaVA layout (``from``: human/gpt, ``<image>`` tag)."""
+some asked as multiple choice, captioning requests and multi-turn conversations, in the LLaVA layout
+(``from``: human/gpt, ``<image>`` tag).
+
+Most conversations ask several questions about one image, as LLaVA's instruction data does: each image then
+teaches several grounded answers for one pass of the understanding encoder."""
 
 from __future__ import annotations
 
@@ -18,6 +22,14 @@ CAPTION_PROMPTS: tuple[str, ...] = (
     "What do you see in this picture?",
 )
 IMAGE_TAG = "<image>"
+REGIONS: tuple[str, ...] = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom",
+                            "bottom right")
+OPTION_POOLS: dict[str, tuple[str, ...]] = {"color": tuple(COLORS), "count": tuple(str(n) for n in range(5)),
+                                            "position": REGIONS}
+LETTERS = "ABCDEFGHIJ"
+CAPTION_SHARE = 0.2          # captioning requests; the rest are question conversations
+SINGLE_QUESTION_SHARE = 0.25  # of the question conversations, those with one question (the rest ask 3-6)
+CHOICE_SHARE = 0.25           # questions asked as multiple choice (MMBench's format), answered with a letter
 T = TypeVar("T")
 
 
@@ -88,20 +100,55 @@ def question(scene: Scene, category: str, rng: np.random.Generator) -> QA | None
     return QUESTION_MAKERS[category](scene, rng)
 
 
+def choice_options(qa: QA, rng: np.random.Generator) -> list[str] | None:
+    """The answer first, then up to three wrong options of the same kind (the other one for yes/no questions);
+    None when the answer is of no known kind."""
+    pool = ("yes", "no") if qa.answer in ("yes", "no") else OPTION_POOLS.get(qa.category, ())
+    if qa.answer not in pool:
+        return None
+    wrong = [option for option in pool if option != qa.answer]
+    picked = [wrong[i] for i in rng.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
+    return [qa.answer, *picked]
+
+
+def choice_prompt(question_text: str, choices: list[str]) -> str:
+    """A multiple-choice question: the question, then one lettered option per line ("A. red")."""
+    return "\n".join([question_text] + [f"{LETTERS[i]}. {option}" for i, option in enumerate(choices)])
+
+
+def as_multiple_choice(qa: QA, rng: np.random.Generator) -> tuple[str, str] | None:
+    """(prompt, answer letter) for ``qa`` with its options shuffled; None when it has no option pool."""
+    found = choice_options(qa, rng)
+    if found is None:
+        return None
+    order = rng.permutation(len(found))
+    shuffled = [found[i] for i in order]
+    return choice_prompt(qa.question, shuffled), LETTERS[int(np.flatnonzero(order == 0)[0])]
+
+
+def questions(scene: Scene, wanted: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Up to ``wanted`` distinct (question, answer) turns over random categories, some as multiple choice; at
+    least one, since every scene has count and existence questions."""
+    turns: dict[str, str] = {}
+    for attempt in range(8 * wanted):
+        category = str(_choice(rng, list(CATEGORIES))) if turns or attempt < 4 else "existence"
+        qa = question(scene, category, rng)
+        if qa is None:
+            continue
+        choice = as_multiple_choice(qa, rng) if rng.random() < CHOICE_SHARE else None
+        asked, answered = choice if choice is not None else (qa.question, qa.answer)
+        turns.setdefault(asked, answered)
+        if len(turns) == wanted:
+            break
+    return list(turns.items())
+
+
 def conversation(scene: Scene, rng: np.random.Generator) -> list[dict[str, str]]:
-    """A LLaVA-style conversation: a captioning request (30%), one question (40%) or 2-4 questions (30%)."""
-    roll = rng.random()
-    if roll < 0.3:
+    """A LLaVA-style conversation: a captioning request (20%), or questions: one (a quarter of them) or 3-6."""
+    if rng.random() < CAPTION_SHARE:
         turns = [(_choice(rng, list(CAPTION_PROMPTS)), detailed_caption(scene, rng))]
     else:
-        wanted = 1 if roll < 0.7 else int(rng.integers(2, 5))
-        turns = []
-        for category in rng.permutation(list(CATEGORIES)):
-            qa = question(scene, str(category), rng)
-            if qa is not None:
-                turns.append((qa.question, qa.answer))
-            if len(turns) == wanted:
-                break
+        turns = questions(scene, 1 if rng.random() < SINGLE_QUESTION_SHARE else int(rng.integers(3, 7)), rng)
     messages = []
     for index, (asked, answered) in enumerate(turns):
         messages.append({"from": "human", "value": f"{IMAGE_TAG}\n{asked}" if index == 0 else asked})

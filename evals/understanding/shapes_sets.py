@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from data.shapes.captions import article
+from data.shapes.conversations import QA, choice_options
 from data.shapes.scene import COLORS, SHAPES
 from evals.heldout import read_eval
 from evals.understanding.parsing import LETTERS
@@ -24,7 +25,6 @@ from evals.understanding.questions import Question
 from evals.understanding.scores import rotations
 
 POPE_SPLITS = ("random", "popular", "adversarial")
-REGIONS = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
 CLASSES = tuple(f"{c} {s}" for c in COLORS for s in SHAPES)
 
 
@@ -82,25 +82,12 @@ def pope_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[Que
     return questions
 
 
-def _distractors(row: dict, rng: np.random.Generator) -> list[str] | None:
-    """The answer first, then three wrong options of the same kind (the other one for yes/no questions); None
-    when the answer is of no known kind."""
-    answer = row["answer"]
-    pools = {"color": list(COLORS), "count": [str(n) for n in range(5)], "position": list(REGIONS)}
-    pool = ["yes", "no"] if answer in ("yes", "no") else pools.get(row["category"], [])
-    if answer not in pool:
-        return None
-    wrong = [option for option in pool if option != answer]
-    picked = [wrong[i] for i in rng.choice(len(wrong), size=min(3, len(wrong)), replace=False)]
-    return [answer, *picked]
-
-
 def mmbench_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[Question]:
     """Up to ``limit`` multiple-choice questions, each expanded into its rotations (the ``group`` they share)."""
     rng = np.random.default_rng([seed, 7])
     questions: list[Question] = []
     for row in _balanced(read_eval(eval_dir, "vqa.jsonl"), "category", limit):
-        options = _distractors(row, rng)
+        options = choice_options(QA(row["category"], row["question"], row["answer"]), rng)
         if options is None:
             continue
         order = rng.permutation(len(options))

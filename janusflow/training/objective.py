@@ -1,7 +1,8 @@
 """JanusFlow's training objective on one mixed batch, in plain PyTorch; the Composer model and the benchmarks'
 hand-written loop both call it.
 
-Understanding and text sequences give the AR loss (response tokens only, one token-weighted mean over both);
+Understanding and text sequences give the AR loss (response tokens only, one token-weighted mean over both and,
+under data parallelism, over the global batch; a part whose answers were all cut off at the context adds nothing);
 generation samples give the rectified-flow loss and, when the model has a REPA head, the REPA loss. The three
 are summed 1:1:1 as in the paper. A term whose data type is absent from a batch is returned as 0 and adds
 nothing, so every rank reports the same keys.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from janusflow.losses import autoregressive_loss, evenly_spaced_times, generation_losses, response_tokens
 from janusflow.modeling import JanusFlowModel
@@ -28,6 +30,18 @@ TERMS = ("ar", "rf", "repa")
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     """The CPU generator of one training step on one rank: a resumed run draws what an uninterrupted one would."""
     return torch.Generator().manual_seed((seed * 1_000_003 + rank) * 1_000_003 + step)
+
+
+def tokens_per_rank(count: int, device: torch.device) -> float:
+    """What each rank divides its summed AR loss by: the response tokens of the whole global batch over the world
+    size. Data parallelism averages the ranks' gradients, so the result is the token-weighted mean of the global
+    batch, as in one process; dividing by each rank's own count would weight a rank's tokens by how few it drew.
+    Every rank must call this, with or without tokens of its own."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return float(count)
+    total = torch.tensor([float(count)], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / dist.get_world_size()
 
 
 @dataclass
@@ -47,8 +61,8 @@ class Objective:
         total, count = None, 0
         for task in ("und", "text"):
             part = batch.get(task)
-            if part is None:
-                continue
+            if part is None or response_tokens(part["labels"]) == 0:
+                continue  # training truncates long conversations at the context; one may lose every answer
             ids = part["input_ids"]
             no_image = torch.zeros_like(ids, dtype=torch.bool)
             pixels = part.get("pixel_values")
@@ -60,7 +74,8 @@ class Objective:
             summed = autoregressive_loss(logits, part["labels"], reduction="sum")
             total = summed if total is None else total + summed
             count += response_tokens(part["labels"])
-        return None if total is None else total / count
+        denominator = tokens_per_rank(count, self.model.device)
+        return None if total is None else total / denominator
 
     def __call__(self, batch: dict[str, Any], generator: torch.Generator,
                  fixed_times: bool = False) -> dict[str, torch.Tensor]:
