@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,14 +19,19 @@ from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import IGNORE_INDEX, GenerationPrefix
 
 
-def autoregressive_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def autoregressive_loss(hidden: torch.Tensor, labels: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor],
+                        reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of predicting token i+1 from position i over positions whose label is not -100: their mean,
-    or with ``reduction="sum"`` their sum (to average several batches by their token counts)."""
-    shifted_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    shifted_labels = labels[:, 1:].reshape(-1)
-    if not bool((shifted_labels != IGNORE_INDEX).any()):
+    or with ``reduction="sum"`` their sum (to average several batches by their token counts).
+
+    ``hidden`` [B, L, D] are the LLM's last hidden states and ``head`` its LM head, applied only at the positions
+    that predict a response token: an understanding sample's image and prompt positions (576 of 704 in the paper
+    profile) never get a vocabulary-wide row of fp32 logits."""
+    keep = labels[:, 1:] != IGNORE_INDEX
+    if not bool(keep.any()):
         raise ValueError("labels hold no response tokens (all -100); the AR loss needs at least one answer token.")
-    return F.cross_entropy(shifted_logits, shifted_labels, ignore_index=IGNORE_INDEX, reduction=reduction)
+    logits = head(hidden[:, :-1][keep]).float()
+    return F.cross_entropy(logits, labels[:, 1:][keep], reduction=reduction)
 
 
 def response_tokens(labels: torch.Tensor) -> int:

@@ -30,14 +30,37 @@ def test_ar_loss_counts_only_response_tokens():
     p0 = math.exp(2) / (math.exp(2) + 2)
     p1 = 1 / (2 + math.e)
     expected = -(math.log(p0) + math.log(p1)) / 2
-    assert autoregressive_loss(logits, labels).item() == pytest.approx(expected, rel=1e-6)
-    summed = autoregressive_loss(logits, labels, reduction="sum").item()
+    identity = torch.nn.Identity()  # the hidden states are the logits themselves
+    assert autoregressive_loss(logits, labels, identity).item() == pytest.approx(expected, rel=1e-6)
+    summed = autoregressive_loss(logits, labels, identity, reduction="sum").item()
     assert response_tokens(labels) == 2 and summed == pytest.approx(2 * expected, rel=1e-6)
 
 
 def test_ar_loss_without_answers_is_an_error():
     with pytest.raises(ValueError, match="labels hold no response tokens"):
-        autoregressive_loss(torch.zeros(1, 3, 5), torch.full((1, 3), -100))
+        autoregressive_loss(torch.zeros(1, 3, 5), torch.full((1, 3), -100), torch.nn.Identity())
+
+
+def test_ar_loss_applies_the_lm_head_only_where_a_response_token_is_predicted(model, processor):
+    conversation = [{"role": "User", "content": f"{IMAGE_TOKEN}\nWhat color is the circle?"},
+                    {"role": "Assistant", "content": "red"}]
+    pixels = processor.preprocess_images([Image.new("RGB", (64, 64), (220, 20, 20))])
+    batch = processor.pad_sequences([processor.encode_conversation(conversation)] * 2, torch.cat([pixels] * 2),
+                                    "right")
+    inputs = (batch.input_ids, batch.attention_mask, batch.pixel_values, batch.image_token_mask,
+              batch.image_begin_mask)
+    logits = model.understanding_logits(*inputs)
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch.labels[:, 1:].flatten(),
+                                             ignore_index=IGNORE_INDEX)
+    rows = []
+
+    def head(hidden: torch.Tensor) -> torch.Tensor:
+        rows.append(hidden.shape[0])
+        return model.language_model.lm_head(hidden)
+
+    loss = autoregressive_loss(model.understanding_hidden_states(*inputs), batch.labels, head)
+    assert loss.item() == pytest.approx(full.item(), rel=1e-5)
+    assert rows == [response_tokens(batch.labels)] and rows[0] < batch.input_ids.numel() / 10
 
 
 def test_objective_leaves_out_sequences_whose_answers_were_all_truncated(model, processor, codec):

@@ -220,17 +220,19 @@ def test_a_variant_with_parts_it_never_uses_resumes_too(pipeline_params, tmp_pat
     assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6
 
 
-def test_prefilled_optimizer_state_is_what_adamw_creates_itself():
-    """A parameter without a gradient for its first steps trains exactly as if AdamW had made its state."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_prefilled_optimizer_state_is_what_adamw_creates_itself(fused):
+    """A parameter without a gradient for its first steps trains exactly as if AdamW had made its state (the
+    fused AdamW of GPU runs included; torch runs it on CPU too)."""
     from janusflow.training.callbacks import initial_adamw_state
 
     def train(prefill: bool) -> torch.Tensor:
         torch.manual_seed(0)
         late = torch.nn.Parameter(torch.randn(4))
-        optimizer = torch.optim.AdamW([late], lr=0.1, betas=(0.9, 0.95))
+        optimizer = torch.optim.AdamW([late], lr=0.1, betas=(0.9, 0.95), fused=fused)
         for step in range(5):
             if prefill and not optimizer.state.get(late):
-                optimizer.state[late] = initial_adamw_state(late)
+                optimizer.state[late] = initial_adamw_state(late, fused)
             late.grad = None if step < 2 else torch.full((4,), float(step))  # unused in the first two steps
             optimizer.step()
         return late.detach().clone()

@@ -167,13 +167,21 @@ class JanusFlowModel(nn.Module):
         embeds[image_begin_mask] = self.beg_of_und_embed[0].to(embeds.dtype)
         return embeds
 
+    def understanding_hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                                    pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
+                                    image_begin_mask: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
+        """The LLM's last hidden states [B, L, D] (after the final norm) for understanding and text-only sequences:
+        the AR loss's input, which applies the LM head only where a response token is predicted."""
+        embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask, latents)
+        return self.language_model.model(inputs_embeds=embeds, attention_mask=attention_mask,
+                                         position_ids=positions_from_mask(attention_mask)).last_hidden_state
+
     def understanding_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                              pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
                              image_begin_mask: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
-        """Next-token logits [B, L, V] for understanding and text-only sequences (the AR loss's input)."""
-        embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask, latents)
-        return self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
-                                   position_ids=positions_from_mask(attention_mask)).logits
+        """Next-token logits [B, L, V] for understanding and text-only sequences."""
+        return self.language_model.lm_head(self.understanding_hidden_states(
+            input_ids, attention_mask, pixel_values, image_token_mask, image_begin_mask, latents))
 
     # ----- generation -------------------------------------------------------------------------------------
 

@@ -133,12 +133,14 @@ class CompleteOptimizerState(Callback):
             for group in optimizer.param_groups:
                 for parameter in group["params"]:
                     if parameter.requires_grad and not optimizer.state.get(parameter):
-                        optimizer.state[parameter] = initial_adamw_state(parameter)
+                        optimizer.state[parameter] = initial_adamw_state(parameter, bool(group.get("fused")))
 
 
-def initial_adamw_state(parameter: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The state ``torch.optim.AdamW`` creates for a parameter before its first update."""
-    return {"step": torch.tensor(0.0, dtype=torch.float32),
+def initial_adamw_state(parameter: torch.Tensor, fused: bool = False) -> dict[str, torch.Tensor]:
+    """The state ``torch.optim.AdamW`` creates for a parameter before its first update (the fused optimizer keeps
+    its step count on the parameter's device)."""
+    step = torch.zeros((), dtype=torch.float32, device=parameter.device) if fused else torch.tensor(0.0)
+    return {"step": step,
             "exp_avg": torch.zeros_like(parameter, memory_format=torch.preserve_format),
             "exp_avg_sq": torch.zeros_like(parameter, memory_format=torch.preserve_format)}
 

@@ -68,10 +68,10 @@ class Objective:
             pixels = part.get("pixel_values")
             latents = (self.latents(pixels, generator)
                        if task == "und" and self.model.config.und_encoder_source in LATENT_SOURCES else None)
-            logits = self.model.understanding_logits(ids, part["attention_mask"], pixels,
-                                                     part.get("image_token_mask", no_image),
-                                                     part.get("image_begin_mask", no_image), latents)
-            summed = autoregressive_loss(logits, part["labels"], reduction="sum")
+            hidden = self.model.understanding_hidden_states(ids, part["attention_mask"], pixels,
+                                                            part.get("image_token_mask", no_image),
+                                                            part.get("image_begin_mask", no_image), latents)
+            summed = autoregressive_loss(hidden, part["labels"], self.model.language_model.lm_head, reduction="sum")
             total = summed if total is None else total + summed
             count += response_tokens(part["labels"])
         denominator = tokens_per_rank(count, self.model.device)
