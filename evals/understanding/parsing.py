@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-LETTERS = "ABCDEFGHIJ"
+from data.shapes.conversations import LETTERS
 
 
 def llava_yes_no(text: str) -> str:

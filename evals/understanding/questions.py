@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from evals.understanding.parsing import LETTERS
+from data.shapes.conversations import choice_prompt
 
 IMAGE_PLACEHOLDER = "<image_placeholder>"
 
@@ -43,8 +43,7 @@ class Question:
 
 def prompt_text(question: Question, answer_suffix: str = "", choice_suffix: str = "") -> str:
     """What the user says: the image, then the question (with hint and lettered options for multiple choice)."""
-    if question.options:
-        lines = ([question.hint] if question.hint else []) + [question.text]
-        lines += [f"{LETTERS[i]}. {option}" for i, option in enumerate(question.options)]
+    if question.options:  # the lettered layout the shapes world's training questions use too
+        lines = ([question.hint] if question.hint else []) + [choice_prompt(question.text, list(question.options))]
         return f"{IMAGE_PLACEHOLDER}\n" + "\n".join(lines) + choice_suffix
     return f"{IMAGE_PLACEHOLDER}\n{question.text}{answer_suffix}"

@@ -61,7 +61,8 @@ class Objective:
         total, count = None, 0
         for task in ("und", "text"):
             part = batch.get(task)
-            if part is None or response_tokens(part["labels"]) == 0:
+            tokens = response_tokens(part["labels"]) if part is not None else 0
+            if not tokens:
                 continue  # training truncates long conversations at the context; one may lose every answer
             ids = part["input_ids"]
             no_image = torch.zeros_like(ids, dtype=torch.bool)
@@ -73,7 +74,7 @@ class Objective:
                                                             part.get("image_begin_mask", no_image), latents)
             summed = autoregressive_loss(hidden, part["labels"], self.model.language_model.lm_head, reduction="sum")
             total = summed if total is None else total + summed
-            count += response_tokens(part["labels"])
+            count += tokens
         denominator = tokens_per_rank(count, self.model.device)
         return None if total is None else total / denominator
 
