@@ -151,3 +151,13 @@ def pipeline_params(small_world, tmp_path_factory):
     path = write_quick_params(small_world, tmp_path_factory.mktemp("pipeline"))
     assert main(["all", "--params", str(path), "--no-progress"]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def held_out(tmp_path_factory):
+    """A held-out split of 60 shapes-world scenes (scenes, VQA questions, images), written once per session."""
+    from data.shapes.world import ShapesWorldConfig, write_eval
+
+    folder = tmp_path_factory.mktemp("eval")
+    write_eval(ShapesWorldConfig(seed=1, eval_scenes=60), folder, progress=False)
+    return folder

@@ -11,18 +11,10 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from data.shapes.world import ShapesWorldConfig, write_eval
 from evals.understanding.questions import Question, prompt_text
 from evals.understanding.runner import ask, score
 from evals.understanding.shapes_sets import CLASSES, pope_questions, shapes_questions
 from evals.understanding.standard_sets import standard_questions
-
-
-@pytest.fixture(scope="module")
-def held_out(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("eval")
-    write_eval(ShapesWorldConfig(seed=1, eval_scenes=60), folder, progress=False)
-    return folder
 
 
 def test_shapes_vqa_is_balanced_by_category(held_out):

@@ -1,0 +1,193 @@
+"""Does an understanding model use its image, and how? The measurements behind docs/evaluation.md's diagnosis of
+the tiny profile, on the shapes world's held-out scenes:
+
+- answers with each question's own image against the images shuffled across questions, per VQA category;
+- linear probes: each object's shape and colour from the patch features at its centre, in the understanding
+  encoder's output and in the aligned embeddings the LLM receives;
+- attention at the answer position: its share on the image slots (per layer and head), and per image slot on
+  the asked object's patches against the other objects' (colour questions in scenes of several objects).
+
+    python -m evals.understanding.grounding --checkpoint artifacts/tiny/training/F/stage3/export
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from data.shapes.scene import COLORS, SHAPES
+from evals.heldout import read_eval
+from evals.understanding.questions import Question, prompt_text
+from evals.understanding.runner import evaluate
+from janusflow.modeling.janusflow import JanusFlowModel
+from janusflow.processor import JanusFlowProcessor, preprocess_image
+
+
+def shuffled_images(questions: Sequence[Question], seed: int = 0) -> list[Question]:
+    """The same questions, each asked with another question's image (a seeded shuffle)."""
+    images = [q.image for q in questions]
+    random.Random(seed).shuffle(images)
+    return [replace(q, image=image) for q, image in zip(questions, images)]
+
+
+def scene_id(question: Question) -> str:
+    """The held-out scene a shapes-world question is about (``eval-000012-color`` -> ``eval-000012``)."""
+    return question.id.rsplit("-", 1)[0]
+
+
+def object_cells(box: Sequence[float], grid: int) -> list[int]:
+    """The patch indices (row-major on a ``grid`` x ``grid`` patch grid) that an object's box touches."""
+    x0, y0, x1, y1 = box
+    rows = range(int(y0 * grid), min(grid, int(y1 * grid) + 1))
+    cols = range(int(x0 * grid), min(grid, int(x1 * grid) + 1))
+    return [r * grid + c for r in rows for c in cols]
+
+
+def centre_features(features: torch.Tensor, box: Sequence[float]) -> torch.Tensor:
+    """Mean of the 3x3 patch features around an object's centre; ``features`` [grid*grid, D]."""
+    grid = int(round(features.shape[0] ** 0.5))
+    cx = min(int((box[0] + box[2]) / 2 * grid), grid - 1)
+    cy = min(int((box[1] + box[3]) / 2 * grid), grid - 1)
+    patches = features.reshape(grid, grid, -1)[max(0, cy - 1):cy + 2, max(0, cx - 1):cx + 2]
+    return patches.mean((0, 1))
+
+
+def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, classes: int, train_share: float = 0.7,
+                   steps: int = 500, seed: int = 0) -> float:
+    """Held-out accuracy of a linear classifier (Adam, standardised inputs) trained on the first ``train_share``."""
+    torch.manual_seed(seed)
+    x = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    split = int(train_share * len(x))
+    linear = torch.nn.Linear(x.shape[1], classes)
+    optimizer = torch.optim.Adam(linear.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(linear(x[:split]), labels[:split]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((linear(x[split:]).argmax(1) == labels[split:]).float().mean())
+
+
+@torch.no_grad()
+def object_probes(model: JanusFlowModel, image_size: int, scenes: Sequence[dict], images: Path,
+                  batch_size: int = 128) -> dict[str, dict[str, float]]:
+    """Shape and colour probe accuracy from the encoder's patch features and from the aligned embeddings."""
+    features: dict[str, list[torch.Tensor]] = {"encoder": [], "aligned": []}
+    shapes, colours = [], []
+    for start in range(0, len(scenes), batch_size):
+        rows = scenes[start:start + batch_size]
+        pixels = torch.stack([preprocess_image(_image(images / row["image"]), image_size) for row in rows])
+        encoded = model.vision_und_enc_model(pixels.to(model.device, model.dtype))
+        aligned = model.vision_und_enc_aligner(encoded)
+        for row, enc, ali in zip(rows, encoded, aligned):
+            for obj in row["scene"]["objects"]:
+                features["encoder"].append(centre_features(enc.float().cpu(), obj["box"]))
+                features["aligned"].append(centre_features(ali.float().cpu(), obj["box"]))
+                shapes.append(SHAPES.index(obj["shape"]))
+                colours.append(list(COLORS).index(obj["color"]))
+    with torch.enable_grad():
+        return {name: {"shape": probe_accuracy(torch.stack(rows), torch.tensor(shapes), len(SHAPES)),
+                       "colour": probe_accuracy(torch.stack(rows), torch.tensor(colours), len(COLORS)),
+                       "objects": len(shapes)}
+                for name, rows in features.items()}
+
+
+@torch.no_grad()
+def answer_attention(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                     scenes: dict[str, dict]) -> dict[str, list]:
+    """At the open answer position of each prompt: per layer and head, the share of attention on the image slots,
+    and for colour questions about one shape in scenes of several objects the mean attention per slot on the asked
+    object's patches and on the other objects' patches."""
+    config = model.language_model.config
+    previous, config._attn_implementation = config._attn_implementation, "eager"  # sdpa returns no weights
+    try:
+        batch = processor.chat_batch([[{"role": "User", "content": prompt_text(q)}] for q in questions],
+                                     [[q.load_image()] for q in questions])
+        device = model.device
+        slots_mask = batch.image_token_mask.to(device)
+        embeds = model.prepare_inputs_embeds(batch.input_ids.to(device), batch.pixel_values.to(device),
+                                             slots_mask, batch.image_begin_mask.to(device))
+        out = model.language_model(inputs_embeds=embeds, attention_mask=batch.attention_mask.to(device),
+                                   output_attentions=True)
+    finally:
+        config._attn_implementation = previous
+    share, asked, other, compared = [], [], [], 0
+    for layer in out.attentions:  # [B, heads, L, L]; prompts are left-padded, so the answer position is last
+        last = layer[:, :, -1, :].float().cpu()
+        share.append((last * slots_mask.cpu()[:, None, :]).sum(-1).mean(0).tolist())
+        pairs = []
+        for i, question in enumerate(questions):
+            objects = scenes[scene_id(question)]["objects"]
+            shape = question.text.removeprefix("What color is the ").removesuffix("?")
+            if question.category != "color" or shape not in SHAPES or len(objects) < 2:
+                continue
+            slots = last[i][:, slots_mask[i].cpu()]  # [heads, grid*grid]
+            grid = int(round(slots.shape[1] ** 0.5))
+            mine = {c for o in objects if o["shape"] == shape for c in object_cells(o["box"], grid)}
+            rest = {c for o in objects if o["shape"] != shape for c in object_cells(o["box"], grid)} - mine
+            if mine and rest:
+                pairs.append(torch.stack([slots[:, sorted(mine)].mean(1), slots[:, sorted(rest)].mean(1)]))
+        compared = len(pairs)
+        if pairs:
+            mean = torch.stack(pairs).mean(0)
+            asked.append(mean[0].tolist())
+            other.append(mean[1].tolist())
+    return {"image_share": share, "asked_object_per_slot": asked, "other_objects_per_slot": other,
+            "selectivity_questions": compared}
+
+
+def _image(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                     eval_dir: Path, out: Path, image_size: int, attention_questions: int = 64,
+                     codec=None) -> dict:
+    """All three measurements; the shuffled and own-image answers are kept under ``out`` as ``ask`` writes them."""
+    answers = {}
+    for name, asked in (("own_images", list(questions)), ("shuffled_images", shuffled_images(questions))):
+        (out / name).mkdir(parents=True, exist_ok=True)
+        answers[name] = evaluate(model, processor, "vqa", asked, out / name, progress=False, codec=codec)["categories"]
+    scenes = {row["id"]: row["scene"] for row in read_eval(eval_dir, "scenes.jsonl")}
+    several = [q for q in questions if q.category == "color" and len(scenes[scene_id(q)]["objects"]) > 1]
+    report = {
+        "vqa": answers,
+        "probes": object_probes(model, image_size, read_eval(eval_dir, "scenes.jsonl"), eval_dir / "images"),
+        "attention": answer_attention(model, processor, (several or list(questions))[:attention_questions], scenes),
+    }
+    (out / "grounding.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from evals.checkpoint import load_checkpoint
+    from evals.run import EvalRun
+    from janusflow.foundations.codec import profile_codec
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="an exported checkpoint with an understanding encoder")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--out", default=None, help="default: <checkpoint>/../grounding")
+    args = parser.parse_args(argv)
+    run = EvalRun.from_params(args.params, args.profile)
+    loaded = load_checkpoint(args.checkpoint, profile_codec(run.profile), run.settings.device)
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "grounding"
+    out.mkdir(parents=True, exist_ok=True)
+    report = grounding_report(loaded.model, loaded.processor, run.questions("vqa"), run.eval_dir, out,
+                              loaded.processor.image_size, codec=loaded.codec)
+    print(json.dumps({"vqa": report["vqa"], "probes": report["probes"]}, indent=1))
+    print(f"attention and answers: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
