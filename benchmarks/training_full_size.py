@@ -7,7 +7,10 @@ tokens. The frozen SDXL-layout VAE encodes the images every step, as in training
 by ``torch.utils.flop_counter.FlopCounterMode`` (forward and backward, no recomputation, so model FLOPs), and
 MFU = FLOPs per step / step time / peak (989.4 TFLOP/s: H100 SXM dense bf16).
 
-    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16
+``--fsdp`` trains as the paper profile does: FSDP with one unit per decoder layer (here over one process, so
+nothing is sharded), parameters gathered in bf16 for compute, fp32 master weights, gradients and buffers.
+
+    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16 [--fsdp] [--compile]
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from sampling_full_size import sdxl_vae_layout
+from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision, ShardingStrategy
+from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 from torch.utils.flop_counter import FlopCounterMode
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
 from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
 from janusflow.training.objective import Objective, step_generator
+from janusflow.training.settings import fsdp_mixed_precision
 from janusflow.vae import LatentCodec, tiny_vae
 
 PROMPT_TOKENS, CHAT_TOKENS, ANSWER_TOKENS = 64, 704, 64
@@ -60,8 +68,21 @@ def synthetic_batch(batch: int, image: int, image_tokens: int, vocab: int, devic
     return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in out.items()}
 
 
+def shard_like_training(model: JanusFlowModel, device: str) -> FullyShardedDataParallel:
+    """The paper profile's FSDP (what Composer builds from ``training.parallelism_config()``) in this process."""
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo", init_method="tcp://127.0.0.1:29561",
+                                rank=0, world_size=1)
+    dtypes = {key: getattr(torch, value) for key, value in fsdp_mixed_precision("amp_bf16").items()}
+    return FullyShardedDataParallel(model, auto_wrap_policy=ModuleWrapPolicy({LlamaDecoderLayer}),
+                                    mixed_precision=MixedPrecision(**dtypes), use_orig_params=True,
+                                    sharding_strategy=ShardingStrategy.FULL_SHARD,
+                                    device_id=torch.device(device, torch.cuda.current_device()) if device == "cuda"
+                                    else torch.device(device))
+
+
 def measure(config_name: str, device: str, batch_size: int, steps: int, peak: float, compile_layers: bool = False,
-            profile: bool = False) -> dict:
+            profile: bool = False, fsdp: bool = False) -> dict:
     if config_name == "official":
         config, vae, image = official_janusflow_1_3b_config(), sdxl_vae_layout(), 384
     else:
@@ -76,17 +97,21 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
             layer.compile()
     codec = LatentCodec(vae.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32))
     objective = Objective(model, codec, pad_id=0)
-    params = [p for p in model.parameters() if p.requires_grad]
+    wrapped = shard_like_training(model, device) if fsdp else model
+    params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=device == "cuda")
     batch = synthetic_batch(batch_size, image, config.und_encoder_spec().num_tokens, config.llama_config().vocab_size,
                             device)
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda")
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda" or fsdp)
 
     def step(index: int) -> float:
         with autocast:
-            loss = objective(batch, step_generator(0, 0, index))["total"]
+            loss = wrapped(objective, batch, step_generator(0, 0, index))["total"]
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if fsdp:
+            wrapped.clip_grad_norm_(1.0)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
@@ -117,6 +142,8 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
             "tokens_per_second": round(tokens / seconds), "tflops_per_step": round(flops / 1e12, 2),
             "achieved_tflops": round(flops / seconds / 1e12, 1), "mfu": round(flops / seconds / (peak * 1e12), 3),
             "trainable_parameters": sum(p.numel() for p in params), "compiled_decoder_layers": compile_layers,
+            "precision": "fsdp: bf16 parameters, fp32 master weights" if fsdp else (
+                "autocast bf16 over fp32 weights" if device == "cuda" else "fp32"),
             "attention": model.language_model.config._attn_implementation,
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None}
 
@@ -130,12 +157,13 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.4)
     parser.add_argument("--compile", action="store_true", help="torch.compile each LLM decoder layer")
     parser.add_argument("--profile", action="store_true", help="print the CUDA kernels of one step")
+    parser.add_argument("--fsdp", action="store_true", help="FSDP with bf16 parameters, as the paper profile trains")
     parser.add_argument("--out", default="benchmarks/results/training_full_size.json")
     args = parser.parse_args()
     rows = []
     for batch_size in args.batch_sizes:
         rows.append(measure(args.config, args.device, batch_size, args.steps, args.peak_tflops, args.compile,
-                            args.profile))
+                            args.profile, args.fsdp))
         print(json.dumps(rows[-1]), flush=True)
         if args.device == "cuda":
             torch.cuda.empty_cache()

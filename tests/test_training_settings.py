@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
 from data.mixture import MixturePhase
 from data.settings import SettingsError, load_profile
-from janusflow.config import tiny_janusflow_config
+from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
 from janusflow.params import load_params
 from janusflow.training.microbatches import split_batch
@@ -89,8 +90,25 @@ def test_stage_settings_and_variant_shares(params):
     with pytest.raises(SettingsError, match=r"stages.stage1: unknown key\(s\) \['speed'\]"):
         load_stage(broken, "stage1")
     assert TrainSettings.from_profile(paper).parallelism == "fsdp"
+    assert TrainSettings.from_profile(tiny).parallelism_config() is None
     with pytest.raises(SettingsError, match=r"training has unknown key\(s\) \['lr'\]"):
         TrainSettings.from_profile({"training": {"out": "x", "lr": 1}})
+
+
+def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
+    """The paper profile's FSDP, as Composer reads it: bf16 parameters for compute, fp32 gradient reduction and
+    buffers. Composer's PURE would also round the rotary frequencies to bf16, which moves late positions' phases."""
+    from composer.distributed.mosaic_parallelism import get_mixed_precision
+
+    settings = TrainSettings.from_profile(load_profile(REPO_PARAMS, "paper"))
+    fsdp = settings.parallelism_config()["fsdp"]
+    assert (fsdp["sharding_strategy"], fsdp["use_orig_params"], fsdp["activation_checkpointing"]) == (
+        "FULL_SHARD", True, True)
+    mixed, *_ = get_mixed_precision(settings.precision, fsdp["mixed_precision"])
+    assert (mixed.param_dtype, mixed.reduce_dtype, mixed.buffer_dtype) == (torch.bfloat16, torch.float32,
+                                                                           torch.float32)
+    inv_freq = LlamaRotaryEmbedding(official_janusflow_1_3b_config().llama_config()).inv_freq
+    assert (700 * inv_freq.bfloat16().float() - 700 * inv_freq).abs().max() > 0.5  # radians at position 700
 
 
 def test_freezing_rules_per_stage():

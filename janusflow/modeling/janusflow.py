@@ -8,8 +8,10 @@ strict key matching and what we save loads in the official code. ``repa_head`` i
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -21,6 +23,8 @@ from janusflow.modeling.generation_vision import GenerationDecoder, GenerationEn
 from janusflow.modeling.repa_head import RepaHead
 from janusflow.modeling.understanding_encoder import UnderstandingEncoder
 
+
+T = TypeVar("T")
 
 LATENT_SOURCES = ("shared_generation", "separate_generation")  # understanding encoders that read VAE latents
 
@@ -93,6 +97,15 @@ class JanusFlowModel(nn.Module):
         self.to(dtype)
         rotary.inv_freq = inv_freq.to(rotary.inv_freq.device)
         return self
+
+    # ----- running under a parallel wrapper ---------------------------------------------------------------
+
+    def forward(self, compute: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Returns ``compute(*args, **kwargs)``. Training and sampling use several of this model's methods, but
+        FSDP gathers (and casts) a wrapped module's parameters only around its ``forward`` and hooks their gradient
+        reduction to what that call returns; so a caller hands its whole computation to ``model(compute, ...)``,
+        which is a plain call when nothing wraps the model."""
+        return compute(*args, **kwargs)
 
     # ----- shared pieces ----------------------------------------------------------------------------------
 

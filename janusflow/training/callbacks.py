@@ -39,10 +39,10 @@ class SampleGrid(Callback):
         self.steps, self.cfg_weight = steps, cfg_weight
 
     def _save(self, state: State) -> None:
+        samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.steps,
+                                                    self.cfg_weight)  # on every rank: FSDP gathers weights jointly
         if dist.get_global_rank() != 0:
             return
-        samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.steps,
-                                                    self.cfg_weight)
         self.folder.mkdir(parents=True, exist_ok=True)
         samples.grid(columns=len(self.prompts), size=128).save(self.folder / f"ba{int(state.timestamp.batch)}.png")
 

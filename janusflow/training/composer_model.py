@@ -40,6 +40,7 @@ class JanusFlowComposerModel(ComposerModel):
         super().__init__()
         self.model = model
         self.vae = codec.vae.requires_grad_(False)
+        self.vae._fsdp_wrap = False  # frozen and small: every rank keeps the whole VAE, which codec calls directly
         self.codec = codec
         self.processor = processor
         self.objective = Objective(model, codec, int(processor.tokenizer.pad_token_id), p_uncond)
@@ -55,7 +56,8 @@ class JanusFlowComposerModel(ComposerModel):
     # ----- distribution (GPU runs) ------------------------------------------------------------------------
 
     def fsdp_wrap_fn(self, module: torch.nn.Module) -> bool:
-        """One FSDP unit per LLaMA decoder layer (the rest of the model shards with the root)."""
+        """One FSDP unit per LLaMA decoder layer (the rest of the model shards with the root). Composer wraps
+        ``self.model`` itself, so every computation goes through ``self.model(...)``: see ``JanusFlowModel.forward``."""
         return isinstance(module, LlamaDecoderLayer)
 
     def activation_checkpointing_fn(self, module: torch.nn.Module) -> bool:
@@ -65,7 +67,7 @@ class JanusFlowComposerModel(ComposerModel):
     # ----- ComposerModel ----------------------------------------------------------------------------------
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return self.objective(batch, step_generator(self.seed, dist.get_global_rank(), self.step))
+        return self.model(self.objective, batch, step_generator(self.seed, dist.get_global_rank(), self.step))
 
     def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         return outputs
@@ -73,7 +75,8 @@ class JanusFlowComposerModel(ComposerModel):
     def eval_forward(self, batch: dict[str, Any], outputs: Any | None = None) -> dict[str, torch.Tensor]:
         """Losses at evenly spaced t, a fixed noise seed and no prompt dropout: a low-variance validation loss."""
         with torch.no_grad():
-            return self.objective(batch, step_generator(self.seed, dist.get_global_rank(), -1), fixed_times=True)
+            return self.model(self.objective, batch, step_generator(self.seed, dist.get_global_rank(), -1),
+                              fixed_times=True)
 
     def get_metrics(self, is_train: bool = False) -> dict[str, Metric]:
         return {} if is_train else self.val_metrics
@@ -88,10 +91,12 @@ class JanusFlowComposerModel(ComposerModel):
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], seeds: Sequence[int], steps: int = 30, cfg_weight: float = 2.0) -> SampleOutput:
-        """Images for ``prompts`` with the current weights (for image callbacks and sample grids)."""
+        """Images for ``prompts`` with the current weights (for image callbacks and sample grids). Under FSDP
+        every rank must call it: each gathers its share of the weights for the others."""
         was_training = self.training
         self.eval()
         try:
-            return FlowSampler(self.model, self.processor, self.codec).sample(prompts, seeds, steps, cfg_weight)
+            sampler = FlowSampler(self.objective.model, self.processor, self.codec)
+            return self.model(sampler.sample, prompts, seeds, steps, cfg_weight)
         finally:
             self.train(was_training)

@@ -30,8 +30,9 @@ from composer.core import DataSpec, Evaluator
 from composer.utils.device import get_device
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
-from composer.utils import dist
+from composer.utils import dist, misc
 from streaming.base.util import clean_stale_shared_memory
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -56,6 +57,7 @@ from janusflow.training.callbacks import (
     StopOnNonFiniteLoss,
 )
 from janusflow.training.composer_model import JanusFlowComposerModel
+from janusflow.training.ema_under_fsdp import patch_composer_ema
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import TERMS
 from janusflow.training.settings import TrainSettings
@@ -222,6 +224,8 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
 def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str,
                   extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
     s, stage = run.settings, run.stage
+    if s.parallelism == "fsdp":
+        patch_composer_ema()
     trainable = [p for p in composer_model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=stage.learning_rate, betas=s.betas, weight_decay=s.weight_decay,
                                   fused=device == "gpu")  # one kernel per step on GPUs; CPU keeps torch's default
@@ -246,10 +250,6 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         sampling = run.sampling
         samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval,
                               int(sampling.get("steps", 30)), float(sampling.get("cfg_weight", 2.0)))]
-    parallelism = None
-    if s.parallelism == "fsdp":
-        parallelism = {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": "PURE",
-                                "activation_checkpointing": s.activation_checkpointing, "use_orig_params": True}}
     trainer = Trainer(
         model=composer_model, run_name=f"{run.variant.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
@@ -265,7 +265,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         save_num_checkpoints_to_keep=s.checkpoints_to_keep, save_overwrite=True, autoresume=True,
         device=device, precision=s.precision,
         device_train_microbatch_size=s.device_microbatch_size or stage.batch_size // dist.get_world_size(),
-        parallelism_config=parallelism, seed=run.seed, deterministic_mode=device == "cpu",
+        parallelism_config=s.parallelism_config(), seed=run.seed, deterministic_mode=device == "cpu",
         max_duration=f"{stage.steps}ba",
     )
     return trainer, memory
@@ -285,7 +285,8 @@ def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor)
 
 
 def ema_state_dict(trainer: Trainer) -> dict[str, torch.Tensor]:
-    """The EMA weights of the JanusFlow model (keys without the ``model.`` prefix)."""
+    """The EMA weights of the JanusFlow model (keys without the ``model.`` prefix). Under FSDP every rank must
+    call it: the state dict is gathered from all of them."""
     ema = next(a for a in trainer.state.algorithms if isinstance(a, EMA))
     model = trainer.state.model
     swap = not ema.ema_weights_active and ema.ema_model is not None
@@ -297,6 +298,13 @@ def ema_state_dict(trainer: Trainer) -> dict[str, torch.Tensor]:
     finally:
         if swap:
             ema.ema_model.swap_params(model)
+
+
+def distribution_of(model: torch.nn.Module) -> str:
+    """How the Trainer spread the model over its processes: fsdp, ddp or single."""
+    if misc.is_model_fsdp(model):
+        return "fsdp"
+    return "ddp" if isinstance(model, DistributedDataParallel) else "single"
 
 
 def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
@@ -334,14 +342,17 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     trainer.close()
     report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),
               "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
+              "distribution": distribution_of(trainer.state.model),
               "trainable_parts": parts, "resumed_at_batch": resumed_at,
               "discarded_stale_checkpoints": discarded,
               "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
               "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
+    weights = ema_state_dict(trainer)
     if dist.get_global_rank() == 0:
         export = run.directory / "export"
-        model.load_state_dict(ema_state_dict(trainer))
-        model.save_pretrained(export)
+        exported = JanusFlowModel(model.config)  # FSDP has replaced the trained model's parameters by shards
+        exported.load_state_dict(weights)
+        exported.save_pretrained(export)
         tokenizer.save_pretrained(export)
         (run.directory / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
     return report

@@ -9,8 +9,15 @@ from typing import Any
 
 from data.settings import SettingsError
 
-PRECISIONS = ("fp32", "amp_bf16")
+COMPUTE_DTYPES = {"fp32": "float32", "amp_bf16": "bfloat16"}  # Composer's precisions and the dtype each computes in
+PRECISIONS = tuple(COMPUTE_DTYPES)
 PARALLELISM = (None, "fsdp")
+
+
+def fsdp_mixed_precision(precision: str) -> dict[str, str]:
+    """FSDP's dtypes under a Composer precision: parameters gathered in its compute dtype, gradients reduced and
+    buffers kept in float32."""
+    return {"param_dtype": COMPUTE_DTYPES[precision], "reduce_dtype": "float32", "buffer_dtype": "float32"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,16 @@ class TrainSettings:
         if settings.parallelism not in PARALLELISM:
             raise SettingsError(f"training.parallelism is {settings.parallelism!r}; use one of {list(PARALLELISM)}.")
         return settings
+
+    def parallelism_config(self) -> dict[str, Any] | None:
+        """Composer's ``parallelism_config``. FSDP shards fully, one unit per decoder layer (the model's
+        ``fsdp_wrap_fn``), and gathers parameters in the precision's compute dtype, but reduces gradients and keeps
+        buffers in float32: Composer's ``PURE`` casts buffers too, and rotary frequencies rounded to bfloat16 turn
+        the phase of position 700 by up to about a radian."""
+        if self.parallelism is None:
+            return None
+        return {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": fsdp_mixed_precision(self.precision),
+                         "activation_checkpointing": self.activation_checkpointing, "use_orig_params": True}}
 
     def stage_dir(self, variant: str, stage: str) -> Path:
         return self.out / variant / stage
