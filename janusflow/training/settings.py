@@ -66,7 +66,8 @@ class TrainSettings:
         if self.parallelism is None:
             return None
         return {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": fsdp_mixed_precision(self.precision),
-                         "activation_checkpointing": self.activation_checkpointing, "use_orig_params": True}}
+                         "activation_checkpointing": self.activation_checkpointing,
+                         "activation_checkpointing_reentrant": False, "use_orig_params": True}}
 
     def stage_dir(self, variant: str, stage: str) -> Path:
         return self.out / variant / stage
