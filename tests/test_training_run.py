@@ -211,11 +211,11 @@ def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_p
 
 def test_fully_sharded_training_matches_data_parallel_and_resumes(pipeline_params, tmp_path):
     """The paper profile's FSDP (Composer's wrapping: full sharding, one unit per decoder layer, activation
-    checkpointing) on 2 CPU processes against DDP on 2, both training what stage 2 trains (the LLM's layers
-    included). The FSDP run is killed with SIGKILL after batch 5 and resumed from its batch-4 checkpoint. With the
-    same samples and noise on each rank, every training loss of every batch agrees, and so do the exported EMA
-    weights. FSDP gathers a module's weights only around its forward; a computation that went around it would
-    fail here."""
+    checkpointing) on 2 CPU processes against DDP on 2, both accumulating gradients over 2 microbatches and
+    training what stage 2 trains (the LLM's layers included). The FSDP run is killed with SIGKILL after batch 5
+    and resumed from its batch-4 checkpoint. With the same samples and noise on each rank, every training loss of
+    every batch agrees, and so do the exported EMA weights. FSDP gathers a module's weights only around its
+    forward; a computation that went around it would fail here."""
     composer = str(Path(sys.executable).parent / "composer")
     runs = {}
     for parallelism in ("ddp", "fsdp"):
@@ -224,7 +224,7 @@ def test_fully_sharded_training_matches_data_parallel_and_resumes(pipeline_param
         fsdp = parallelism == "fsdp"
         tiny["training"].update(out=str(tmp_path / parallelism), eval_interval=3, eval_batches=1,
                                 checkpoint_interval=2, parallelism="fsdp" if fsdp else None,
-                                activation_checkpointing=fsdp)
+                                activation_checkpointing=fsdp, device_microbatch_size=2)
         tiny["stages"]["stage1"].update(steps=6, batch_size=8, trainable="all_but_understanding_encoder")
         params = tmp_path / f"{parallelism}.yaml"
         params.write_text(yaml.safe_dump(raw))
