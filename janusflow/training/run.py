@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib.util
+import itertools
 import json
 import shutil
 import time
@@ -221,6 +222,15 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
     return DataSpec(dataloader, get_num_samples_in_batch=num_samples, split_batch=split_batch)
 
 
+def validation_batches(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int,
+                       name: str, seed: int) -> DataSpec:
+    """``batches`` validation batches, read once and kept, so that every evaluation and a resumed run measure the
+    same samples: Streaming draws a new subset of a proportioned stream in every epoch."""
+    spec = mixed_loader(run, processor, ratio, batches, name, seed, shuffle=False)
+    return DataSpec(list(itertools.islice(spec.dataloader, batches)), get_num_samples_in_batch=num_samples,
+                    split_batch=split_batch)
+
+
 def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str,
                   extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
     s, stage = run.settings, run.stage
@@ -239,12 +249,13 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         from composer.loggers import TensorboardLogger
 
         loggers.append(TensorboardLogger(log_dir=str(run.directory / "tensorboard")))
+    microbatch = s.device_microbatch_size or stage.batch_size // dist.get_world_size()
     evaluator = None
     if s.eval_interval:
-        evaluator = Evaluator(label="val", dataloader=mixed_loader(
+        evaluator = Evaluator(label="val", dataloader=validation_batches(
             run, composer_model.processor, stage.mixture[-1].ratio, s.eval_batches,
-            f"{run.variant.name}-{stage.name}-val", run.seed + 1, shuffle=False),
-            metric_names=[f"val_{t}" for t in TERMS])
+            f"{run.variant.name}-{stage.name}-val", run.seed + 1), metric_names=[f"val_{t}" for t in TERMS],
+            device_eval_microbatch_size=microbatch)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
         sampling = run.sampling
@@ -264,7 +275,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         save_folder=str(run.directory / "checkpoints"), save_interval=f"{s.checkpoint_interval}ba",
         save_num_checkpoints_to_keep=s.checkpoints_to_keep, save_overwrite=True, autoresume=True,
         device=device, precision=s.precision,
-        device_train_microbatch_size=s.device_microbatch_size or stage.batch_size // dist.get_world_size(),
+        device_train_microbatch_size=microbatch,
         parallelism_config=s.parallelism_config(), seed=run.seed, deterministic_mode=device == "cpu",
         max_duration=f"{stage.steps}ba",
     )
