@@ -37,10 +37,11 @@ def filter_sources(profile: DataProfile, progress: bool) -> dict:
 def shards(profile: DataProfile, progress: bool) -> dict:
     summary = write_shards(profile.sources, profile.paths["manifests"], profile.paths["shards"], profile.shards,
                            workers=profile.workers, progress=progress)
-    for task in summary["tasks"]:
-        verify_shards(profile.paths["shards"] / task)
     for task, info in summary["tasks"].items():
-        print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes, hashes verified")
+        verify_shards(profile.paths["shards"] / task)
+        verify_shards(profile.paths["shards"] / "val" / task)
+        print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes; held out for "
+              f"validation: {info['validation']['samples']} samples; hashes verified")
     return summary
 
 

@@ -97,8 +97,9 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
         if not (directory / "index.json").is_file():
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} has no "
                                "MDS index.json; produce it with the shard stage (dvc repro shards) or set its weight to 0.")
-        if verify:
-            verify_shards(directory)
+        if verify and not verify_shards(directory):
+            raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} holds no "
+                               "samples; for the validation shards (val/), raise data.shards.validation_fraction.")
         local = cache_dir / f"{name}-{task}-{index_digest(directory)}"
         streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,

@@ -1,4 +1,5 @@
-"""Shard stage: manifests -> MDS shards per data type (und / gen / text), compressed and hashed.
+"""Shard stage: manifests -> MDS shards per data type (und / gen / text), compressed and hashed, with a held-out
+validation split beside them (``val/<type>``).
 
 Images are preprocessed once, here, the way each path consumes them: understanding images are padded to a
 square at the understanding encoder's resolution, generation images centre-cropped and resized to the
@@ -51,6 +52,18 @@ class ShardConfig:
     compression: str = "zstd"
     hashes: tuple[str, ...] = ("sha1", "xxh64")
     size_limit: str = "8mb"
+    validation_fraction: float = 0.0    # share of each data type's records held out for validation losses
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"shards.validation_fraction is {self.validation_fraction}; use a share in [0, 1).")
+
+
+def held_out(source: str, key: str, fraction: float) -> bool:
+    """Whether a record is in the validation split. It follows from a hash of its source and key, so the split is
+    the same on every run and machine, and a record keeps its side when other records come or go."""
+    digest = hashlib.sha256(f"{source}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64
 
 
 def file_digest(path: Path) -> str:
@@ -123,9 +136,17 @@ def task_samples(task: str, rows: pd.DataFrame, specs: list[SourceSpec], config:
         yield sample
 
 
+def shard_info(directory: Path) -> dict:
+    """Samples, shard files and bytes of one MDS directory, from its index."""
+    shards = json.loads((directory / "index.json").read_text())["shards"]
+    return {"samples": sum(s["samples"] for s in shards), "shards": len(shards),
+            "bytes": sum((s["zip_data"] or s["raw_data"])["bytes"] for s in shards)}
+
+
 def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path, config: ShardConfig,
                  workers: int = 1, progress: bool = True) -> dict:
-    """Write ``out/<task>/`` MDS shards for every manifest in ``manifests``; returns (and saves) a summary."""
+    """Write ``out/<task>/`` (training) and ``out/val/<task>/`` (held out, ``config.validation_fraction`` of the
+    records) MDS shards for every manifest in ``manifests``; returns (and saves) a summary."""
     manifests, out = Path(manifests), Path(out)
     summary: dict = {"config": asdict(config), "tasks": {}, "code_version": code_version()}
     tasks = [t for t in COLUMNS if (manifests / f"{t}.parquet").is_file()]
@@ -133,21 +154,18 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
         raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests}; run the filter stage first.")
     for task in tasks:
         rows = pd.read_parquet(manifests / f"{task}.parquet")
-        target = out / task
-        if target.exists():
-            shutil.rmtree(target)
-        with MDSWriter(out=str(target), columns=COLUMNS[task], compression=config.compression,
-                       hashes=list(config.hashes), size_limit=config.size_limit) as writer:
+        targets = {"train": out / task, "val": out / "val" / task}
+        for target in targets.values():
+            shutil.rmtree(target, ignore_errors=True)
+        options = {"columns": COLUMNS[task], "compression": config.compression, "hashes": list(config.hashes),
+                   "size_limit": config.size_limit}
+        with MDSWriter(out=str(targets["train"]), **options) as train, MDSWriter(out=str(targets["val"]),
+                                                                                   **options) as val:
             for sample in tqdm(task_samples(task, rows, specs, config, workers), total=len(rows),
                                desc=f"writing {task} shards", disable=not progress):
-                writer.write(sample)
-        index = json.loads((target / "index.json").read_text())
-        summary["tasks"][task] = {
-            "samples": sum(s["samples"] for s in index["shards"]),
-            "shards": len(index["shards"]),
-            "bytes": sum((s["zip_data"] or s["raw_data"])["bytes"] for s in index["shards"]),
-            "manifest_sha256": file_digest(manifests / f"{task}.parquet"),
-        }
+                (val if held_out(sample["source"], sample["key"], config.validation_fraction) else train).write(sample)
+        summary["tasks"][task] = {**shard_info(targets["train"]), "validation": shard_info(targets["val"]),
+                                  "manifest_sha256": file_digest(manifests / f"{task}.parquet")}
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

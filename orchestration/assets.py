@@ -64,7 +64,8 @@ def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcReso
 
 
 @multi_asset(specs=[AssetSpec(f"shards_{task}", deps=[manifests], group_name="data",
-                              description=f"MDS shards of the {task} data (zstd, sha1 + xxh64)") for task in TASKS],
+                              description=f"MDS shards of the {task} data (zstd, sha1 + xxh64), and its held-out "
+                                          "validation split (val/{task})") for task in TASKS],
              pool=POOL)
 def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource):
     profile = paths.data()
@@ -76,7 +77,9 @@ def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResourc
         yield MaterializeResult(
             asset_key=f"shards_{task}",
             metadata={"samples": info.get("samples", 0), "shards": info.get("shards", 0),
-                      "bytes": info.get("bytes", 0), "path": MetadataValue.path(str(folder))},
+                      "bytes": info.get("bytes", 0),
+                      "validation_samples": info.get("validation", {}).get("samples", 0),
+                      "path": MetadataValue.path(str(folder))},
             data_version=data_version({k: v for k, v in hashes.items() if k.endswith(f"/{task}")}, [folder]))
 
 

@@ -10,6 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from safetensors import safe_open
 
 from data.shards import ShardIntegrityError, verify_shards
+from janusflow.training.objective import TERMS
 from orchestration.assets import (
     FOUNDATION_ASSETS,
     TASKS,
@@ -41,16 +42,19 @@ def quarantine_rate_in_bounds(context: AssetCheckExecutionContext, paths: Pipeli
 
 def shard_check(task: str):
     @asset_check(asset=AssetKey(f"shards_{task}"), name="shards_intact", blocking=True,
-                 description="Every shard matches its index (size, sha1, xxh64) and the samples equal the "
-                             "manifest's kept rows.")
+                 description="Every shard, training and held-out, matches its index (size, sha1, xxh64), and "
+                             "together they hold the manifest's kept rows.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
         data = paths.data()
         kept = (read_json(data.paths["manifests"] / "report.json").get("tasks") or {}).get(task, {}).get("kept")
         try:
             samples = verify_shards(data.paths["shards"] / task)
+            held_out = verify_shards(data.paths["shards"] / "val" / task)
         except (ShardIntegrityError, FileNotFoundError) as error:
             return AssetCheckResult(passed=False, metadata={"error": str(error)})
-        return AssetCheckResult(passed=samples == kept, metadata={"samples": samples, "manifest_kept": kept or 0})
+        return AssetCheckResult(passed=samples + held_out == kept,
+                                metadata={"samples": samples, "validation_samples": held_out,
+                                          "manifest_kept": kept or 0})
 
     return check
 
@@ -81,18 +85,27 @@ def finite_weights(directory) -> tuple[int, list[str]]:
     return count, bad
 
 
-def loss_fell(curve: pd.DataFrame, column: str = "total") -> tuple[float, float]:
-    """Mean loss over the first and the last tenth of the stage (5 batches at least, half the stage at most)."""
-    values = curve[column].dropna()
-    window = max(1, min(len(values) // 2, max(5, len(values) // 10)))
-    return float(values.head(window).mean()), float(values.tail(window).mean())
+def loss_fell(curve: pd.DataFrame, terms: tuple[str, ...] = TERMS) -> tuple[float, float]:
+    """The loss over the first and the last tenth of the stage (5 batches at least, half the stage at most), summed
+    over its terms. Each term's tenths count only the batches that held its data type (a term is logged as 0
+    without it), so which data types a small batch happened to draw does not decide."""
+    first = last = 0.0
+    for term in terms:
+        values = curve[term].dropna()
+        values = values[values != 0]
+        if values.empty:
+            continue
+        window = max(1, min(len(values) // 2, max(5, len(values) // 10)))
+        first += float(values.head(window).mean())
+        last += float(values.tail(window).mean())
+    return first, last
 
 
 def stage_check(stage_asset):
     stage = stage_asset.key.path[-1]
 
     @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=variants,
-                 description=f"{stage}'s exported weights are all finite and its total loss fell over the stage.")
+                 description=f"{stage}'s exported weights are all finite and its loss fell over the stage.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
         folder = paths.training().stage_dir(context.partition_key, stage)
         tensors, bad = finite_weights(folder / "export")

@@ -66,6 +66,7 @@ def red_image() -> Image.Image:
 
 SMALL_WORLD = dict(gen_pairs=120, conversations=120, text_documents=120, eval_scenes=24, broken_fraction=0.1,
                    samples_per_tar=50)
+SMALL_SHARDS = dict(size_limit="64kb", validation_fraction=0.1)  # about 11 held-out records per data type
 
 
 def small_sources(raw) -> list:
@@ -100,7 +101,7 @@ def small_world(tmp_path_factory):
     counts = write_shapes_world(ShapesWorldConfig(**SMALL_WORLD), raw, progress=False)
     specs = small_sources(raw)
     report = build_manifests(specs, small_filters(), root / "manifests", progress=False)
-    write_shards(specs, root / "manifests", root / "shards", ShardConfig(size_limit="64kb"), progress=False)
+    write_shards(specs, root / "manifests", root / "shards", ShardConfig(**SMALL_SHARDS), progress=False)
     return {"root": root, "raw": raw, "specs": specs, "counts": counts, "report": report,
             "manifests": root / "manifests", "shards": root / "shards"}
 

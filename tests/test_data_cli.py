@@ -39,7 +39,8 @@ def test_the_three_commands_build_the_lineage(tmp_path, capsys):
     assert "| gen | 56 |" in out and "hashes verified" in out  # 40 clean + 16 broken generation records
     summary = json.loads((tmp_path / "shards/summary.json").read_text())
     report = json.loads((tmp_path / "manifests/report.json").read_text())
-    assert {t: v["samples"] for t, v in summary["tasks"].items()} == {t: v["kept"] for t, v in report["tasks"].items()}
+    assert {t: v["samples"] + v["validation"]["samples"] for t, v in summary["tasks"].items()} == {
+        t: v["kept"] for t, v in report["tasks"].items()}
     assert summary["code_version"] and report["code_version"]
 
 

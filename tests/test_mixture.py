@@ -6,7 +6,7 @@ import collections
 
 import pytest
 import torch
-from streaming import StreamingDataLoader
+from streaming import MDSWriter, StreamingDataLoader
 
 from data.collate import MixedBatchCollator
 from data.mixture import (
@@ -47,6 +47,12 @@ def test_zero_weight_streams_are_dropped_and_missing_streams_named(small_world, 
         active_streams({"und": 0})
     with pytest.raises(MixtureError, match="needs the 'text' stream \\(weight 6\\) but .*nowhere/text has no MDS"):
         build_mixture(tmp_path / "nowhere", {"text": 6}, processor, tmp_path / "c", batch_size=4)
+    empty = tmp_path / "empty" / "val"
+    with MDSWriter(out=str(empty / "text"), columns={"text": "str"}):
+        pass  # a validation split of fraction 0 writes an index without shards
+    with pytest.raises(MixtureError, match="needs the 'text' stream .* holds no samples; .* raise "
+                                           "data.shards.validation_fraction"):
+        build_mixture(empty, {"text": 6}, processor, tmp_path / "c", batch_size=4)
 
 
 def test_a_corrupted_shard_stops_the_mixture(small_world, processor, tmp_path):

@@ -114,6 +114,8 @@ def test_a_failing_quarantine_check_blocks_the_shards(small_world, tmp_path):
 def test_training_stages_materialize_a_variant_with_checks_and_pictures(pipeline_params, tmp_path):
     raw = yaml.safe_load(pipeline_params.read_text())
     raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "training")
+    for stage in raw["profiles"]["tiny"]["stages"].values():
+        stage["batch_size"] = 8  # the blocking loss check reads 3 batches a side: batches of 4 are mostly noise
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     result = materialize([*ASSETS, *CHECKS], selection=[stage1, stage2, stage3], partition_key="F",
@@ -182,12 +184,19 @@ def test_metric_sanity_names_every_problem():
     assert result_problems({}) == ["no results"]
 
 
-def test_the_loss_check_compares_the_first_and_last_tenth():
+def test_the_loss_check_compares_the_first_and_last_tenth_of_each_term():
     import pandas as pd
 
-    falling = pd.DataFrame({"total": [2.0] * 10 + [1.5] * 80 + [1.0] * 10})
-    assert loss_fell(falling) == (2.0, 1.0)
-    assert loss_fell(pd.DataFrame({"total": [3.0, 2.0, 1.0, 0.5]})) == (2.5, 0.75)  # short stage: halves
+    falling = pd.DataFrame({"ar": [2.0] * 10 + [1.5] * 80 + [1.0] * 10, "rf": [0.5] * 100, "repa": [0.0] * 100})
+    assert loss_fell(falling) == (2.5, 1.5)  # repa is 0 throughout: a variant without REPA
+    short = pd.DataFrame({"ar": [3.0, 2.0, 1.0, 0.5], "rf": [1.0] * 4, "repa": [0.0] * 4})
+    assert loss_fell(short) == (3.5, 1.75)  # short stage: halves
+    # batch 0 drew no generation sample, so its total is low; each term falls, and so does the check's sum
+    mixed = pd.DataFrame({"ar": [5.5, 5.6, 5.4, 5.3, 5.2, 5.1], "rf": [0.0, 2.5, 2.4, 2.3, 2.2, 2.1],
+                          "repa": [0.0] * 6})
+    assert (mixed.ar + mixed.rf).head(3).mean() < (mixed.ar + mixed.rf).tail(3).mean()
+    first, last = loss_fell(mixed)
+    assert (round(first, 4), round(last, 4)) == (round(5.5 + 2.45, 4), round(5.2 + 2.15, 4))  # rf: 5 batches
 
 
 def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(pipeline_params, tmp_path):

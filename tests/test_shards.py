@@ -13,8 +13,10 @@ import pytest
 from PIL import Image
 from streaming import StreamingDataset
 
+from conftest import SMALL_SHARDS
 from data.images import center_crop, decode_image, pad_to_square
-from data.shards import ManifestMismatchError, ShardConfig, ShardIntegrityError, verify_shards, write_shards
+from data.shards import (ManifestMismatchError, ShardConfig, ShardIntegrityError, held_out, verify_shards,
+                         write_shards)
 
 
 def read_all(directory, cache) -> list[dict]:
@@ -31,10 +33,17 @@ def raw_gen_sample(raw, key: str) -> tuple[bytes, str]:
     raise KeyError(key)
 
 
+def training_rows(manifest) -> pd.DataFrame:
+    """The manifest's rows that the training shards hold, in order: all but the held-out ones."""
+    rows = pd.read_parquet(manifest)
+    kept = [not held_out(s, k, SMALL_SHARDS["validation_fraction"]) for s, k in zip(rows.source, rows.key)]
+    return rows[kept].reset_index(drop=True)
+
+
 def test_round_trip_matches_manifest_and_raw_images(small_world, tmp_path):
     shards, manifests, raw = small_world["shards"], small_world["manifests"], small_world["raw"]
     gen = read_all(shards / "gen", tmp_path / "gen")
-    rows = pd.read_parquet(manifests / "gen.parquet")
+    rows = training_rows(manifests / "gen.parquet")
     assert [s["key"] for s in gen] == list(rows.key) and [s["caption"] for s in gen] == list(rows.caption)
     assert all(s["task"] == "gen" and s["source"] == "shapes_gen" for s in gen)
     payload, caption = raw_gen_sample(raw, gen[5]["key"])
@@ -44,14 +53,14 @@ def test_round_trip_matches_manifest_and_raw_images(small_world, tmp_path):
     assert gen[5]["meta"]["pixel_sha256"] == rows.pixel_sha256[5]
 
     und = read_all(shards / "und", tmp_path / "und")
-    und_rows = pd.read_parquet(manifests / "und.parquet")
+    und_rows = training_rows(manifests / "und.parquet")
     assert [s["conversation"] for s in und] == [json.loads(c) for c in und_rows.conversation]
     entry = und[0]
     original = decode_image((raw / "und/images" / entry["meta"]["image_name"]).read_bytes(), 10**8).image
     assert np.array_equal(np.asarray(entry["image"]), np.asarray(pad_to_square(original, 64)))
 
     text = read_all(shards / "text", tmp_path / "text")
-    assert [s["text"] for s in text] == list(pd.read_parquet(manifests / "text.parquet").text)
+    assert [s["text"] for s in text] == list(training_rows(manifests / "text.parquet").text)
 
 
 def test_preprocessing_pads_understanding_and_crops_generation():
@@ -64,22 +73,45 @@ def test_preprocessing_pads_understanding_and_crops_generation():
 
 
 def test_writing_twice_gives_identical_shards(small_world, tmp_path):
-    write_shards(small_world["specs"], small_world["manifests"], tmp_path, ShardConfig(size_limit="64kb"), progress=False)
-    for task in ("und", "gen", "text"):
+    write_shards(small_world["specs"], small_world["manifests"], tmp_path, ShardConfig(**SMALL_SHARDS), progress=False)
+    for task in ("und", "gen", "text", "val/und", "val/gen", "val/text"):
         ours = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / task).iterdir()}
         theirs = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (small_world["shards"] / task).iterdir()}
         assert ours == theirs
-        assert len(ours) > (1 if task == "text" else 2)  # index + shards (several for images at 64 KB each)
+        assert len(ours) > (1 if "text" in task or "val" in task else 2)  # index + shards (64 KB each)
     index = json.loads((tmp_path / "gen/index.json").read_text())
     shard = index["shards"][0]
     assert shard["compression"].startswith("zstd") and set(shard["zip_data"]["hashes"]) == {"sha1", "xxh64"}
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["tasks"]["gen"]["samples"] == small_world["report"]["tasks"]["gen"]["kept"]
+    for task, info in summary["tasks"].items():
+        assert info["samples"] + info["validation"]["samples"] == small_world["report"]["tasks"][task]["kept"]
+        assert 0 < info["validation"]["samples"] < 0.2 * info["samples"]
+
+
+def test_the_validation_split_holds_out_a_stable_share_of_records(small_world, tmp_path):
+    """A record's side follows from its source and key alone: the share is the fraction asked for, the sides are
+    disjoint and together hold the manifest, and the training shards never see a held-out key."""
+    keys = [f"record-{i}" for i in range(20_000)]
+    share = sum(held_out("shapes_gen", k, 0.1) for k in keys) / len(keys)
+    assert abs(share - 0.1) < 0.006
+    assert [held_out("shapes_gen", k, 0.1) for k in keys[:500]] == [held_out("shapes_gen", k, 0.1) for k in keys[:500]]
+    assert not any(held_out("shapes_gen", k, 0.0) for k in keys)
+    for task in ("und", "gen", "text"):
+        manifest = pd.read_parquet(small_world["manifests"] / f"{task}.parquet")
+        sides = {side: {(sample["source"], sample["key"]) for sample in read_all(folder, tmp_path / f"{task}-{side}")}
+                 for side, folder in (("train", small_world["shards"] / task),
+                                      ("val", small_world["shards"] / "val" / task))}
+        assert not sides["train"] & sides["val"]
+        assert sides["train"] | sides["val"] == set(zip(manifest["source"], manifest["key"]))
+        assert all(held_out(source, key, 0.1) for source, key in sides["val"])
+    with pytest.raises(ValueError, match=r"shards.validation_fraction is 1.0; use a share in \[0, 1\)"):
+        ShardConfig(validation_fraction=1.0)
 
 
 def test_corrupted_and_truncated_shards_are_named(small_world, tmp_path):
-    write_shards(small_world["specs"], small_world["manifests"], tmp_path, ShardConfig(size_limit="64kb"), progress=False)
-    assert verify_shards(tmp_path / "gen") == small_world["report"]["tasks"]["gen"]["kept"]
+    write_shards(small_world["specs"], small_world["manifests"], tmp_path, ShardConfig(**SMALL_SHARDS), progress=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert verify_shards(tmp_path / "gen") == summary["tasks"]["gen"]["samples"]
     shard = tmp_path / "gen/shard.00001.mds.zstd"
     data = bytearray(shard.read_bytes())
     data[100] ^= 0xFF

@@ -88,8 +88,8 @@ def test_a_mixture_without_a_required_stream_says_which_and_how_to_make_it(pipel
     raw = yaml.safe_load(pipeline_params.read_text())
     tiny = raw["profiles"]["tiny"]
     shards = tmp_path / "shards"
-    shards.mkdir()
-    for task in ("und", "gen"):  # no text shards; stage 2's first phase mixes 30:50:20
+    (shards / "val").mkdir(parents=True)
+    for task in ("und", "gen", "val/und", "val/gen"):  # no text shards; stage 2's first phase mixes 30:50:20
         (shards / task).symlink_to(Path(tiny["data"]["paths"]["shards"]) / task)
     tiny["data"]["paths"]["shards"] = str(shards)
     tiny["training"]["out"] = str(tmp_path / "out")

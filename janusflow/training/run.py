@@ -204,16 +204,18 @@ def claim_checkpoints(run: StageRun) -> bool:
 
 
 def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int, name: str,
-                 seed: int, shuffle: bool = True) -> DataSpec:
-    """A DataSpec over a Streaming mixture that yields exactly ``batches`` global batches per epoch."""
+                 seed: int, validation: bool = False) -> DataSpec:
+    """A DataSpec over a Streaming mixture that yields exactly ``batches`` global batches per epoch: of the training
+    shards, shuffled, or of the held-out validation shards (``<shards>/val``) in order."""
     world = dist.get_world_size()
     if run.stage.batch_size % world:
         raise SettingsError(f"stages.{run.stage.name}.batch_size {run.stage.batch_size} is not divisible by the "
                             f"{world} training processes; change one of them.")
     per_rank = run.stage.batch_size // world
     loader = run.data.loader
-    dataset = build_mixture(run.data.paths["shards"], ratio, processor, run.data.paths["cache"], per_rank, seed=seed,
-                            name=name, epoch_size=batches * run.stage.batch_size, shuffle=shuffle,
+    shards = run.data.paths["shards"] / "val" if validation else run.data.paths["shards"]
+    dataset = build_mixture(shards, ratio, processor, run.data.paths["cache"], per_rank, seed=seed,
+                            name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
                             generation_template=run.settings.generation_template, predownload=loader.predownload)
     workers = loader.num_workers
     dataloader = DataLoader(dataset, batch_size=per_rank, collate_fn=MixedBatchCollator(processor),
@@ -224,9 +226,9 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
 
 def validation_batches(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, float], batches: int,
                        name: str, seed: int) -> DataSpec:
-    """``batches`` validation batches, read once and kept, so that every evaluation and a resumed run measure the
-    same samples: Streaming draws a new subset of a proportioned stream in every epoch."""
-    spec = mixed_loader(run, processor, ratio, batches, name, seed, shuffle=False)
+    """``batches`` batches of the held-out validation shards, read once and kept, so that every evaluation and a
+    resumed run measure the same samples: Streaming draws a new subset of a proportioned stream in every epoch."""
+    spec = mixed_loader(run, processor, ratio, batches, name, seed, validation=True)
     return DataSpec(list(itertools.islice(spec.dataloader, batches)), get_num_samples_in_batch=num_samples,
                     split_batch=split_batch)
 
