@@ -65,7 +65,7 @@ def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcReso
 
 @multi_asset(specs=[AssetSpec(f"shards_{task}", deps=[manifests], group_name="data",
                               description=f"MDS shards of the {task} data (zstd, sha1 + xxh64), and its held-out "
-                                          "validation split (val/{task})") for task in TASKS],
+                                          f"validation split (val/{task})") for task in TASKS],
              pool=POOL)
 def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource):
     profile = paths.data()

@@ -102,8 +102,8 @@ def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
 
     settings = TrainSettings.from_profile(load_profile(REPO_PARAMS, "paper"))
     fsdp = settings.parallelism_config()["fsdp"]
-    assert (fsdp["sharding_strategy"], fsdp["use_orig_params"], fsdp["activation_checkpointing"]) == (
-        "FULL_SHARD", True, True)
+    assert (fsdp["sharding_strategy"], fsdp["use_orig_params"], fsdp["activation_checkpointing"],
+            fsdp["activation_checkpointing_reentrant"]) == ("FULL_SHARD", True, True, False)
     mixed, *_ = get_mixed_precision(settings.precision, fsdp["mixed_precision"])
     assert (mixed.param_dtype, mixed.reduce_dtype, mixed.buffer_dtype) == (torch.bfloat16, torch.float32,
                                                                            torch.float32)
