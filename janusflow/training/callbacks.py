@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from composer.core import Algorithm, Callback, Event, State
 from composer.loggers import InMemoryLogger, Logger
-from composer.utils import dist
+from composer.utils import dist, misc
 
 from janusflow.training.composer_model import JanusFlowComposerModel
 
@@ -39,9 +39,12 @@ class SampleGrid(Callback):
         self.steps, self.cfg_weight = steps, cfg_weight
 
     def _save(self, state: State) -> None:
+        writer = dist.get_global_rank() == 0
+        if not writer and not misc.is_model_fsdp(state.model):
+            return  # under FSDP every rank takes part in gathering the weights; otherwise rank 0 samples alone
         samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.steps,
-                                                    self.cfg_weight)  # on every rank: FSDP gathers weights jointly
-        if dist.get_global_rank() != 0:
+                                                    self.cfg_weight)
+        if not writer:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         samples.grid(columns=len(self.prompts), size=128).save(self.folder / f"ba{int(state.timestamp.batch)}.png")
