@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from PIL import Image
+from transformers.models.llama import modeling_llama
 
 from janusflow.losses import (
     autoregressive_loss,
@@ -41,7 +42,9 @@ def test_ar_loss_without_answers_is_an_error():
         autoregressive_loss(torch.zeros(1, 3, 5), torch.full((1, 3), -100), torch.nn.Identity())
 
 
-def test_ar_loss_applies_the_lm_head_only_where_a_response_token_is_predicted(model, processor):
+def test_ar_loss_applies_the_lm_head_only_where_a_response_token_is_predicted(model, processor, monkeypatch):
+    """The LM head runs only at the rows that predict a response token, and the LLM pass builds no key-value
+    cache: nothing reads one."""
     conversation = [{"role": "User", "content": f"{IMAGE_TOKEN}\nWhat color is the circle?"},
                     {"role": "Assistant", "content": "red"}]
     pixels = processor.preprocess_images([Image.new("RGB", (64, 64), (220, 20, 20))])
@@ -58,6 +61,10 @@ def test_ar_loss_applies_the_lm_head_only_where_a_response_token_is_predicted(mo
         rows.append(hidden.shape[0])
         return model.language_model.lm_head(hidden)
 
+    def no_cache(*args, **kwargs):
+        raise AssertionError("the AR loss's LLM pass built a key-value cache")
+
+    monkeypatch.setattr(modeling_llama, "DynamicCache", no_cache)
     loss = autoregressive_loss(model.understanding_hidden_states(*inputs), batch.labels, head)
     assert loss.item() == pytest.approx(full.item(), rel=1e-5)
     assert rows == [response_tokens(batch.labels)] and rows[0] < batch.input_ids.numel() / 10

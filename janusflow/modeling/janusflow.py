@@ -184,10 +184,12 @@ class JanusFlowModel(nn.Module):
                                     pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
                                     image_begin_mask: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
         """The LLM's last hidden states [B, L, D] (after the final norm) for understanding and text-only sequences:
-        the AR loss's input, which applies the LM head only where a response token is predicted."""
+        the AR loss's input, which applies the LM head only where a response token is predicted. No key-value
+        cache is built: nothing decodes after this pass."""
         embeds = self.prepare_inputs_embeds(input_ids, pixel_values, image_token_mask, image_begin_mask, latents)
         return self.language_model.model(inputs_embeds=embeds, attention_mask=attention_mask,
-                                         position_ids=positions_from_mask(attention_mask)).last_hidden_state
+                                         position_ids=positions_from_mask(attention_mask),
+                                         use_cache=False).last_hidden_state
 
     def understanding_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                              pixel_values: torch.Tensor | None, image_token_mask: torch.Tensor,
