@@ -65,16 +65,6 @@ def mixture_phases(section: list[dict[str, Any]], where: str) -> list[MixturePha
     return phases
 
 
-def phase_at(phases: list[MixturePhase], step: int) -> int:
-    """Index of the phase that training step ``step`` (0-based) falls in."""
-    start = 0
-    for index, phase in enumerate(phases):
-        if phase.steps is None or step < start + phase.steps:
-            return index
-        start += phase.steps
-    return len(phases) - 1
-
-
 def active_streams(ratio: dict[str, float]) -> dict[str, float]:
     """The ratio without zero-weight streams, in the canonical order und, gen, text."""
     active = {task: ratio[task] for task in TASKS if ratio.get(task, 0) > 0}

@@ -22,7 +22,6 @@ TABLES = {
     "table5_ablations": "Table 5: ablations A-F",
 }
 FEATURES = {"inception_v3": "Inception-V3", "tiny_understanding_encoder": "tiny encoder (not comparable to Inception)"}
-IDENTITY = ["profile", "benchmark_set"]
 
 
 def load_results(out: Path, variants: list[str]) -> list[dict]:
