@@ -93,7 +93,7 @@ class BindingTask(torch.nn.Module):
             text = embed(torch.tensor(question))
             pad = embed.weight.new_zeros(length - len(question), image.shape[-1])  # between image and question
             rows.append(torch.cat([image, pad, text]))
-        return self.llm(inputs_embeds=torch.stack(rows)).logits[:, -1]
+        return self.llm(inputs_embeds=torch.stack(rows), use_cache=False).logits[:, -1]
 
     def targets(self, examples: list[Example]) -> torch.Tensor:
         return torch.tensor([self.vocabulary.yes if e.present else self.vocabulary.no for e in examples])
