@@ -84,15 +84,15 @@ class BindingTask(torch.nn.Module):
         self.aligner = torch.nn.Linear(width, width)
 
     def forward(self, examples: list[Example]) -> torch.Tensor:
+        slots = torch.stack([e.slots for e in examples])
+        images = self.aligner(self.colour_features[slots] + self.slot_features)
         length = max(len(self.vocabulary.questions[e.asked]) for e in examples)
         embed = self.llm.get_input_embeddings()
         rows = []
-        for e in examples:
+        for image, e in zip(images, examples):
             question = self.vocabulary.questions[e.asked]
-            image = self.aligner(self.colour_features[e.slots] + self.slot_features)
-            text = embed(torch.tensor(question))
-            pad = embed.weight.new_zeros(length - len(question), image.shape[-1])  # between image and question
-            rows.append(torch.cat([image, pad, text]))
+            pad = image.new_zeros(length - len(question), image.shape[-1])  # between image and question
+            rows.append(torch.cat([image, pad, embed(torch.tensor(question))]))
         return self.llm(inputs_embeds=torch.stack(rows), use_cache=False).logits[:, -1]
 
     def targets(self, examples: list[Example]) -> torch.Tensor:
@@ -114,20 +114,23 @@ def train(task: BindingTask, steps: int, batch_size: int = 16, learning_rate: fl
     params = [p for p in task.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, betas=(0.9, 0.95), weight_decay=0.0)
     curve = []
-    for step in range(steps + 1):
-        if step % every == 0 or step == steps:
-            task.eval()
-            curve.append({"step": step, "accuracy": round(task.accuracy(held_out), 4)})
-            task.train()
-            print(json.dumps(curve[-1]), flush=True)
-        if step == steps:
-            break
+
+    def measure(step: int) -> None:
+        task.eval()
+        curve.append({"step": step, "accuracy": round(task.accuracy(held_out), 4)})
+        task.train()
+        print(json.dumps(curve[-1]), flush=True)
+
+    for step in range(steps):
+        if step % every == 0:
+            measure(step)
         batch = [example(generator, control) for _ in range(batch_size)]
         loss = torch.nn.functional.cross_entropy(task(batch), task.targets(batch))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    measure(steps)
     return curve
 
 
