@@ -2,8 +2,9 @@
 pipeline's benchmark stage run.
 
 Under ``<evaluation.out>``: ``prompts/`` (the prompt sets), ``reference/`` (the FID reference, prepared once, and
-its cached features), and per variant ``<variant>/generation/``, ``<variant>/understanding/<benchmark>/``,
-``<variant>/sweep/`` and ``<variant>/metrics.json`` (every number, plus a flat ``summary`` for tables).
+its cached features), and per variant ``<variant>/generation/``, ``<variant>/understanding/<benchmark>/`` (with
+``shuffled/``: the same questions asked with other images, the control every understanding number is read
+against), ``<variant>/sweep/`` and ``<variant>/metrics.json`` (every number, plus a flat ``summary`` for tables).
 A variant that never trained a task (D: no generation, E: no understanding) is not evaluated on it.
 """
 
@@ -44,6 +45,7 @@ from evals.heldout import read_eval
 from evals.settings import SHAPES, TINY_ENCODER, EvalSettings
 from evals.understanding.questions import Question
 from evals.understanding.runner import evaluate
+from evals.understanding.shuffled import shuffled_images
 from evals.understanding.shapes_sets import shapes_questions
 from evals.understanding.standard_sets import standard_questions
 from janusflow.foundations.codec import profile_codec
@@ -53,8 +55,9 @@ from janusflow.params import load_params
 from janusflow.training.settings import TrainSettings
 from janusflow.training.variants import Variant, get_variant
 
-SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", "vqa", "pope",
-                "pope_accuracy", "mmbench", "vqav2", "gqa")
+UNDERSTANDING_KEYS = ("vqa", "pope", "mmbench", "vqav2", "gqa")
+SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", *UNDERSTANDING_KEYS,
+                "pope_accuracy", *(f"{key}_shuffled" for key in UNDERSTANDING_KEYS))
 
 
 @dataclass
@@ -171,6 +174,7 @@ def summary(generation: dict | None, understanding: dict[str, dict]) -> dict[str
         flat.update({k: generation["fid"].get(k) for k in ("fid", "kid", "clip_score", "clip_cosine")})
     for benchmark, metrics in understanding.items():
         flat[benchmark] = metrics["score"]
+        flat[f"{benchmark}_shuffled"] = metrics["shuffled"]["score"]
         if benchmark == "pope":
             flat["pope_accuracy"] = metrics["accuracy"]
     return flat
@@ -216,9 +220,11 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     if "und" in variant.tasks:
         u = run.settings.understanding
         for benchmark in u.benchmarks:
-            understanding[benchmark] = evaluate(
-                loaded.model, loaded.processor, benchmark, run.questions(benchmark), root / "understanding" / benchmark,
-                u.batch_size, u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress, loaded.codec)
+            folder, questions = root / "understanding" / benchmark, run.questions(benchmark)
+            asked = [evaluate(loaded.model, loaded.processor, benchmark, these, where, u.batch_size, u.max_new_tokens,
+                              u.answer_suffix, u.choice_suffix, progress, loaded.codec)
+                     for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
+            understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
     result = {"variant": variant.name, "description": variant.description, "tasks": list(variant.tasks),
               "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
               "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",

@@ -44,6 +44,31 @@ def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
+def with_controls(metrics: list[str], understanding: list[str]) -> list[str]:
+    """``metrics`` with each understanding metric followed by its shuffled-image control."""
+    return [name for m in metrics for name in ((m, f"{m}_shuffled") if m in understanding else (m,))]
+
+
+def image_control_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Per variant and understanding benchmark, overall and per category (POPE: per split, F1): the score with
+    each question's own image, with the images shuffled across questions, and the gap, which is what the image
+    contributes (about 0 for a model that answers from priors)."""
+    rows = []
+    for variant, result in results.items():
+        for benchmark, metrics in (result.get("understanding") or {}).items():
+            shuffled = metrics.get("shuffled")
+            if not shuffled:
+                continue
+            parts = {"overall": (metrics["score"], shuffled["score"])}
+            parts |= {c: (v, shuffled.get("categories", {}).get(c)) for c, v in metrics.get("categories", {}).items()}
+            parts |= {s: (v["f1"], shuffled.get("splits", {}).get(s, {}).get("f1"))
+                      for s, v in metrics.get("splits", {}).items()}
+            for part, (own, other) in parts.items():
+                rows.append({"variant": variant, "benchmark": benchmark, "part": part, "own image": own,
+                             "shuffled images": other, "gap": None if other is None else round(own - other, 2)})
+    return pd.DataFrame(rows)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "(nothing yet)"
@@ -99,7 +124,9 @@ def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "code_version": code_version(),
         "variants": inputs.variants, "evaluated": inputs.evaluated,
         "missing": [v for v in inputs.variants if v not in inputs.results],
-        "comparison": markdown_table(comparison_table(inputs, wanted)), "claims": claims,
+        "comparison": markdown_table(comparison_table(
+            inputs, with_controls(wanted, OUR_METRICS[benchmark_set]["understanding"]))),
+        "image_control": markdown_table(image_control_table(inputs.results)), "claims": claims,
         "bars": pictures.add("metrics.png", bars) if bars else None,
         "seeds": {v: len(runs) for v, runs in inputs.pooled.items()},
         "stages": stages, "sweeps": sweeps, "grids": grids, "sample_prompts": inputs.sample_prompts,

@@ -58,6 +58,11 @@ def test_a_variant_is_evaluated_resumed_and_tabled(eval_params, tmp_path, capsys
     assert len(list((out / "F" / "generation" / "dpg" / "grids").glob("*.png"))) == 2
     assert [(r["cfg_weight"], r["steps"]) for r in metrics["sweep"]] == [(1.0, 2), (3.0, 2)]
     assert metrics["understanding"]["pope"]["questions"] == 3 * 8
+    for benchmark in ("vqa", "pope", "mmbench"):                       # every number comes with its control
+        control = metrics["understanding"][benchmark]["shuffled"]
+        assert control["questions"] == metrics["understanding"][benchmark]["questions"]
+        assert summary[f"{benchmark}_shuffled"] == control["score"]
+        assert (out / "F" / "understanding" / benchmark / "shuffled" / "predictions.jsonl").is_file()
     assert "F (tiny" in capsys.readouterr().out
 
     assert main(["variant", "--variant", "F", "--params", str(eval_params), "--no-progress"]) == 0

@@ -12,6 +12,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
+from data.shapes.patch_words import patch_labels
+from data.shapes.scene import Scene
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.assemble import from_tiny_foundations
 from janusflow.foundations.gates import GateError, gate_failures
@@ -148,9 +150,17 @@ def small_images(n: int = 16) -> tuple[torch.Tensor, list[str]]:
     return torch.stack(images), captions
 
 
-def cycled_batches(images: torch.Tensor, captions: list[str], size: int) -> Iterator[tuple[torch.Tensor, list[str]]]:
+def square_scenes(captions: list[str]) -> list[dict]:
+    """The scene graphs of ``small_images``: one square over the middle half of the image."""
+    return [{"objects": [{"shape": "square", "color": c.split()[4], "size": "large", "box": [0.25, 0.25, 0.75, 0.75]}],
+             "background": [128, 128, 128]} for c in captions]
+
+
+def cycled_batches(images: torch.Tensor, captions: list[str],
+                   size: int) -> Iterator[tuple[torch.Tensor, list[str], torch.Tensor]]:
+    labels = torch.tensor([patch_labels(Scene.from_dict(scene), 8) for scene in square_scenes(captions)])
     for start in itertools.cycle(range(0, len(images), size)):
-        yield images[start:start + size], captions[start:start + size]
+        yield images[start:start + size], captions[start:start + size], labels[start:start + size]
 
 
 def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer, tmp_path):
@@ -158,7 +168,7 @@ def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer,
     spec = tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, heads=4).und_encoder_spec()
     text = TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4, context_length=16, embed_dim=32)
     images, captions = small_images()
-    scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
+    scenes = square_scenes(captions)
     settings = TrainingSettings(steps=30, batch_size=8, learning_rate=3e-3, warmup_steps=5)
     a = train_siglip(spec, text, tokenizer, cycled_batches(images, captions, 8), images, scenes, settings,
                      tmp_path / "a", False)
@@ -166,6 +176,7 @@ def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer,
                      tmp_path / "b", False)
     assert a["final_loss"] < a["first_loss"] and a["patch_grid"] == 8 and a["zero_shot_scenes"] == 16
     assert a["pairs_seen"] == 30 * 8
+    assert a["patch_objects"] == 16 and 0.0 <= a["patch_word_accuracy"] <= 1.0   # one centre patch per image
     assert a == {**b, "seconds": a["seconds"]}
     loaded = SiglipDualEncoder.from_pretrained(tmp_path / "a")
     again = SiglipDualEncoder.from_pretrained(tmp_path / "b")
@@ -194,7 +205,7 @@ def test_foundations_load_into_janusflow_and_through_from_pretrained(trained_tok
     pretrain_language_model(config.llama_config(), tokenizer, TEXTS, TEXTS[:7], SHORT, 32, tmp_path / "llm", False)
     images, captions = small_images()
     text = TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4, context_length=16, embed_dim=32)
-    scenes = [{"objects": [{"color": c.split()[3], "shape": "square"}]} for c in captions]
+    scenes = square_scenes(captions)
     train_siglip(config.und_encoder_spec(), text, tokenizer, cycled_batches(images, captions, 8), images, scenes, SHORT,
                  tmp_path / "encoder", False)
     model = from_tiny_foundations(config, tmp_path)

@@ -13,7 +13,7 @@ from PIL import Image
 from evals.tables import REFERENCE_DIR
 from reports.claims import check_claims
 from reports.collect import Example, ReportInputs, round_robin
-from reports.render import comparison_table, render
+from reports.render import comparison_table, image_control_table, render, with_controls
 
 TABLE5 = pd.read_csv(REFERENCE_DIR / "table5_ablations.csv")
 VARIANTS = {"A": {"description": "no REPA", "repa": False, "und_encoder": "siglip", "tasks": ["und", "gen", "text"]},
@@ -145,3 +145,24 @@ def test_curves_and_sweeps_leave_out_series_a_variant_does_not_train():
 
     frame = pd.DataFrame({"rf": [0.0, 0.0], "ar": [0.5, 0.4], "repa": [None, None]})
     assert [trained(frame, c) for c in ("rf", "ar", "repa", "total")] == [False, True, False, False]
+
+
+def test_every_understanding_number_has_its_shuffled_control_beside_it():
+    assert with_controls(["fid", "vqa", "pope"], ["vqa", "pope"]) == ["fid", "vqa", "vqa_shuffled", "pope",
+                                                                       "pope_shuffled"]
+    understanding = {
+        "vqa": {"score": 70.0, "categories": {"color": 90.0, "count": 50.0},
+                "shuffled": {"score": 40.0, "categories": {"color": 12.0, "count": 50.0}}},
+        "pope": {"score": 80.0, "splits": {"random": {"f1": 82.0}}, "shuffled": {"score": 51.0,
+                                                                                 "splits": {"random": {"f1": 51.0}}}},
+    }
+    table = image_control_table({"F": {"understanding": understanding}, "E": {"understanding": None}})
+    assert table.to_dict("records") == [
+        {"variant": "F", "benchmark": "vqa", "part": "overall", "own image": 70.0, "shuffled images": 40.0, "gap": 30.0},
+        {"variant": "F", "benchmark": "vqa", "part": "color", "own image": 90.0, "shuffled images": 12.0, "gap": 78.0},
+        {"variant": "F", "benchmark": "vqa", "part": "count", "own image": 50.0, "shuffled images": 50.0, "gap": 0.0},
+        {"variant": "F", "benchmark": "pope", "part": "overall", "own image": 80.0, "shuffled images": 51.0,
+         "gap": 29.0},
+        {"variant": "F", "benchmark": "pope", "part": "random", "own image": 82.0, "shuffled images": 51.0,
+         "gap": 31.0},
+    ]

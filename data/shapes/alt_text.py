@@ -15,23 +15,27 @@ import numpy as np
 import torch
 
 from data.shapes.captions import short_caption
+from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
 from data.shapes.world import ShapesWorldConfig, scenes
 
 PURPOSE = "alt_text"
 
 
-def alt_text_batches(config: ShapesWorldConfig, batch_size: int) -> Iterator[tuple[torch.Tensor, list[str]]]:
-    """Batches of (images [B, 3, R, R] in [-1, 1], alt-text captions), never ending; the same for the same
-    ``config.seed``. Held-out scene signatures never appear (``scene.split_of``)."""
+def alt_text_batches(config: ShapesWorldConfig, batch_size: int,
+                     grid: int = 8) -> Iterator[tuple[torch.Tensor, list[str], torch.Tensor]]:
+    """Batches of (images [B, 3, R, R] in [-1, 1], alt-text captions, patch-word labels [B, grid * grid] for the
+    dense objective), never ending; the same for the same ``config.seed``. Held-out scene signatures never appear
+    (``scene.split_of``)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     captions_rng = config.rng(PURPOSE, "plan")
     stream = scenes(config, PURPOSE, "train", count=None)
     while True:
-        images, captions = [], []
+        images, captions, labels = [], [], []
         for scene in (next(stream) for _ in range(batch_size)):
             pixels = np.asarray(render(scene, config.resolution), dtype=np.float32)
             images.append(torch.from_numpy(pixels).permute(2, 0, 1) / 127.5 - 1.0)
             captions.append(short_caption(scene, captions_rng))
-        yield torch.stack(images), captions
+            labels.append(patch_labels(scene, grid))
+        yield torch.stack(images), captions, torch.tensor(labels)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,15 +24,9 @@ from data.shapes.scene import COLORS, SHAPES
 from evals.heldout import read_eval
 from evals.understanding.questions import Question, prompt_text
 from evals.understanding.runner import evaluate
+from evals.understanding.shuffled import shuffled_images
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor, preprocess_image
-
-
-def shuffled_images(questions: Sequence[Question], seed: int = 0) -> list[Question]:
-    """The same questions, each asked with another question's image (a seeded shuffle)."""
-    images = [q.image for q in questions]
-    random.Random(seed).shuffle(images)
-    return [replace(q, image=image) for q, image in zip(questions, images)]
 
 
 def scene_id(question: Question) -> str:

@@ -65,6 +65,7 @@ def build(name: str, ctx: Context) -> dict:
     if name == "llm":
         tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
         config = ctx.config(len(tokenizer)).llama_config()
+        config.initializer_range = s.llm_initializer_range
         return pretrain_language_model(config, tokenizer, training_texts(shards, cache),
                                        heldout.captions + heldout.qa_texts, s.llm_training, s.sequence_length, out,
                                        ctx.progress)
@@ -75,7 +76,7 @@ def build(name: str, ctx: Context) -> dict:
                              "no data.shapes_world section (the paper profile loads SigLIP weights instead).")
         spec = ctx.config(len(tokenizer)).und_encoder_spec()
         world = replace(ctx.data.shapes_world, resolution=spec.image_size)
-        pairs = alt_text_batches(world, s.encoder_training.batch_size)
+        pairs = alt_text_batches(world, s.encoder_training.batch_size, spec.image_size // spec.patch_size)
         return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **s.text_tower), tokenizer, pairs,
                             heldout.images, heldout.scenes, s.encoder_training, out, ctx.progress)
     if name == "vae":

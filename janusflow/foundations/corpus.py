@@ -62,11 +62,14 @@ def training_pairs(shards: str | Path, cache: str | Path) -> tuple[torch.Tensor,
 
 @dataclass
 class HeldOut:
-    """The evaluation split: images ([-1, 1]), scene graphs, captions, and question/answer texts."""
+    """The evaluation split: images ([-1, 1]), scene graphs (and their ids), captions, the questions (``vqa.jsonl``
+    rows) and their question/answer texts."""
 
     images: torch.Tensor
     scenes: list[dict]
+    scene_ids: list[str]
     captions: list[str]
+    questions: list[dict]
     qa_texts: list[str]
 
 
@@ -79,4 +82,5 @@ def load_heldout(raw: str | Path) -> HeldOut:
     questions = [json.loads(line) for line in (raw / "vqa.jsonl").read_text().splitlines()]
     captions = [c for r in rows for c in (r["short_caption"], r["detailed_caption"])]
     qa = [f"User: {q['question']}\n\nAssistant: {q['answer']}" for q in questions]
-    return HeldOut(images=images, scenes=[r["scene"] for r in rows], captions=captions, qa_texts=qa)
+    return HeldOut(images=images, scenes=[r["scene"] for r in rows], scene_ids=[r["id"] for r in rows],
+                   captions=captions, questions=questions, qa_texts=qa)

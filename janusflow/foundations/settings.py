@@ -18,6 +18,7 @@ class FoundationSettings:
     out: Path
     vocab_size: int
     sequence_length: int
+    llm_initializer_range: float
     llm_training: TrainingSettings
     text_tower: dict[str, int]
     encoder_training: TrainingSettings
@@ -57,7 +58,8 @@ class FoundationSettings:
         return cls(
             out=Path(section["out"]),
             vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
-            sequence_length=int(only("llm", ("sequence_length", "training"))["sequence_length"]),
+            sequence_length=int(only("llm", ("sequence_length", "initializer_range", "training"))["sequence_length"]),
+            llm_initializer_range=float(section["llm"].get("initializer_range", 0.02)),
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),

@@ -1,0 +1,36 @@
+"""A scene's patch grid in words: for each patch of the understanding encoder's grid, the colour and shape words
+of the object whose centre lies in that patch, or nothing (the background).
+
+Patch words are what the tiny profile's foundations share in place of web-scale pretraining: the understanding
+encoder learns to say, per patch, which words belong there (a dense objective beside its sigmoid loss), and the
+LLM pretrains on conversations whose image slots hold those words' embeddings. Stage 1 then only has to map one
+onto the other, as a strong pretrained SigLIP and LLM would let it. Objects never overlap and keep a gap, so their
+centres lie at least 0.19 of the side apart along one axis and no two share a patch on any grid of at least 6 x 6.
+"""
+
+from __future__ import annotations
+
+from data.shapes.scene import COLORS, SHAPES, Scene
+
+PATCH_WORDS: tuple[tuple[str, ...], ...] = ((), *((color, shape) for color in COLORS for shape in SHAPES))
+
+
+def word_index(color: str, shape: str) -> int:
+    """The index in ``PATCH_WORDS`` of an object of ``color`` and ``shape`` (0 is the background)."""
+    return 1 + list(COLORS).index(color) * len(SHAPES) + SHAPES.index(shape)
+
+
+def patch_labels(scene: Scene, grid: int) -> list[int]:
+    """``grid * grid`` indices into ``PATCH_WORDS``, row by row: each object's words at the patch holding its
+    centre, the background (0) everywhere else."""
+    if grid < 1:
+        raise ValueError(f"grid must be at least 1, got {grid}.")
+    labels = [0] * (grid * grid)
+    for obj in scene.objects:
+        cx, cy = obj.center
+        cell = min(grid - 1, int(cy * grid)) * grid + min(grid - 1, int(cx * grid))
+        if labels[cell]:
+            raise ValueError(f"two objects have their centre in patch {cell} of a {grid}x{grid} grid; use a grid of "
+                             "at least 6 x 6 for shapes-world scenes.")
+        labels[cell] = word_index(obj.color, obj.shape)
+    return labels
