@@ -24,7 +24,7 @@ from evals.understanding.reading import (
     reading_embeds,
     train_reading,
 )
-from janusflow.foundations.siglip import patch_loss
+from janusflow.foundations.siglip import patch_loss, patch_scores
 from janusflow.processor import IGNORE_INDEX, JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
 
@@ -68,6 +68,15 @@ def test_patch_loss_weighs_objects_and_background_alike():
     wrong_object = right.clone()
     wrong_object[0, 3, 5], wrong_object[0, 3, 0] = -30.0, 30.0     # the object patch called background
     assert patch_loss(wrong_object, labels).item() == pytest.approx(60.0, rel=1e-4)
+
+
+def test_patch_scores_count_words_colours_shapes_and_background():
+    red_circle, red_square, blue_circle = word_index("red", "circle"), word_index("red", "square"), word_index("blue", "circle")
+    labels = torch.tensor([[red_circle, red_circle, red_circle, blue_circle, 0, 0, 0, 0]])
+    predicted = torch.tensor([[red_circle, red_square, 0, blue_circle, 0, 0, 0, blue_circle]])
+    assert patch_scores(predicted, labels) == {
+        "patch_word_accuracy": 0.5, "patch_color_accuracy": 0.75, "patch_shape_accuracy": 0.5,
+        "patch_background_accuracy": 0.75, "patch_objects": 4}
 
 
 @pytest.fixture(scope="module")

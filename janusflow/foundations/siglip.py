@@ -145,25 +145,28 @@ def patch_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.stack(parts).sum()
 
 
-@torch.no_grad()
-def patch_accuracy(model: SiglipDualEncoder, images: torch.Tensor, scenes: Sequence[dict]) -> dict[str, float]:
-    """Held-out accuracy of the patch-word head: at object centres (colour and shape both right; also each alone)
-    and on background patches."""
-    grid = model.image_spec.image_size // model.image_spec.patch_size
-    labels = torch.tensor([patch_labels(Scene.from_dict(scene), grid) for scene in scenes])
-    predicted = model.patch_head(model.image_tower(images)).argmax(-1)
+def patch_scores(predicted: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Accuracy of predicted patch words against labels (both indices into ``PATCH_WORDS``, any shape): at object
+    patches, both words right and each alone; at background patches, the background named."""
     objects = labels > 0
     said, truth = predicted[objects], labels[objects]
-    named = said > 0
-    colour = named & ((said - 1) // len(SHAPES) == (truth - 1) // len(SHAPES))
-    shape = named & ((said - 1) % len(SHAPES) == (truth - 1) % len(SHAPES))
+    colour_of = torch.tensor([-1, *(list(COLORS).index(words[0]) for words in PATCH_WORDS[1:])])
+    shape_of = torch.tensor([-1, *(SHAPES.index(words[1]) for words in PATCH_WORDS[1:])])
     return {
         "patch_word_accuracy": round(float((said == truth).float().mean()), 4),
-        "patch_color_accuracy": round(float(colour.float().mean()), 4),
-        "patch_shape_accuracy": round(float(shape.float().mean()), 4),
+        "patch_color_accuracy": round(float((colour_of[said] == colour_of[truth]).float().mean()), 4),
+        "patch_shape_accuracy": round(float((shape_of[said] == shape_of[truth]).float().mean()), 4),
         "patch_background_accuracy": round(float((predicted[~objects] == 0).float().mean()), 4),
         "patch_objects": int(objects.sum()),
     }
+
+
+@torch.no_grad()
+def patch_accuracy(model: SiglipDualEncoder, images: torch.Tensor, scenes: Sequence[dict]) -> dict[str, float]:
+    """Held-out ``patch_scores`` of the patch-word head on ``images`` against their scene graphs."""
+    grid = model.image_spec.image_size // model.image_spec.patch_size
+    labels = torch.tensor([patch_labels(Scene.from_dict(scene), grid) for scene in scenes])
+    return patch_scores(model.patch_head(model.image_tower(images)).argmax(-1), labels)
 
 
 SHAPE_WORD = re.compile(r"\b(" + "|".join(SHAPES) + r")(s?)\b")
