@@ -10,6 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from safetensors import safe_open
 
 from data.shards import ShardIntegrityError, verify_shards
+from evals.run import UNDERSTANDING_KEYS
 from janusflow.training.objective import TERMS
 from orchestration.assets import (
     FOUNDATION_ASSETS,
@@ -24,7 +25,8 @@ from orchestration.assets import (
 from orchestration.metadata import read_json
 from orchestration.resources import PipelinePaths
 
-PERCENT_METRICS = ("geneval_overall", "dpg_score", "vqa", "pope", "pope_accuracy", "mmbench", "vqav2", "gqa")
+PERCENT_METRICS = ("geneval_overall", "dpg_score", "pope_accuracy", *UNDERSTANDING_KEYS,
+                   *(f"{key}_shuffled" for key in UNDERSTANDING_KEYS))
 
 
 @asset_check(asset=manifests, blocking=True, description="Each data type's quarantine rate lies within "
