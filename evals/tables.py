@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "paper"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference" / "paper"
 TABLES = {
     "table2_geneval_dpg": "Table 2: text-to-image generation (GenEval overall, DPG-Bench)",
     "table3_mjhq_fid": "Table 3: MJHQ FID",
@@ -37,8 +37,8 @@ def load_results(out: Path, variants: list[str]) -> list[dict]:
 def reference(name: str, reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
     path = reference_dir / f"{name}.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"the paper's table is not at {path}; the shared/reference folder must sit beside the "
-                                "repository.")
+        raise FileNotFoundError(f"the paper's table is not at {path}; restore evals/reference/paper from the "
+                                "repository (git checkout -- evals/reference).")
     frame = pd.read_csv(path)
     frame.insert(0, "benchmark_set", "standard")
     frame.insert(0, "profile", "paper (published)")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from evals.generation.layouts import dpg_grid, dpg_prompts, geneval_prompts, geneval_sample_paths
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "evals" / "reference"
 
 
 def test_the_reference_prompt_files_parse():

@@ -11,12 +11,12 @@ import torch
 from janusflow.config import ConfigError, JanusFlowConfig, official_janusflow_1_3b_config
 from janusflow.modeling import JanusFlowModel
 
-INVENTORY = Path(__file__).resolve().parents[2] / "shared" / "reference" / "janusflow_1.3b_state_dict_inventory.json"
+INVENTORY = Path(__file__).resolve().parents[1] / "evals" / "reference" / "janusflow_1.3b_state_dict_inventory.json"
 
 
 def _inventory() -> dict:
     if not INVENTORY.is_file():
-        pytest.fail(f"reference inventory not found at {INVENTORY}; the shared/ folder must sit beside the repo.")
+        pytest.fail(f"reference inventory not found at {INVENTORY}; restore it with git checkout -- evals/reference.")
     return json.loads(INVENTORY.read_text())
 
 

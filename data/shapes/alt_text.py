@@ -23,9 +23,9 @@ PURPOSE = "alt_text"
 
 
 def alt_text_batches(config: ShapesWorldConfig, batch_size: int,
-                     grid: int = 8) -> Iterator[tuple[torch.Tensor, list[str], torch.Tensor]]:
+                     grid: int) -> Iterator[tuple[torch.Tensor, list[str], torch.Tensor]]:
     """Batches of (images [B, 3, R, R] in [-1, 1], alt-text captions, patch-word labels [B, grid * grid] for the
-    dense objective), never ending; the same for the same ``config.seed``. Held-out scene signatures never appear
+    dense objective, on the encoder's ``grid`` x ``grid`` patches), never ending; the same for the same ``config.seed``. Held-out scene signatures never appear
     (``scene.split_of``)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")

@@ -1,10 +1,9 @@
 """A scene's patch grid in words: for each patch of the understanding encoder's grid, the colour and shape words
 of the object whose centre lies in that patch, or nothing (the background).
 
-Patch words are what the tiny profile's foundations share in place of web-scale pretraining: the understanding
-encoder learns to say, per patch, which words belong there (a dense objective beside its sigmoid loss), and the
-LLM pretrains on conversations whose image slots hold those words' embeddings. Stage 1 then only has to map one
-onto the other, as a strong pretrained SigLIP and LLM would let it. Objects never overlap and keep a gap, so their
+The understanding encoder learns to say, per patch, which words belong there (a dense objective beside its
+sigmoid loss, ``janusflow.foundations.siglip``); the scene-reading experiment (``evals.understanding.reading``)
+asks whether the LLM can learn to answer from a scene written this way. Objects never overlap and keep a gap, so their
 centres lie at least 0.19 of the side apart along one axis and no two share a patch on any grid of at least 6 x 6.
 """
 

@@ -8,8 +8,7 @@ own (``data.shapes.conversations``, 3-6 per scene, no captioning requests), so t
 held-out accuracy (teacher-forced exact match, per category) uses the evaluation split's VQA questions.
 
 If it learns quickly, stage 1 only has to map the encoder's patches onto the same vectors (the encoder's
-patch-word head says which vector belongs where). At the foundation's default initialisation (LLaMA's 0.02) the
-answers stay at the prior for 750 steps; at 1/sqrt(width) colour questions leave it after about 400.
+patch-word head says which vector belongs where). docs/evaluation.md gives the curves this command prints.
 
     python -m evals.understanding.reading --foundations artifacts/tiny/foundations --steps 600 [--initializer-range 0.02]
 """
@@ -88,8 +87,7 @@ def question_turns(scene: Scene, rng: np.random.Generator, image_token: str) -> 
     return messages
 
 
-def read_batch(items: Sequence[tuple[Scene, list[dict[str, str]]]], processor: JanusFlowProcessor,
-               padding_side: str = "right") -> ReadingBatch:
+def read_batch(items: Sequence[tuple[Scene, list[dict[str, str]]]], processor: JanusFlowProcessor) -> ReadingBatch:
     """(scene, conversation with one image) pairs, encoded and padded, with the scenes' patch labels."""
     grid = int(round(processor.num_image_tokens ** 0.5))
     if grid * grid != processor.num_image_tokens:
@@ -101,7 +99,7 @@ def read_batch(items: Sequence[tuple[Scene, list[dict[str, str]]]], processor: J
             raise ValueError(f"a reading conversation needs one {processor.image_token} (in its first User message); "
                              f"it holds {encoded.num_images}.")
         sequences.append(EncodedSequence(encoded.input_ids, encoded.labels, num_images=0))
-    batch = processor.pad_sequences(sequences, padding_side=padding_side)
+    batch = processor.pad_sequences(sequences, padding_side="right")
     labels = torch.tensor([patch_labels(scene, grid) for scene, _ in items], dtype=torch.long)
     return ReadingBatch(batch, labels)
 

@@ -59,7 +59,7 @@ class FoundationSettings:
             out=Path(section["out"]),
             vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
             sequence_length=int(only("llm", ("sequence_length", "initializer_range", "training"))["sequence_length"]),
-            llm_initializer_range=float(section["llm"].get("initializer_range", 0.02)),
+            llm_initializer_range=float(section["llm"]["initializer_range"]),
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),
