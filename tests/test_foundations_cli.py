@@ -42,6 +42,11 @@ def test_foundation_settings_are_checked():
     bad = {**profile, "foundations": {**profile["foundations"], "vae": {**profile["foundations"]["vae"], "chanels": 1}}}
     with pytest.raises(SettingsError, match="foundations.vae has unknown key\\(s\\) \\['chanels'\\]"):
         FoundationSettings.from_profile(bad)
-    bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8, "training": {"step": 1}}}}
+    bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8}}}
+    with pytest.raises(SettingsError, match="foundations.llm needs initializer_range"):
+        FoundationSettings.from_profile(bad)
+    assert settings.llm_initializer_range == 0.125
+    bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8, "initializer_range": 0.1,
+                                                                        "training": {"step": 1}}}}
     with pytest.raises(SettingsError, match="foundations.llm.training has unknown key\\(s\\) \\['step'\\]"):
         FoundationSettings.from_profile(bad)

@@ -52,6 +52,9 @@ class FoundationSettings:
                 raise SettingsError(f"foundations.{name} has unknown key(s) {extra}; valid keys are {list(keys)}.")
             return section[name]
 
+        if "initializer_range" not in section["llm"]:
+            raise SettingsError("foundations.llm needs initializer_range (the LLM's init std; the tiny profile uses "
+                                "1/sqrt(width)).")
         gates = section["gates"] or {}
         if set(gates) - set(NAMES):
             raise SettingsError(f"foundations.gates names {sorted(set(gates) - set(NAMES))}; use {list(NAMES)}.")
