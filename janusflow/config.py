@@ -42,7 +42,7 @@ REPA_FIELDS = {"enabled", "layer", "hidden_size", "target_dim"}
 UND_ENCODER_SOURCES = ("siglip", "shared_generation", "separate_generation", "none")
 TOP_LEVEL = {"model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "language_config",
              "vision_und_enc_config", "vision_gen_enc_config", "vision_gen_dec_config", "repa_config",
-             "und_encoder_source"}
+             "und_encoder_source", "chat_system_prompt"}
 LANGUAGE_FIELDS = set(LlamaConfig().to_dict()) | {"torch_dtype"}
 
 
@@ -57,6 +57,12 @@ def _check_fields(where: str, given: dict[str, Any], valid: set[str]) -> None:
             f"{where}: unknown field(s) {unknown}. Valid fields are {sorted(valid)}. "
             "Fix the spelling or remove the field."
         )
+
+
+def _optional_text(where: str, key: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}.{key} is {value!r}; give a string (\"\" for none) or leave it out for the default.")
+    return value
 
 
 @dataclass
@@ -126,6 +132,7 @@ class JanusFlowConfig:
     repa_config: RepaConfig = field(default_factory=RepaConfig)
     torch_dtype: str = "float32"
     und_encoder_source: str = "siglip"
+    chat_system_prompt: str | None = None  # ours: None is the official chat's system prompt (janusflow.processor)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> JanusFlowConfig:
@@ -154,6 +161,7 @@ class JanusFlowConfig:
             repa_config=RepaConfig(**repa_raw),
             torch_dtype=str(raw.get("torch_dtype", "float32")),
             und_encoder_source=str(raw.get("und_encoder_source", "siglip")),
+            chat_system_prompt=_optional_text(source, "chat_system_prompt", raw.get("chat_system_prompt")),
         )
         config.validate(source)
         return config
@@ -178,6 +186,7 @@ class JanusFlowConfig:
             "vision_gen_dec_config": self.vision_gen_dec_config.to_dict(),
             "repa_config": self.repa_config.to_dict(),
             **({} if self.und_encoder_source == "siglip" else {"und_encoder_source": self.und_encoder_source}),
+            **({} if self.chat_system_prompt is None else {"chat_system_prompt": self.chat_system_prompt}),
         }
 
     def to_json_file(self, path: str | Path) -> None:
@@ -296,9 +305,10 @@ def official_janusflow_1_3b_config() -> JanusFlowConfig:
 
 def tiny_janusflow_config(vocab_size: int, image_size: int = 64, und_patch_size: int = 8, hidden: int = 64,
                           layers: int = 4, heads: int = 4, gen_channels: int = 64, repa_layer: int = 2,
-                          max_positions: int = 1024) -> JanusFlowConfig:
+                          max_positions: int = 1024, chat_system_prompt: str | None = None) -> JanusFlowConfig:
     """A small model in the same format, for CPU runs: explicit sizes in the official fields."""
     return JanusFlowConfig.from_dict({
+        **({} if chat_system_prompt is None else {"chat_system_prompt": chat_system_prompt}),
         "model_type": MODEL_TYPE,
         "language_config": {
             "hidden_size": hidden, "intermediate_size": hidden * 11 // 4, "max_position_embeddings": max_positions,

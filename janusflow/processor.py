@@ -142,8 +142,11 @@ class JanusFlowProcessor:
 
     @classmethod
     def for_model(cls, tokenizer: PreTrainedTokenizerBase, config: JanusFlowConfig, **kwargs: object) -> JanusFlowProcessor:
-        """A processor sized for ``config``: image size and token count from the understanding encoder."""
+        """A processor sized for ``config``: image size and token count from the understanding encoder, and the
+        config's chat system prompt when it sets one."""
         spec = config.und_encoder_spec()
+        if config.chat_system_prompt is not None:
+            kwargs.setdefault("system_prompt", config.chat_system_prompt)
         llama = config.llama_config()
         processor = cls(tokenizer, spec.image_size, spec.num_tokens, llama.max_position_embeddings, **kwargs)
         if len(tokenizer) > llama.vocab_size:

@@ -112,3 +112,12 @@ def test_small_config_sets_aligner_sizes_from_sub_configs(tiny_config):
     assert model.vision_gen_dec_aligner.weight.shape == (tiny_config.gen_dec_in_channels, 32)
     assert model.repa_head.mlp[-1].weight.shape == (spec.width, tiny_config.repa_config.hidden_size)
     assert spec.num_tokens == 64
+
+
+def test_chat_system_prompt_is_kept_only_when_set_and_must_be_text(tmp_path):
+    assert "chat_system_prompt" not in _raw()  # the released layout, unchanged
+    silent = JanusFlowConfig.from_dict(_raw() | {"chat_system_prompt": ""})
+    silent.to_json_file(tmp_path / "config.json")
+    assert JanusFlowConfig.from_json_file(tmp_path / "config.json").chat_system_prompt == ""
+    with pytest.raises(ConfigError, match=r"chat_system_prompt is 0; give a string"):
+        JanusFlowConfig.from_dict(_raw() | {"chat_system_prompt": 0})

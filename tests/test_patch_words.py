@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from data.shapes.patch_words import PATCH_WORDS, patch_labels, word_index
+from data.shapes.patch_words import PATCH_WORDS, REGION_WORDS, patch_labels, region_labels, word_index
 from data.shapes.scene import Scene, SceneObject
 from data.shapes.world import ShapesWorldConfig
 from janusflow.config import tiny_janusflow_config
 from evals.understanding.reading import (
+    SlotWords,
     answer_accuracy,
     heldout_reading,
     patch_word_ids,
@@ -47,6 +48,12 @@ def test_each_object_names_the_patch_holding_its_centre():
     assert labels[0] == 1 and labels[5 * 8 + 4] == 18
     assert sum(label > 0 for label in labels) == 2 and len(labels) == 64
     assert patch_labels(SCENE, 2) == [1, 0, 0, 18]
+
+
+def test_each_object_names_its_region_at_the_patch_holding_its_centre():
+    labels = region_labels(SCENE, 6)
+    assert REGION_WORDS[labels[0]] == ("top", "left") and REGION_WORDS[labels[4 * 6 + 3]] == ("bottom",)
+    assert sum(1 for label in labels if label) == 2 and REGION_WORDS[0] == ()
 
 
 def test_two_centres_in_one_patch_are_an_error():
@@ -109,11 +116,15 @@ def test_reading_puts_the_patch_words_in_the_image_slots(reader):
     assert int(seq.image_token_mask.sum()) == 36 and seq.pixel_values is None
     answer = [int(t) for t, label in zip(seq.input_ids[0], seq.labels[0]) if label != IGNORE_INDEX]
     assert reader.tokenizer.decode(answer).strip() == "yes" + reader.tokenizer.eos_token
+    assert batch.region_labels.tolist() == [[1 if i == 0 else 8 if i == 27 else 0 for i in range(36)]]
     embedding = torch.nn.Embedding(len(reader.tokenizer), 4)
-    embeds = reading_embeds(embedding, batch, patch_word_ids(reader.tokenizer))
+    words = SlotWords.of(reader.tokenizer)
+    embeds = reading_embeds(embedding, batch, words)
     slots = embeds[0][seq.image_token_mask[0]]
-    vectors = patch_word_vectors(embedding, patch_word_ids(reader.tokenizer))
-    assert torch.equal(slots[0], vectors[1]) and torch.equal(slots[27], vectors[18]) and not slots[1].any()
+    vectors = patch_word_vectors(embedding, words.objects)
+    regions = patch_word_vectors(embedding, words.regions)
+    assert torch.allclose(slots[0], vectors[1] + regions[1]) and torch.allclose(slots[27], vectors[18] + regions[8])
+    assert not slots[1].any()
     outside = ~seq.image_token_mask[0]
     assert torch.equal(embeds[0][outside], embedding(seq.input_ids[0][outside]))
     with pytest.raises(ValueError, match="needs one <image_placeholder>"):
@@ -161,7 +172,18 @@ def test_reading_trains_and_reports_each_category(reader):
         reader)
     text = torch.randint(0, len(reader.tokenizer), (8, 16))
     batches = reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 2)
-    curve = train_reading(model, batches, text, heldout, patch_word_ids(reader.tokenizer), steps=3,
+    curve = train_reading(model, batches, text, heldout, SlotWords.of(reader.tokenizer), steps=3,
                           learning_rate=1e-3, every=2)
     assert [point["step"] for point in curve] == [0, 2, 3]
     assert set(curve[0]) == {"step", "existence", "mean"} and 0.0 <= curve[-1]["mean"] <= 1.0
+
+
+def test_reading_asks_only_the_chosen_categories(reader):
+    turns = question_turns(SCENE, np.random.default_rng(0), reader.image_token, ("existence",))
+    assert turns and all("Is there a" in t["content"] for t in turns if t["role"] == "User")
+    repeated = Scene(objects=(SceneObject("circle", "red", "small", (0.0, 0.0, 0.2, 0.2)),
+                              SceneObject("circle", "blue", "small", (0.5, 0.6, 0.7, 0.8))), background=(128, 128, 128))
+    assert question_turns(repeated, np.random.default_rng(0), reader.image_token, ("color",)) == []
+    batch = next(reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 4, ("color",)))
+    asked = reader.tokenizer.batch_decode(batch.sequences.input_ids)
+    assert len(asked) == 4 and all("What color is the" in text for text in asked)

@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from janusflow.processor import (
+    DEFAULT_SYSTEM_PROMPT,
     IGNORE_INDEX,
     JanusFlowProcessor,
     TokenizerError,
@@ -171,3 +172,15 @@ def test_tokenizer_larger_than_model_vocab_is_an_error(tokenizer, tiny_config):
     small = tiny_janusflow_config(vocab_size=len(tokenizer) - 1)
     with pytest.raises(TokenizerError, match="the model's vocabulary is"):
         JanusFlowProcessor.for_model(tokenizer, small)
+
+
+def test_processor_takes_the_configs_chat_system_prompt(tokenizer, tiny_config):
+    import dataclasses
+
+    messages = [{"role": "User", "content": "Hi"}, {"role": "Assistant", "content": "Hello"}]
+    official = JanusFlowProcessor.for_model(tokenizer, tiny_config)
+    silent = JanusFlowProcessor.for_model(tokenizer, dataclasses.replace(tiny_config, chat_system_prompt=""))
+    assert official.system_prompt == DEFAULT_SYSTEM_PROMPT
+    text = tokenizer.decode(silent.encode_conversation(messages).input_ids[1:])
+    assert text == "User: Hi\n\nAssistant: Hello" + tokenizer.eos_token
+    assert JanusFlowProcessor.for_model(tokenizer, tiny_config, system_prompt="Be brief.").system_prompt == "Be brief."

@@ -7,6 +7,7 @@ teaches several grounded answers for one pass of the understanding encoder."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -126,12 +127,14 @@ def as_multiple_choice(qa: QA, rng: np.random.Generator) -> tuple[str, str] | No
     return choice_prompt(qa.question, shuffled), LETTERS[int(np.flatnonzero(order == 0)[0])]
 
 
-def questions(scene: Scene, wanted: int, rng: np.random.Generator) -> list[tuple[str, str]]:
-    """Up to ``wanted`` distinct (question, answer) turns over random categories, some as multiple choice; at
-    least one, since every scene has count and existence questions."""
+def questions(scene: Scene, wanted: int, rng: np.random.Generator,
+              categories: Sequence[str] = CATEGORIES) -> list[tuple[str, str]]:
+    """Up to ``wanted`` distinct (question, answer) turns over random ``categories``, some as multiple choice; at
+    least one when ``categories`` holds count or existence, which every scene has."""
+    always = next((c for c in ("existence", "count") if c in categories), None)
     turns: dict[str, str] = {}
     for attempt in range(8 * wanted):
-        category = str(_choice(rng, list(CATEGORIES))) if turns or attempt < 4 else "existence"
+        category = str(_choice(rng, list(categories))) if turns or attempt < 4 or always is None else always
         qa = question(scene, category, rng)
         if qa is None:
             continue
