@@ -123,6 +123,7 @@ def write_quick_params(small_world, root, psnr_gate: float = 0.0):
     f["out"] = str(root / "foundations")
     f["tokenizer"]["vocab_size"] = 320
     f["llm"]["sequence_length"] = 32
+    f["llm"]["reading"] = {"batch_size": 2}
     f["encoder"]["text_tower"].update(width=32, embed_dim=32, context_length=32)
     for name in ("llm", "encoder", "vae"):
         f[name]["training"].update(steps=4, batch_size=4, warmup_steps=1)

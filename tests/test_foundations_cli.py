@@ -27,6 +27,8 @@ def test_builders_record_metrics_and_a_failing_gate_fails_the_command(quick_para
         assert report["passed"] == (name != "vae") and report["code_version"]
     assert (root / "llm/model.safetensors").is_file() and (root / "vae/diffusion_pytorch_model.safetensors").is_file()
     assert json.loads((root / "encoder/metrics.json").read_text())["metrics"]["patch_grid"] == 8
+    llm = json.loads((root / "llm/metrics.json").read_text())["metrics"]
+    assert {"reading_color", "reading_count", "reading_existence", "reading_position", "reading_mean"} <= set(llm)
 
 
 def test_llm_needs_the_tokenizer_first(quick_params):
@@ -50,3 +52,10 @@ def test_foundation_settings_are_checked():
                                                                         "training": {"step": 1}}}}
     with pytest.raises(SettingsError, match="foundations.llm.training has unknown key\\(s\\) \\['step'\\]"):
         FoundationSettings.from_profile(bad)
+    assert settings.llm_reading_batch_size == 32
+    llm = profile["foundations"]["llm"]
+    bad = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch": 4}}}}
+    with pytest.raises(SettingsError, match="foundations.llm.reading is \\{'batch': 4\\}; give \\{batch_size: N\\}"):
+        FoundationSettings.from_profile(bad)
+    text_only = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch_size": 0}}}}
+    assert FoundationSettings.from_profile(text_only).llm_reading_batch_size == 0

@@ -13,7 +13,8 @@ from data.shapes.patch_words import PATCH_WORDS, REGION_WORDS, patch_labels, reg
 from data.shapes.scene import Scene, SceneObject
 from data.shapes.world import ShapesWorldConfig
 from janusflow.config import tiny_janusflow_config
-from evals.understanding.reading import (
+from evals.understanding.reading import train_reading
+from janusflow.foundations.reading import (
     SlotWords,
     answer_accuracy,
     heldout_reading,
@@ -23,7 +24,6 @@ from evals.understanding.reading import (
     read_batch,
     reading_batches,
     reading_embeds,
-    train_reading,
 )
 from janusflow.foundations.siglip import patch_loss, patch_scores
 from janusflow.processor import IGNORE_INDEX, JanusFlowProcessor
@@ -118,13 +118,15 @@ def test_reading_puts_the_patch_words_in_the_image_slots(reader):
     assert reader.tokenizer.decode(answer).strip() == "yes" + reader.tokenizer.eos_token
     assert batch.region_labels.tolist() == [[1 if i == 0 else 8 if i == 27 else 0 for i in range(36)]]
     embedding = torch.nn.Embedding(len(reader.tokenizer), 4)
-    words = SlotWords.of(reader.tokenizer)
+    words = SlotWords.of(reader.tokenizer, regions=True)
     embeds = reading_embeds(embedding, batch, words)
     slots = embeds[0][seq.image_token_mask[0]]
     vectors = patch_word_vectors(embedding, words.objects)
     regions = patch_word_vectors(embedding, words.regions)
     assert torch.allclose(slots[0], vectors[1] + regions[1]) and torch.allclose(slots[27], vectors[18] + regions[8])
     assert not slots[1].any()
+    plain = reading_embeds(embedding, batch, SlotWords.of(reader.tokenizer))[0][seq.image_token_mask[0]]
+    assert torch.equal(plain[0], vectors[1]) and torch.equal(plain[27], vectors[18])
     outside = ~seq.image_token_mask[0]
     assert torch.equal(embeds[0][outside], embedding(seq.input_ids[0][outside]))
     with pytest.raises(ValueError, match="needs one <image_placeholder>"):

@@ -65,6 +65,7 @@ def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_p
     assert stage1["batches"] == 6 and stage1["losses"]["loss/train/total"]["points"] == 6
     assert json.loads((out / "stage1" / "metrics.json").read_text())["trainable_parts"] == stage1["trainable_parts"]
     assert "language_model" not in stage1["trainable_parts"] and "vision_gen_dec_model" in stage1["trainable_parts"]
+    assert set(stage1["understanding_alignment"]) == {"relative_error", "object_patches_nearest_own"}
     with Image.open(out / "stage1" / "samples" / "ba6.png") as grid:  # the four sample prompts, 128 px each
         assert grid.size == (4 * 128, 128)
 
@@ -73,6 +74,7 @@ def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_p
     changed = {k.split(".")[0] for k in first if not torch.equal(first[k], second[k])}
     assert "language_model" in changed and "vision_und_enc_model" not in changed
     assert stage2["resumed_at_batch"] == 0 and stage2["batches"] == 6
+    assert stage2["understanding_alignment"] is None  # only stage 1 starts the aligner from the fit
     log = (out / "stage2" / "logs" / "log-rank0.txt").read_text()
     assert "loss/train/repa" in log and "metrics/val/val_ar" in log
 
@@ -267,6 +269,8 @@ def test_a_variant_with_parts_it_never_uses_resumes_too(pipeline_params, tmp_pat
     assert killed.returncode == -9, killed.stderr[-2000:]
     resumed = run_stage(StageRun.from_params(params, "tiny", "C", "stage2"), "cpu")
     assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6
+    report = json.loads((tmp_path / "c" / "C" / "stage1" / "metrics.json").read_text())
+    assert report["understanding_alignment"] is None  # C reads images through its own VAE+ConvNeXt encoder
 
 
 @pytest.mark.parametrize("fused", [False, True])

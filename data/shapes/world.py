@@ -41,7 +41,7 @@ from data.shapes.render import render
 from data.shapes.scene import Scene, aesthetic_score, sample_scene, split_of
 from data.shapes.text import document
 
-PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5, "alt_text": 6, "reading": 7}
+PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5, "alt_text": 6, "reading": 7, "alignment": 8}
 OVERLONG_REPEAT = 200
 OVERLONG_TEXT_CHARS = 20_000
 

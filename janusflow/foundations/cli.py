@@ -22,17 +22,20 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.profile import DataProfile
 from data.shapes.alt_text import alt_text_batches
-from data.settings import code_version, load_profile
+from data.settings import SettingsError, code_version, load_profile
 from janusflow.config import JanusFlowConfig, tiny_janusflow_config
-from janusflow.foundations.corpus import load_heldout, training_pairs, training_texts
+from janusflow.foundations.corpus import HeldOut, load_heldout, training_pairs, training_texts
 from janusflow.foundations.gates import gate_failures
 from janusflow.foundations.language_model import pretrain_language_model
+from janusflow.foundations.reading import SceneReading, SlotWords, heldout_reading, reading_batches
 from janusflow.foundations.settings import NAMES, FoundationSettings
 from janusflow.foundations.siglip import TextTowerSpec, train_siglip
 from janusflow.foundations.tokenizer import build_tokenizer
 from janusflow.foundations.vae import train_vae
+from janusflow.processor import JanusFlowProcessor
 
 METRICS_NAME = "metrics.json"
+HELD_OUT_READING = 800   # held-out VQA questions the LLM's reading accuracy is measured on
 
 
 class Context:
@@ -54,6 +57,20 @@ class Context:
     def config(self, vocab_size: int) -> JanusFlowConfig:
         return tiny_janusflow_config(vocab_size=vocab_size, **self.model)
 
+    def scene_reading(self, tokenizer: PreTrainedTokenizerBase, heldout: HeldOut) -> SceneReading | None:
+        """The LLM's scene reading, in the model's chat layout: training scenes of the shapes world, and the
+        first ``HELD_OUT_READING`` held-out VQA questions; None when the settings ask for none."""
+        if not self.settings.llm_reading_batch_size:
+            return None
+        if self.data.shapes_world is None:
+            raise SettingsError("foundations.llm.reading needs the profile's data.shapes_world section; set its "
+                                "batch_size to 0 for a text-only LLM.")
+        processor = JanusFlowProcessor.for_model(tokenizer, self.config(len(tokenizer)))
+        held = heldout_reading(dict(zip(heldout.scene_ids, heldout.scenes)), heldout.questions[:HELD_OUT_READING],
+                               processor)
+        return SceneReading(reading_batches(self.data.shapes_world, processor, self.settings.llm_reading_batch_size),
+                            held, SlotWords.of(tokenizer))
+
 
 def build(name: str, ctx: Context) -> dict:
     shards, cache, raw = ctx.data.paths["shards"], ctx.data.paths["cache"], ctx.data.paths["raw"]
@@ -68,7 +85,7 @@ def build(name: str, ctx: Context) -> dict:
         config.initializer_range = s.llm_initializer_range
         return pretrain_language_model(config, tokenizer, training_texts(shards, cache),
                                        heldout.captions + heldout.qa_texts, s.llm_training, s.sequence_length, out,
-                                       ctx.progress)
+                                       ctx.progress, ctx.scene_reading(tokenizer, heldout))
     if name == "encoder":
         tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
         if ctx.data.shapes_world is None:

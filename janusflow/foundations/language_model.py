@@ -1,5 +1,7 @@
 """Foundation 2: the tiny profile's LLM, a LlamaForCausalLM pretrained by next-token prediction on text,
-captions and conversations; measured by held-out perplexity against a unigram baseline."""
+captions and conversations, and, beside them, on scene reading (questions about a scene written in words in the
+image slots, ``janusflow.foundations.reading``); measured by held-out perplexity against a unigram baseline and
+by held-out reading accuracy."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from janusflow.foundations.metrics import perplexity, unigram_perplexity
+from janusflow.foundations.reading import SceneReading, reading_accuracy, reading_loss
 from janusflow.foundations.training import TrainingSettings, random_indices, train
 
 
@@ -41,9 +44,10 @@ def heldout_nll(model: LlamaForCausalLM, rows: torch.Tensor, batch_size: int = 6
 
 def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
                             heldout: Sequence[str], settings: TrainingSettings, sequence_length: int,
-                            out: str | Path, progress: bool = True) -> dict:
-    """Train from scratch (seeded), save with ``save_pretrained`` (config.json + model.safetensors), report
-    held-out perplexity next to the unigram baseline."""
+                            out: str | Path, progress: bool = True, reading: SceneReading | None = None) -> dict:
+    """Train from scratch (seeded), each step on a batch of text rows and, with ``reading``, a batch of
+    scene-reading conversations; save with ``save_pretrained`` (config.json + model.safetensors), report held-out
+    perplexity next to the unigram baseline and the held-out reading accuracy per question category."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     model = LlamaForCausalLM(config)
@@ -52,11 +56,13 @@ def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerB
 
     def loss_on(indices: torch.Tensor, _: torch.Generator) -> torch.Tensor:
         batch = rows[indices]
-        return model(input_ids=batch, labels=batch).loss
+        loss = model(input_ids=batch, labels=batch).loss
+        return loss if reading is None else loss + reading_loss(model, next(reading.batches), reading.words)
 
     curve = train(model, loss_on, random_indices(len(rows), settings.batch_size), settings,
                   "foundation: language model", progress)
     nll, count = heldout_nll(model, held)
+    read = {} if reading is None else reading_accuracy(model, reading.heldout, reading.words)
     model.save_pretrained(out, safe_serialization=True)
     ppl = perplexity(nll, count)
     unigram = unigram_perplexity(rows[:, 1:].reshape(-1).tolist(), held[:, 1:].reshape(-1).tolist(), len(tokenizer))
@@ -65,5 +71,7 @@ def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerB
         "train_tokens": rows.numel(), "heldout_tokens": count,
         "first_loss": round(curve[0], 4), "final_loss": round(sum(curve[-20:]) / len(curve[-20:]), 4),
         "heldout_perplexity": round(ppl, 3), "unigram_perplexity": round(unigram, 3),
-        "perplexity_ratio": round(ppl / unigram, 4), "seconds": round(time.perf_counter() - started, 1),
+        "perplexity_ratio": round(ppl / unigram, 4),
+        **{f"reading_{name}": value for name, value in read.items()},
+        "seconds": round(time.perf_counter() - started, 1),
     }

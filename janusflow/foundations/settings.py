@@ -13,12 +13,19 @@ NAMES = ("tokenizer", "llm", "encoder", "vae")
 SECTION_KEYS = ("out", *NAMES, "gates")
 
 
+def _reading_batch_size(reading: dict[str, Any]) -> int:
+    if set(reading) - {"batch_size"} or int(reading.get("batch_size", 0)) < 0:
+        raise SettingsError(f"foundations.llm.reading is {reading}; give {{batch_size: N}} (N >= 0, 0 for text only).")
+    return int(reading.get("batch_size", 0))
+
+
 @dataclass(frozen=True)
 class FoundationSettings:
     out: Path
     vocab_size: int
     sequence_length: int
     llm_initializer_range: float
+    llm_reading_batch_size: int   # scene-reading conversations per LLM step (0: text only)
     llm_training: TrainingSettings
     text_tower: dict[str, int]
     encoder_training: TrainingSettings
@@ -61,8 +68,10 @@ class FoundationSettings:
         return cls(
             out=Path(section["out"]),
             vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
-            sequence_length=int(only("llm", ("sequence_length", "initializer_range", "training"))["sequence_length"]),
+            sequence_length=int(only("llm", ("sequence_length", "initializer_range", "reading", "training"))[
+                "sequence_length"]),
             llm_initializer_range=float(section["llm"]["initializer_range"]),
+            llm_reading_batch_size=_reading_batch_size(section["llm"].get("reading") or {}),
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),

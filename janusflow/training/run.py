@@ -42,6 +42,7 @@ from data.mixture import build_mixture
 from data.profile import DataProfile
 from data.settings import SettingsError, code_version, load_profile
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_janusflow_config
+from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
 from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
@@ -155,6 +156,18 @@ class StageRun:
             return from_tiny_foundations(config, directory, self.seed)
         parts = self.foundations()
         return from_pretrained_parts(config, parts.get("llm"), parts.get("encoder"), self.seed)
+
+    def align_understanding(self, model: JanusFlowModel, tokenizer: PreTrainedTokenizerBase) -> dict[str, float] | None:
+        """Stage 1 of the tiny profile, when the LLM foundation reads scenes and the variant's images go through
+        the SigLIP encoder: start the und aligner from the fit onto the LLM's slot vectors
+        (``janusflow.foundations.alignment``) and return the fit's figures; otherwise None."""
+        if self.upstream() is not None or not isinstance(self.profile["model"], dict):
+            return None
+        world = DataProfile.from_profile(self.profile).shapes_world
+        reads = FoundationSettings.from_profile(self.profile).llm_reading_batch_size
+        if world is None or not reads or model.config.und_encoder_source != "siglip":
+            return None
+        return align_understanding(model, tokenizer, world)
 
     def codec(self) -> LatentCodec:
         try:
@@ -340,6 +353,7 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     device = device or ("gpu" if torch.cuda.is_available() else "cpu")
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
+    alignment = run.align_understanding(model, tokenizer)
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     parts = set_trainable(model, run.stage.trainable)
     composer_model = JanusFlowComposerModel(model, run.codec(), processor, run.seed, run.settings.p_uncond)
@@ -356,7 +370,7 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
     report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),
               "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
               "distribution": distribution_of(trainer.state.model),
-              "trainable_parts": parts, "resumed_at_batch": resumed_at,
+              "trainable_parts": parts, "understanding_alignment": alignment, "resumed_at_batch": resumed_at,
               "discarded_stale_checkpoints": discarded,
               "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
               "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
