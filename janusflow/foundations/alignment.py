@@ -6,14 +6,14 @@ is closed-form.)"""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from data.shapes.patch_words import patch_labels, region_labels
+from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
 from data.shapes.world import ShapesWorldConfig, scenes
-from janusflow.foundations.reading import SlotWords, slot_vectors
+from janusflow.foundations.corpus import image_tensor
+from janusflow.foundations.reading import SlotWords, patch_word_vectors
 from janusflow.modeling import JanusFlowModel
 
 PURPOSE = "alignment"
@@ -36,18 +36,16 @@ def align_understanding(model: JanusFlowModel, tokenizer: PreTrainedTokenizerBas
     relative error and the share of object-centre patches whose nearest slot vector is their own."""
     spec = model.config.und_encoder_spec()
     drawn = [scene for scene, _ in zip(scenes(world, PURPOSE, "train", count=None), range(count))]
-    pixels = torch.stack([torch.from_numpy(np.asarray(render(s, spec.image_size), dtype=np.float32)).permute(2, 0, 1)
-                          for s in drawn]) / 127.5 - 1.0
+    pixels = torch.stack([image_tensor(render(scene, spec.image_size)) for scene in drawn])
     features = model.vision_und_enc_model(pixels.to(model.dtype)).flatten(0, 1).float()
     objects = torch.tensor([patch_labels(s, spec.grid) for s in drawn]).flatten()
-    regions = torch.tensor([region_labels(s, spec.grid) for s in drawn]).flatten()
-    words = SlotWords.of(tokenizer)
-    targets = slot_vectors(model.language_model.get_input_embeddings(), words, objects, regions).float()
+    words = SlotWords.of(tokenizer).objects
+    targets = patch_word_vectors(model.language_model.get_input_embeddings(), words)[objects].float()
     weights = torch.where(objects > 0, OBJECT_WEIGHT, 1.0)
     weight, bias = least_squares(features, targets, weights)
     model.vision_und_enc_aligner.weight.copy_(weight)
     model.vision_und_enc_aligner.bias.copy_(bias)
-    fitted = features @ weight.T + bias
+    fitted = model.vision_und_enc_aligner(features)
     error = (weights * (fitted - targets).square().sum(1)).sum() / (weights * targets.square().sum(1)).sum().clamp_min(1e-12)
     table = torch.unique(targets, dim=0)
     nearest = table[torch.cdist(fitted[objects > 0], table).argmin(1)]
