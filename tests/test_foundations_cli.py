@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from data.settings import SettingsError, load_profile
+from data.shapes.conversations import CATEGORIES
 from janusflow.foundations.cli import main
+from janusflow.foundations.reading import ReadingPhase
 from janusflow.foundations.settings import FoundationSettings
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -55,7 +57,16 @@ def test_foundation_settings_are_checked():
     assert settings.llm_reading_batch_size == 32
     llm = profile["foundations"]["llm"]
     bad = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch": 4}}}}
-    with pytest.raises(SettingsError, match="foundations.llm.reading is \\{'batch': 4\\}; give \\{batch_size: N\\}"):
+    with pytest.raises(SettingsError, match="foundations.llm.reading is \\{'batch': 4\\}; give \\{batch_size: N, "):
         FoundationSettings.from_profile(bad)
+    phases = [{"steps": 1000, "categories": ["color"]}, {"categories": list(CATEGORIES)}]
+    assert settings.llm_reading_curriculum == (ReadingPhase(("color",), 1000), ReadingPhase(CATEGORIES))
+    assert llm["reading"]["curriculum"] == phases
+    plain = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch_size": 4}}}}
+    assert FoundationSettings.from_profile(plain).llm_reading_curriculum == (ReadingPhase(CATEGORIES),)
+    endless = {**profile, "foundations": {**profile["foundations"], "llm": {
+        **llm, "reading": {"batch_size": 4, "curriculum": [{"categories": ["color"]}, {"categories": ["count"]}]}}}}
+    with pytest.raises(SettingsError, match="reading.curriculum is .*phase 0 has steps=None"):
+        FoundationSettings.from_profile(endless)
     text_only = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch_size": 0}}}}
     assert FoundationSettings.from_profile(text_only).llm_reading_batch_size == 0

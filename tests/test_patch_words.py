@@ -15,8 +15,10 @@ from data.shapes.world import ShapesWorldConfig
 from janusflow.config import tiny_janusflow_config
 from evals.understanding.reading import train_reading
 from janusflow.foundations.reading import (
+    ReadingPhase,
     SlotWords,
     answer_accuracy,
+    check_curriculum,
     heldout_reading,
     patch_word_ids,
     patch_word_vectors,
@@ -186,6 +188,22 @@ def test_reading_asks_only_the_chosen_categories(reader):
     repeated = Scene(objects=(SceneObject("circle", "red", "small", (0.0, 0.0, 0.2, 0.2)),
                               SceneObject("circle", "blue", "small", (0.5, 0.6, 0.7, 0.8))), background=(128, 128, 128))
     assert question_turns(repeated, np.random.default_rng(0), reader.image_token, ("color",)) == []
-    batch = next(reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 4, ("color",)))
+    batch = next(reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 4, (ReadingPhase(("color",)),)))
     asked = reader.tokenizer.batch_decode(batch.sequences.input_ids)
     assert len(asked) == 4 and all("What color is the" in text for text in asked)
+
+
+def test_reading_curriculum_moves_on_after_each_phase(reader):
+    curriculum = (ReadingPhase(("color",), 2), ReadingPhase(("existence",), 1), ReadingPhase(("count",)))
+    batches = reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 3, curriculum)
+    asked = [reader.tokenizer.batch_decode(next(batches).sequences.input_ids) for _ in range(5)]
+    marks = {"What color is the": "color", "Is there a": "existence", "How many": "count"}
+    phases = [{kind for text in batch for mark, kind in marks.items() if mark in text} for batch in asked]
+    assert phases == [{"color"}, {"color"}, {"existence"}, {"count"}, {"count"}]
+    for bad, message in [((), "needs at least one phase"),
+                         ((ReadingPhase(("color",)), ReadingPhase()), "phase 0 has steps=None"),
+                         ((ReadingPhase(("color",), 0), ReadingPhase()), "phase 0 has steps=0"),
+                         ((ReadingPhase(("color",), 3), ReadingPhase(("count",), 5)), "phase 1 has steps=5"),
+                         ((ReadingPhase(("colour",)),), "phase 0 asks \\['colour'\\]")]:
+        with pytest.raises(ValueError, match=message):
+            check_curriculum(bad)

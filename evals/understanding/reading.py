@@ -11,8 +11,11 @@ held-out accuracy (teacher-forced exact match, per category) uses the evaluation
 If it learns quickly, stage 1 only has to map the encoder's patches onto the same vectors (the encoder's
 patch-word head says which vector belongs where). docs/evaluation.md gives the curves this command prints.
 
-    python -m evals.understanding.reading --foundations artifacts/tiny/foundations --steps 600 \
-        [--initializer-range 0.02] [--categories existence] [--official-system-prompt] [--region-words]
+    python -m evals.understanding.reading --foundations artifacts/tiny/foundations --steps 2000 \
+        [--curriculum color:1000 color,count,position,existence] [--text-batch-size 8] \
+        [--initializer-range 0.02] [--official-system-prompt] [--region-words]
+
+The curriculum and the text batch default to the LLM foundation's (params.yaml ``foundations.llm``).
 """
 
 from __future__ import annotations
@@ -27,19 +30,21 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from data.profile import DataProfile
 from data.settings import load_profile
-from data.shapes.conversations import CATEGORIES
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_texts
 from janusflow.foundations.language_model import pack
 from janusflow.foundations.reading import (
     ReadingBatch,
+    ReadingPhase,
     SlotWords,
+    check_curriculum,
     heldout_reading,
     reading_accuracy,
     reading_batches,
     reading_loss,
 )
 from janusflow.foundations.settings import FoundationSettings
+from janusflow.foundations.training import lr_factor
 from janusflow.processor import DEFAULT_SYSTEM_PROMPT, JanusFlowProcessor
 
 HELD_OUT_QUESTIONS = 800
@@ -47,11 +52,12 @@ HELD_OUT_QUESTIONS = 800
 
 def train_reading(model: LlamaForCausalLM, batches: Iterator[ReadingBatch], text_rows: torch.Tensor,
                   heldout: dict[str, ReadingBatch], words: SlotWords, steps: int, learning_rate: float,
-                  every: int = 100, seed: int = 0) -> list[dict]:
-    """AdamW (50 warmup steps) on the reading answers plus next-token prediction on a batch of text rows each
-    step; the held-out accuracy at step 0 and every ``every`` steps."""
+                  every: int = 100, seed: int = 0, text_batch_size: int = 32) -> list[dict]:
+    """AdamW on the reading answers plus next-token prediction on a batch of text rows each step, on the LLM
+    foundation's schedule (50 warmup steps, cosine decay); the held-out accuracy at step 0 and every ``every``
+    steps."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=(0.9, 0.95), weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 50))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, 50, steps))
     generator = torch.Generator().manual_seed(seed)
     curve = []
     model.train()
@@ -63,7 +69,7 @@ def train_reading(model: LlamaForCausalLM, batches: Iterator[ReadingBatch], text
             break
         batch = next(batches)
         loss = reading_loss(model, batch, words)
-        rows = text_rows[torch.randint(0, len(text_rows), (len(batch.patch_labels),), generator=generator)]
+        rows = text_rows[torch.randint(0, len(text_rows), (text_batch_size,), generator=generator)]
         loss = loss + model(input_ids=rows, labels=rows).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -71,6 +77,22 @@ def train_reading(model: LlamaForCausalLM, batches: Iterator[ReadingBatch], text
         optimizer.step()
         schedule.step()
     return curve
+
+
+def parse_curriculum(phases: list[str]) -> tuple[ReadingPhase, ...]:
+    """``["color:1000", "color,count,position,existence"]`` -> reading phases (the last without steps)."""
+    parsed = []
+    for phase in phases:
+        names, _, steps = phase.partition(":")
+        try:
+            parsed.append(ReadingPhase(tuple(c for c in names.split(",") if c), int(steps) if steps else None))
+        except ValueError as error:
+            raise SystemExit(f"--curriculum {phase!r}: {error}; write CATEGORIES[:STEPS].") from error
+    try:
+        check_curriculum(parsed)
+    except ValueError as error:
+        raise SystemExit(f"--curriculum {' '.join(phases)}: {error}") from error
+    return tuple(parsed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="chat with the official system prompt instead of the profile's model.chat_system_prompt")
     parser.add_argument("--region-words", action="store_true",
                         help="also write each object's region words into its patch (the pipeline does not)")
-    parser.add_argument("--categories", default=",".join(CATEGORIES),
-                        help="the question categories trained on, comma-separated (held-out: the same ones)")
+    parser.add_argument("--curriculum", nargs="+", default=None, metavar="CATEGORIES[:STEPS]",
+                        help="reading phases, each comma-separated categories and, but for the last, its steps "
+                             "(held-out: the last phase's categories); default: params' foundations.llm.reading")
+    parser.add_argument("--text-batch-size", type=int, default=None,
+                        help="text rows per step (default: params' foundations.llm.training.batch_size)")
     parser.add_argument("--out", default=None, help="a JSON file for the settings and the accuracy curve")
     args = parser.parse_args(argv)
     profile = load_profile(args.params, args.profile)
@@ -100,20 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     processor = JanusFlowProcessor.for_model(
         tokenizer, config, **({"system_prompt": DEFAULT_SYSTEM_PROMPT} if args.official_system_prompt else {}))
     heldout = load_heldout(data.paths["raw"])
-    categories = [c for c in args.categories.split(",") if c]
-    unknown = sorted(set(categories) - set(CATEGORIES))
-    if unknown or not categories:
-        raise SystemExit(f"--categories {args.categories!r}: choose from {', '.join(CATEGORIES)}.")
+    curriculum = settings.llm_reading_curriculum if args.curriculum is None else parse_curriculum(args.curriculum)
     words = SlotWords.of(tokenizer, args.region_words)
-    asked = [q for q in heldout.questions if q["category"] in categories][:HELD_OUT_QUESTIONS]
+    asked = [q for q in heldout.questions if q["category"] in curriculum[-1].categories][:HELD_OUT_QUESTIONS]
     held = heldout_reading(dict(zip(heldout.scene_ids, heldout.scenes)), asked, processor)
     text_rows = pack(training_texts(data.paths["shards"], data.paths["cache"]), tokenizer, settings.sequence_length)
     llama = config.llama_config()
     llama.initializer_range = args.initializer_range or settings.llm_initializer_range
     torch.manual_seed(settings.llm_training.seed)
     curve = train_reading(LlamaForCausalLM(llama),
-                          reading_batches(data.shapes_world, processor, args.batch_size, categories),
-                          text_rows, held, words, args.steps, args.learning_rate)
+                          reading_batches(data.shapes_world, processor, args.batch_size, curriculum),
+                          text_rows, held, words, args.steps, args.learning_rate,
+                          text_batch_size=args.text_batch_size or settings.llm_training.batch_size)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({**vars(args), "initializer_range": llama.initializer_range,

@@ -68,7 +68,8 @@ class Context:
         processor = JanusFlowProcessor.for_model(tokenizer, self.config(len(tokenizer)))
         held = heldout_reading(dict(zip(heldout.scene_ids, heldout.scenes)), heldout.questions[:HELD_OUT_READING],
                                processor)
-        return SceneReading(reading_batches(self.data.shapes_world, processor, self.settings.llm_reading_batch_size),
+        return SceneReading(reading_batches(self.data.shapes_world, processor, self.settings.llm_reading_batch_size,
+                                            self.settings.llm_reading_curriculum),
                             held, SlotWords.of(tokenizer))
 
 

@@ -28,6 +28,30 @@ from janusflow.processor import EncodedSequence, JanusFlowProcessor, SequenceBat
 PURPOSE = "reading"
 
 
+@dataclass(frozen=True)
+class ReadingPhase:
+    """A stretch of the scene reading: questions of ``categories`` (a category named twice is asked twice as often)
+    for ``steps`` batches, or to the end of training (None)."""
+
+    categories: tuple[str, ...] = CATEGORIES
+    steps: int | None = None
+
+
+def check_curriculum(phases: Sequence[ReadingPhase]) -> None:
+    """Every phase asks known categories for at least one batch; only the last one runs to the end."""
+    if not phases:
+        raise ValueError("a reading curriculum needs at least one phase.")
+    for index, phase in enumerate(phases):
+        unknown = sorted(set(phase.categories) - set(CATEGORIES))
+        if unknown or not phase.categories:
+            raise ValueError(f"reading phase {index} asks {list(phase.categories)}; choose categories from "
+                             f"{list(CATEGORIES)}.")
+        last = index == len(phases) - 1
+        if (phase.steps is None) != last or (phase.steps is not None and phase.steps < 1):
+            raise ValueError(f"reading phase {index} has steps={phase.steps}; every phase but the last needs steps >= 1 "
+                             "and the last runs to the end (no steps).")
+
+
 @dataclass
 class ReadingBatch:
     """Padded conversations and, per image slot in reading order, the index of its patch words and region words."""
@@ -116,21 +140,25 @@ def read_batch(items: Sequence[tuple[Scene, list[dict[str, str]]]], processor: J
 
 
 def reading_batches(config: ShapesWorldConfig, processor: JanusFlowProcessor, batch_size: int,
-                    categories: Sequence[str] = CATEGORIES) -> Iterator[ReadingBatch]:
-    """Right-padded batches of scene-reading conversations about ``categories`` (labels on the answers only),
-    never ending; the same for the same ``config.seed``. Held-out scene signatures never appear."""
+                    curriculum: Sequence[ReadingPhase] = (ReadingPhase(),)) -> Iterator[ReadingBatch]:
+    """Right-padded batches of scene-reading conversations (labels on the answers only), phase after phase of
+    ``curriculum``, never ending; the same for the same ``config.seed``. Held-out scene signatures never appear."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    check_curriculum(curriculum)
     rng = config.rng(PURPOSE)
     stream = scenes(config, PURPOSE, "train", count=None)
-    while True:
-        items: list[tuple[Scene, list[dict[str, str]]]] = []
-        while len(items) < batch_size:  # a scene may have no question of the categories (no colour question)
-            scene = next(stream)
-            turns = question_turns(scene, rng, processor.image_token, categories)
-            if turns:
-                items.append((scene, turns))
-        yield read_batch(items, processor)
+    for phase in curriculum:
+        made = 0
+        while phase.steps is None or made < phase.steps:
+            items: list[tuple[Scene, list[dict[str, str]]]] = []
+            while len(items) < batch_size:  # a scene may have no question of the categories (no colour question)
+                scene = next(stream)
+                turns = question_turns(scene, rng, processor.image_token, phase.categories)
+                if turns:
+                    items.append((scene, turns))
+            made += 1
+            yield read_batch(items, processor)
 
 
 def heldout_reading(scenes_by_id: dict[str, dict], held_questions: Sequence[dict],

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from data.settings import SettingsError, from_section
+from data.shapes.conversations import CATEGORIES
+from janusflow.foundations.reading import ReadingPhase, check_curriculum
 from janusflow.foundations.training import TrainingSettings
 
 NAMES = ("tokenizer", "llm", "encoder", "vae")
@@ -14,9 +16,23 @@ SECTION_KEYS = ("out", *NAMES, "gates")
 
 
 def _reading_batch_size(reading: dict[str, Any]) -> int:
-    if set(reading) - {"batch_size"} or int(reading.get("batch_size", 0)) < 0:
-        raise SettingsError(f"foundations.llm.reading is {reading}; give {{batch_size: N}} (N >= 0, 0 for text only).")
+    if set(reading) - {"batch_size", "curriculum"} or int(reading.get("batch_size", 0)) < 0:
+        raise SettingsError(f"foundations.llm.reading is {reading}; give {{batch_size: N, curriculum: [...]}} (N >= 0, "
+                            "0 for text only).")
     return int(reading.get("batch_size", 0))
+
+
+def _reading_curriculum(reading: dict[str, Any]) -> tuple[ReadingPhase, ...]:
+    """``curriculum: [{steps: 1000, categories: [color]}, {categories: [...]}]``; all categories when absent."""
+    phases = reading.get("curriculum") or [{}]
+    try:
+        curriculum = tuple(ReadingPhase(tuple(phase.get("categories", CATEGORIES)), phase.get("steps"))
+                           for phase in phases)
+        check_curriculum(curriculum)
+    except (AttributeError, TypeError, ValueError) as error:
+        raise SettingsError(f"foundations.llm.reading.curriculum is {phases}: {error} Each phase is "
+                            "{steps: N, categories: [...]}, the last without steps.") from error
+    return curriculum
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,7 @@ class FoundationSettings:
     sequence_length: int
     llm_initializer_range: float
     llm_reading_batch_size: int   # scene-reading conversations per LLM step (0: text only)
+    llm_reading_curriculum: tuple[ReadingPhase, ...]
     llm_training: TrainingSettings
     text_tower: dict[str, int]
     encoder_training: TrainingSettings
@@ -72,6 +89,7 @@ class FoundationSettings:
                 "sequence_length"]),
             llm_initializer_range=float(section["llm"]["initializer_range"]),
             llm_reading_batch_size=_reading_batch_size(section["llm"].get("reading") or {}),
+            llm_reading_curriculum=_reading_curriculum(section["llm"].get("reading") or {}),
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),
