@@ -16,6 +16,7 @@ from janusflow.config import tiny_janusflow_config
 from evals.understanding.reading import train_reading
 from janusflow.foundations.reading import (
     ReadingPhase,
+    SceneReading,
     SlotWords,
     answer_accuracy,
     check_curriculum,
@@ -24,10 +25,12 @@ from janusflow.foundations.reading import (
     patch_word_vectors,
     question_turns,
     read_batch,
+    reading_accuracy,
     reading_batches,
     reading_embeds,
 )
 from janusflow.foundations.siglip import patch_loss, patch_scores
+from janusflow.foundations.training import TrainingSettings
 from janusflow.processor import IGNORE_INDEX, JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
 
@@ -176,10 +179,13 @@ def test_reading_trains_and_reports_each_category(reader):
         reader)
     text = torch.randint(0, len(reader.tokenizer), (8, 16))
     batches = reading_batches(ShapesWorldConfig(seed=2, resolution=48), reader, 2)
-    curve = train_reading(model, batches, text, heldout, SlotWords.of(reader.tokenizer), steps=3,
-                          learning_rate=1e-3, every=2)
+    reading = SceneReading(batches, heldout, SlotWords.of(reader.tokenizer))
+    before = reading_accuracy(model, heldout, reading.words)
+    embedding = model.get_input_embeddings().weight.detach().clone()
+    curve = train_reading(model, reading, text, TrainingSettings(steps=3, batch_size=2, learning_rate=1e-3), every=2)
     assert [point["step"] for point in curve] == [0, 2, 3]
-    assert set(curve[0]) == {"step", "existence", "mean"} and 0.0 <= curve[-1]["mean"] <= 1.0
+    assert curve[0] == {"step": 0, **before} and set(curve[-1]) == {"step", "existence", "mean"}
+    assert not torch.equal(model.get_input_embeddings().weight, embedding)
 
 
 def test_reading_asks_only_the_chosen_categories(reader):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,50 +32,37 @@ from data.profile import DataProfile
 from data.settings import load_profile
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_texts
-from janusflow.foundations.language_model import pack
+from janusflow.foundations.language_model import pack, step_loss
 from janusflow.foundations.reading import (
-    ReadingBatch,
     ReadingPhase,
+    SceneReading,
     SlotWords,
     check_curriculum,
     heldout_reading,
     reading_accuracy,
     reading_batches,
-    reading_loss,
 )
 from janusflow.foundations.settings import FoundationSettings
-from janusflow.foundations.training import lr_factor
+from janusflow.foundations.training import TrainingSettings, random_indices, train
 from janusflow.processor import DEFAULT_SYSTEM_PROMPT, JanusFlowProcessor
 
 HELD_OUT_QUESTIONS = 800
 
 
-def train_reading(model: LlamaForCausalLM, batches: Iterator[ReadingBatch], text_rows: torch.Tensor,
-                  heldout: dict[str, ReadingBatch], words: SlotWords, steps: int, learning_rate: float,
-                  every: int = 100, seed: int = 0, text_batch_size: int = 32) -> list[dict]:
-    """AdamW on the reading answers plus next-token prediction on a batch of text rows each step, on the LLM
-    foundation's schedule (50 warmup steps, cosine decay); the held-out accuracy at step 0 and every ``every``
-    steps."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=(0.9, 0.95), weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, 50, steps))
-    generator = torch.Generator().manual_seed(seed)
-    curve = []
-    model.train()
-    for step in range(steps + 1):
-        if step % every == 0 or step == steps:
-            curve.append({"step": step, **reading_accuracy(model, heldout, words)})
+def train_reading(model: LlamaForCausalLM, reading: SceneReading, text_rows: torch.Tensor,
+                  settings: TrainingSettings, every: int = 100) -> list[dict]:
+    """The LLM foundation's own loop and loss (``train``, ``step_loss``: text rows and a reading batch each step),
+    with the held-out reading accuracy at step 0, every ``every`` steps and at the end."""
+    curve: list[dict] = []
+
+    def record(done: int) -> None:
+        if done % every == 0 or done == settings.steps:
+            curve.append({"step": done, **reading_accuracy(model, reading.heldout, reading.words)})
             print(json.dumps(curve[-1]), flush=True)
-        if step == steps:
-            break
-        batch = next(batches)
-        loss = reading_loss(model, batch, words)
-        rows = text_rows[torch.randint(0, len(text_rows), (text_batch_size,), generator=generator)]
-        loss = loss + model(input_ids=rows, labels=rows).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+
+    record(0)
+    train(model, step_loss(model, text_rows, reading), random_indices(len(text_rows), settings.batch_size),
+          settings, "scene reading", progress=False, after_step=record)
     return curve
 
 
@@ -102,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--foundations", default="artifacts/tiny/foundations", help="folder with tokenizer/")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="default: params' foundations.llm.training.learning_rate")
     parser.add_argument("--initializer-range", type=float, default=None,
                         help="the LLM's init std (default: params' foundations.llm.initializer_range)")
     parser.add_argument("--official-system-prompt", action="store_true",
@@ -133,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     llama = config.llama_config()
     llama.initializer_range = args.initializer_range or settings.llm_initializer_range
     torch.manual_seed(settings.llm_training.seed)
-    curve = train_reading(LlamaForCausalLM(llama),
-                          reading_batches(data.shapes_world, processor, args.batch_size, curriculum),
-                          text_rows, held, words, args.steps, args.learning_rate,
-                          text_batch_size=args.text_batch_size or settings.llm_training.batch_size)
+    training = replace(settings.llm_training, steps=args.steps,
+                       learning_rate=args.learning_rate or settings.llm_training.learning_rate,
+                       batch_size=args.text_batch_size or settings.llm_training.batch_size)
+    reading = SceneReading(reading_batches(data.shapes_world, processor, args.batch_size, curriculum), held, words)
+    curve = train_reading(LlamaForCausalLM(llama), reading, text_rows, training)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({**vars(args), "initializer_range": llama.initializer_range,

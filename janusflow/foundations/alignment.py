@@ -39,15 +39,13 @@ def align_understanding(model: JanusFlowModel, tokenizer: PreTrainedTokenizerBas
     pixels = torch.stack([image_tensor(render(scene, spec.image_size)) for scene in drawn])
     features = model.vision_und_enc_model(pixels.to(model.dtype)).flatten(0, 1).float()
     objects = torch.tensor([patch_labels(s, spec.grid) for s in drawn]).flatten()
-    words = SlotWords.of(tokenizer).objects
-    targets = patch_word_vectors(model.language_model.get_input_embeddings(), words)[objects].float()
+    vectors = patch_word_vectors(model.language_model.get_input_embeddings(), SlotWords.of(tokenizer).objects).float()
+    targets = vectors[objects]
     weights = torch.where(objects > 0, OBJECT_WEIGHT, 1.0)
     weight, bias = least_squares(features, targets, weights)
     model.vision_und_enc_aligner.weight.copy_(weight)
     model.vision_und_enc_aligner.bias.copy_(bias)
     fitted = model.vision_und_enc_aligner(features)
     error = (weights * (fitted - targets).square().sum(1)).sum() / (weights * targets.square().sum(1)).sum().clamp_min(1e-12)
-    table = torch.unique(targets, dim=0)
-    nearest = table[torch.cdist(fitted[objects > 0], table).argmin(1)]
-    own = (nearest == targets[objects > 0]).all(1).float().mean()
+    own = (torch.cdist(fitted[objects > 0], vectors).argmin(1) == objects[objects > 0]).float().mean()
     return {"relative_error": round(float(error.sqrt()), 4), "object_patches_nearest_own": round(float(own), 4)}

@@ -6,7 +6,7 @@ by held-out reading accuracy."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -42,6 +42,17 @@ def heldout_nll(model: LlamaForCausalLM, rows: torch.Tensor, batch_size: int = 6
     return total, count
 
 
+def step_loss(model: LlamaForCausalLM, rows: torch.Tensor,
+              reading: SceneReading | None) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """One step's loss: next-token prediction on the text ``rows`` drawn and, with ``reading``, the answers of the
+    next scene-reading batch."""
+    def loss_on(indices: torch.Tensor, _: torch.Generator) -> torch.Tensor:
+        batch = rows[indices]
+        loss = model(input_ids=batch, labels=batch).loss
+        return loss if reading is None else loss + reading_loss(model, next(reading.batches), reading.words)
+    return loss_on
+
+
 def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
                             heldout: Sequence[str], settings: TrainingSettings, sequence_length: int,
                             out: str | Path, progress: bool = True, reading: SceneReading | None = None) -> dict:
@@ -54,12 +65,7 @@ def pretrain_language_model(config: LlamaConfig, tokenizer: PreTrainedTokenizerB
     rows = pack(texts, tokenizer, sequence_length)
     held = pack(heldout, tokenizer, sequence_length)
 
-    def loss_on(indices: torch.Tensor, _: torch.Generator) -> torch.Tensor:
-        batch = rows[indices]
-        loss = model(input_ids=batch, labels=batch).loss
-        return loss if reading is None else loss + reading_loss(model, next(reading.batches), reading.words)
-
-    curve = train(model, loss_on, random_indices(len(rows), settings.batch_size), settings,
+    curve = train(model, step_loss(model, rows, reading), random_indices(len(rows), settings.batch_size), settings,
                   "foundation: language model", progress)
     nll, count = heldout_nll(model, held)
     read = {} if reading is None else reading_accuracy(model, reading.heldout, reading.words)

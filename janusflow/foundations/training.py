@@ -43,9 +43,10 @@ def random_indices(dataset_size: int, batch_size: int) -> Callable[[torch.Genera
 
 def train(module: nn.Module, loss_on: Callable[[Batch, torch.Generator], torch.Tensor],
           draw: Callable[[torch.Generator], Batch], settings: TrainingSettings, desc: str,
-          progress: bool = True) -> list[float]:
+          progress: bool = True, after_step: Callable[[int], None] | None = None) -> list[float]:
     """Run ``settings.steps`` steps; ``draw(generator)`` gives a batch and ``loss_on(batch, generator)`` its
-    loss. Returns the loss at every step. Deterministic for ``settings.seed`` on CPU."""
+    loss; ``after_step(steps_done)`` runs after each (a curve of held-out figures). Returns the loss at every step.
+    Deterministic for ``settings.seed`` on CPU."""
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate, betas=(0.9, 0.95),
                                   weight_decay=settings.weight_decay)
@@ -66,5 +67,7 @@ def train(module: nn.Module, loss_on: Callable[[Batch, torch.Generator], torch.T
             schedule.step()
             curve.append(loss.item())
             bar.set_postfix(loss=f"{curve[-1]:.4f}")
+            if after_step is not None:
+                after_step(len(curve))
     module.eval()
     return curve
