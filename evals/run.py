@@ -126,7 +126,7 @@ class EvalRun:
 
     def reference_features(self, extractor: Extractor, progress: bool = True) -> np.ndarray:
         """The FID reference, GigaGAN-prepared at the evaluation resolution; features cached beside it and
-        recomputed when the prepared files change."""
+        recomputed when the prepared files or the extractor's weights change."""
         g = self.settings.generation
         if not g.fid_reference:
             raise FileNotFoundError("evaluation.generation.fid_reference is not set; point it at the real images.")
@@ -134,7 +134,7 @@ class EvalRun:
         prepare_folder(g.fid_reference, folder, g.resolution, progress)
         files = image_files(folder)
         digest = hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:16]
-        cache = folder.parent / f"{folder.name}.{extractor.name}.{digest}.npy"
+        cache = folder.parent / f"{folder.name}.{extractor.cache_key}.{digest}.npy"
         if cache.is_file():
             return np.load(cache)
         features = folder_features(folder, extractor, self.settings.device, progress=progress)

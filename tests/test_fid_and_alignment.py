@@ -13,6 +13,7 @@ from PIL import Image
 from evals.generation.alignment import clip_score, mean_cosine, paper_clip_score
 from evals.generation.fid import (
     Extractor,
+    encoder_extractor,
     enough_images,
     fid_kid,
     folder_features,
@@ -20,6 +21,8 @@ from evals.generation.fid import (
     inception_extractor,
     prepare_folder,
 )
+from janusflow.config import tiny_janusflow_config
+from janusflow.foundations.siglip import SiglipDualEncoder, TextTowerSpec
 
 
 def mean_colour_extractor() -> Extractor:
@@ -122,3 +125,21 @@ def test_paper_clip_score_runs_torchmetrics_on_a_local_clip_directory(tmp_path):
                                                       attention_mask=inputs["attention_mask"]))
     assert expected > 0 and paper_clip_score(tmp_path / "clip", paths, prompts, batch_size=2)["clip_score"] == \
         pytest.approx(expected, abs=1e-3)
+
+
+def test_cached_features_are_named_by_the_encoder_weights_that_made_them():
+    spec = tiny_janusflow_config(vocab_size=64, hidden=32, heads=4).und_encoder_spec()
+    text = TextTowerSpec(vocab_size=64, width=32, layers=1, heads=4, context_length=8, embed_dim=32)
+    torch.manual_seed(0)
+    first = SiglipDualEncoder(spec, text)
+    torch.manual_seed(0)
+    same = SiglipDualEncoder(spec, text)
+    torch.manual_seed(1)
+    other = SiglipDualEncoder(spec, text)
+    key = encoder_extractor(first).cache_key
+    assert key.startswith("tiny_understanding_encoder-") and len(key) == len("tiny_understanding_encoder-") + 16
+    assert encoder_extractor(same).cache_key == key and encoder_extractor(other).cache_key != key
+    with torch.no_grad():
+        same.image_tower.vision_tower.norm.weight.add_(1e-3)   # a retrained tower, however slightly
+    assert encoder_extractor(same).cache_key != key
+    assert mean_colour_extractor().cache_key == "mean_colour"   # fixed weights: the name alone

@@ -13,6 +13,7 @@ Extractors:
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,21 @@ class Extractor:
     fn_resize: Callable[[np.ndarray], np.ndarray]      # one HWC uint8 image -> the extractor's input size
     dim: int
     comparable_to_inception: bool
+    weights: str = ""   # a fingerprint of weights that change between runs, part of cached features' names
+
+    @property
+    def cache_key(self) -> str:
+        """Names cached features: the extractor and, for weights trained in the pipeline, which weights."""
+        return f"{self.name}-{self.weights}" if self.weights else self.name
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """16 hex digits of the SHA-256 of a module's parameters and buffers, in state-dict order."""
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def inception_extractor(weights_dir: str | Path, device: str | torch.device = "cpu") -> Extractor:
@@ -56,7 +72,8 @@ def inception_extractor(weights_dir: str | Path, device: str | torch.device = "c
 
 
 def encoder_extractor(encoder: SiglipDualEncoder, device: str | torch.device = "cpu") -> Extractor:
-    """The tiny dual encoder's image tower, pooled by its MAP head (before the projection)."""
+    """The tiny dual encoder's image tower, pooled by its MAP head (before the projection); fingerprinted, since
+    each rebuild of the encoder foundation changes the features (and so the cached reference)."""
     tower = encoder.image_tower.to(device).eval()
     size = tower.spec.image_size
     mean = torch.tensor(IMAGE_MEAN, device=device).view(1, 3, 1, 1) * 255
@@ -67,7 +84,7 @@ def encoder_extractor(encoder: SiglipDualEncoder, device: str | torch.device = "
         return tower.vision_tower.forward_head(tower((x.to(device) - mean) / std), pre_logits=True)
 
     return Extractor("tiny_understanding_encoder", model_fn, make_resizer("PIL", False, "bicubic", (size, size)),
-                     tower.spec.width, False)
+                     tower.spec.width, False, weights_fingerprint(tower))
 
 
 def image_files(folder: Path) -> list[Path]:
