@@ -15,15 +15,12 @@ NAMES = ("tokenizer", "llm", "encoder", "vae")
 SECTION_KEYS = ("out", *NAMES, "gates")
 
 
-def _reading_batch_size(reading: dict[str, Any]) -> int:
+def _reading(reading: dict[str, Any]) -> tuple[int, tuple[ReadingPhase, ...]]:
+    """``foundations.llm.reading``: conversations per LLM step (0: text only) and the curriculum,
+    ``[{steps: 1000, categories: [color]}, {categories: [...]}]`` (all categories throughout when absent)."""
     if set(reading) - {"batch_size", "curriculum"} or int(reading.get("batch_size", 0)) < 0:
         raise SettingsError(f"foundations.llm.reading is {reading}; give {{batch_size: N, curriculum: [...]}} (N >= 0, "
                             "0 for text only).")
-    return int(reading.get("batch_size", 0))
-
-
-def _reading_curriculum(reading: dict[str, Any]) -> tuple[ReadingPhase, ...]:
-    """``curriculum: [{steps: 1000, categories: [color]}, {categories: [...]}]``; all categories when absent."""
     phases = reading.get("curriculum") or [{}]
     try:
         curriculum = tuple(ReadingPhase(tuple(phase.get("categories", CATEGORIES)), phase.get("steps"))
@@ -32,7 +29,7 @@ def _reading_curriculum(reading: dict[str, Any]) -> tuple[ReadingPhase, ...]:
     except (AttributeError, TypeError, ValueError) as error:
         raise SettingsError(f"foundations.llm.reading.curriculum is {phases}: {error} Each phase is "
                             "{steps: N, categories: [...]}, the last without steps.") from error
-    return curriculum
+    return int(reading.get("batch_size", 0)), curriculum
 
 
 @dataclass(frozen=True)
@@ -82,14 +79,15 @@ class FoundationSettings:
         gates = section["gates"] or {}
         if set(gates) - set(NAMES):
             raise SettingsError(f"foundations.gates names {sorted(set(gates) - set(NAMES))}; use {list(NAMES)}.")
+        reading_batch_size, reading_curriculum = _reading(section["llm"].get("reading") or {})
         return cls(
             out=Path(section["out"]),
             vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
             sequence_length=int(only("llm", ("sequence_length", "initializer_range", "reading", "training"))[
                 "sequence_length"]),
             llm_initializer_range=float(section["llm"]["initializer_range"]),
-            llm_reading_batch_size=_reading_batch_size(section["llm"].get("reading") or {}),
-            llm_reading_curriculum=_reading_curriculum(section["llm"].get("reading") or {}),
+            llm_reading_batch_size=reading_batch_size,
+            llm_reading_curriculum=reading_curriculum,
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),
