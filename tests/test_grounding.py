@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
 
+from data.shapes.patch_words import patch_labels
+from data.shapes.scene import Scene
 from evals.heldout import read_eval
-from evals.understanding.grounding import centre_features, grounding_report, object_cells, probe_accuracy, scene_id
+from evals.understanding.grounding import (
+    SLOT_SOURCES,
+    centre_features,
+    grounding_report,
+    object_cells,
+    probe_accuracy,
+    scene_id,
+    slot_reading,
+    slots_in_words,
+)
+from evals.understanding.questions import prompt_text
+from janusflow.foundations.reading import SlotWords, heldout_reading, patch_word_vectors, reading_logits
 from evals.understanding.shapes_sets import shapes_questions
 
 
@@ -51,4 +65,60 @@ def test_grounding_report_measures_answers_probes_and_attention(model, processor
     assert len(attention["asked_object_per_slot"]) == len(attention["other_objects_per_slot"]) == layers
     assert json.loads((tmp_path / "grounding.json").read_text()) == report
     assert (tmp_path / "shuffled_images" / "predictions.jsonl").is_file()
+    assert set(report["slot_reading"]) == {*SLOT_SOURCES, "shuffled_images"}
     assert model.language_model.config._attn_implementation == attention_implementation  # eager only inside
+
+
+def test_slots_in_words_replaces_only_the_chosen_slots(model, processor):
+    labels = torch.zeros(2, 64, dtype=torch.long)
+    labels[0, 5], labels[1, 40] = 3, 17
+    features = torch.randn(2, 64, model.vision_und_enc_aligner.in_features, generator=torch.Generator().manual_seed(0))
+    vectors = patch_word_vectors(model.language_model.get_input_embeddings(), SlotWords.of(processor.tokenizer).objects)
+    with torch.no_grad():
+        plain = model.vision_und_enc_aligner(features)
+        is_object = labels > 0
+        with slots_in_words(model, processor.tokenizer, labels, objects=True, empty=False):
+            swapped = model.vision_und_enc_aligner(features)
+        assert torch.equal(swapped[is_object], vectors[labels[is_object]]) and torch.equal(swapped[~is_object], plain[~is_object])
+        with slots_in_words(model, processor.tokenizer, labels, objects=False, empty=True):
+            swapped = model.vision_und_enc_aligner(features)
+        assert not swapped[~is_object].any() and torch.equal(swapped[is_object], plain[is_object])
+        assert torch.equal(model.vision_und_enc_aligner(features), plain)   # the hook is gone after the block
+        with pytest.raises(ValueError, match="the aligner gives \\(2, 64\\) slots, the labels \\(2, 36\\)"):
+            with slots_in_words(model, processor.tokenizer, labels[:, :36], objects=True, empty=True):
+                model.vision_und_enc_aligner(features)
+
+
+def test_every_slot_in_words_is_what_the_llm_foundation_read(model, processor, held_out):
+    """With every slot swapped (and the image's begin slot holding the begin token's embedding, as the reading
+    has it), the model's logits are the LLM's on the scene written in words."""
+    questions = [q for q in shapes_questions("vqa", held_out, 16) if q.category == "existence"][:3]
+    scenes = {row["id"]: row["scene"] for row in read_eval(held_out, "scenes.jsonl")}
+    model = copy.deepcopy(model)
+    embedding = model.language_model.get_input_embeddings()
+    with torch.no_grad():
+        model.beg_of_und_embed.copy_(embedding.weight[processor.tokenizer.convert_tokens_to_ids("<begin_of_image>")])
+    rows = [{"question": q.text, "answer": q.answers[0], "category": q.category, "scene_id": scene_id(q)}
+            for q in questions]
+    words = heldout_reading(scenes, rows, processor)["existence"]
+    sequences = [processor.encode_conversation([{"role": "User", "content": prompt_text(q)},
+                                                {"role": "Assistant", "content": q.answers[0]}], truncate=True)
+                 for q in questions]
+    batch = processor.batch(sequences, [q.load_image() for q in questions], padding_side="right")
+    labels = torch.tensor([patch_labels(Scene.from_dict(scenes[scene_id(q)]), 8) for q in questions])
+    with torch.no_grad(), slots_in_words(model, processor.tokenizer, labels, objects=True, empty=True):
+        logits = model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
+                                            batch.image_token_mask, batch.image_begin_mask)
+        read = reading_logits(model.language_model, words, SlotWords.of(processor.tokenizer))
+    assert torch.equal(batch.input_ids, words.sequences.input_ids)
+    real = batch.attention_mask.bool()   # padding slots attend differently in the two paths
+    assert torch.allclose(logits[real], read[real], atol=1e-5)
+
+
+def test_slot_reading_gives_each_source_per_category(model, processor, held_out):
+    questions = shapes_questions("vqa", held_out, 16)
+    scenes = {row["id"]: row["scene"] for row in read_eval(held_out, "scenes.jsonl")}
+    rows = slot_reading(model, processor, questions, scenes)
+    assert list(rows) == [*SLOT_SOURCES, "shuffled_images"]
+    assert all(set(row) == {"color", "count", "position", "existence"} for row in rows.values())
+    assert all(0.0 <= value <= 100.0 for row in rows.values() for value in row.values())

@@ -5,7 +5,10 @@ the tiny profile, on the shapes world's held-out scenes:
 - linear probes: each object's shape and colour from the patch features at its centre, in the understanding
   encoder's output and in the aligned embeddings the LLM receives;
 - attention at the answer position: its share on the image slots (per layer and head), and per image slot on
-  the asked object's patches against the other objects' (colour questions in scenes of several objects).
+  the asked object's patches against the other objects' (colour questions in scenes of several objects);
+- slot reading: teacher-forced answers per category with the own image, with shuffled images, and with the
+  aligner's output replaced at object slots, at empty slots or at every slot by what the LLM foundation read
+  there (the scene in patch words), which says whether the answers are lost in the image path or in the LLM.
 
     python -m evals.understanding.grounding --checkpoint artifacts/tiny/training/F/stage3/export
 """
@@ -14,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from data.shapes.scene import COLORS, SHAPES
+from data.shapes.patch_words import patch_labels
+from data.shapes.scene import COLORS, SHAPES, Scene
 from evals.heldout import read_eval
 from evals.understanding.questions import Question, prompt_text
 from evals.understanding.runner import evaluate
 from evals.understanding.shuffled import shuffled_images
+from janusflow.foundations.reading import SlotWords, answer_accuracy, patch_word_vectors
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor, preprocess_image
 
@@ -135,6 +141,76 @@ def answer_attention(model: JanusFlowModel, processor: JanusFlowProcessor, quest
             "selectivity_questions": compared}
 
 
+SLOT_SOURCES = {  # row name: (object slots in words, empty slots zero)
+    "own_images": (False, False),
+    "objects_in_words": (True, False),
+    "empty_slots_zero": (False, True),
+    "scene_in_words": (True, True),
+}
+
+
+@contextmanager
+def slots_in_words(model: JanusFlowModel, tokenizer, labels: torch.Tensor, objects: bool,
+                   empty: bool) -> Iterator[None]:
+    """Within the block, the und aligner's output [B, N, D] is replaced where ``labels`` ([B, N] ``PATCH_WORDS``
+    indices) name an object (``objects``) and where they name the background (``empty``) by what the scene written
+    in words puts there: the sum of the object's colour and shape word embeddings, zero for the background."""
+    if not (objects or empty):
+        yield
+        return
+    vectors = patch_word_vectors(model.language_model.get_input_embeddings(), SlotWords.of(tokenizer).objects)
+
+    def swap(_module: torch.nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if output.shape[:2] != labels.shape:
+            raise ValueError(f"the aligner gives {tuple(output.shape[:2])} slots, the labels {tuple(labels.shape)}.")
+        is_object = (labels > 0)[..., None]
+        replace = (is_object & objects) | (~is_object & empty)
+        return torch.where(replace, vectors[labels].to(output.dtype), output)
+
+    handle = model.vision_und_enc_aligner.register_forward_hook(swap)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                   codec=None) -> float:
+    """Percent of ``questions`` whose first reference answer is the argmax at each of its tokens, asked as the
+    LLM foundation's reading asks (no answer suffix)."""
+    sequences = [processor.encode_conversation([{"role": "User", "content": prompt_text(q)},
+                                                {"role": "Assistant", "content": q.answers[0]}], truncate=True)
+                 for q in questions]
+    batch = processor.batch(sequences, [q.load_image() for q in questions], padding_side="right")
+    latents = codec.encode(batch.pixel_values, torch.Generator().manual_seed(0)) if model.understands_latents else None
+    logits = model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
+                                        batch.image_token_mask, batch.image_begin_mask, latents)
+    return round(100 * answer_accuracy(logits, batch.labels), 1)
+
+
+def slot_reading(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                 scenes: dict[str, dict], codec=None) -> dict[str, dict[str, float]]:
+    """Teacher-forced accuracy per VQA category for each of ``SLOT_SOURCES`` and with the images shuffled across
+    questions. Models whose understanding encoder reads VAE latents (B, C) get only the own and shuffled rows: the
+    LLM foundation never read their slots in words."""
+    grid = int(round(processor.num_image_tokens ** 0.5))
+    categories = sorted({q.category for q in questions})
+    sources = {"own_images": SLOT_SOURCES["own_images"]} if model.understands_latents else SLOT_SOURCES
+    rows: dict[str, dict[str, float]] = {}
+    for name, (objects, empty) in sources.items():
+        rows[name] = {}
+        for category in categories:
+            asked = [q for q in questions if q.category == category]
+            labels = torch.tensor([patch_labels(Scene.from_dict(scenes[scene_id(q)]), grid) for q in asked])
+            with slots_in_words(model, processor.tokenizer, labels, objects, empty):
+                rows[name][category] = teacher_forced(model, processor, asked, codec)
+    shuffled = shuffled_images(questions)
+    rows["shuffled_images"] = {c: teacher_forced(model, processor, [q for q in shuffled if q.category == c], codec)
+                               for c in categories}
+    return rows
+
+
 def _image(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
@@ -154,6 +230,7 @@ def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, quest
         "vqa": answers,
         "probes": object_probes(model, image_size, read_eval(eval_dir, "scenes.jsonl"), eval_dir / "images"),
         "attention": answer_attention(model, processor, (several or list(questions))[:attention_questions], scenes),
+        "slot_reading": slot_reading(model, processor, questions, scenes, codec),
     }
     (out / "grounding.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
@@ -176,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     report = grounding_report(loaded.model, loaded.processor, run.questions("vqa"), run.eval_dir, out,
                               loaded.processor.image_size, codec=loaded.codec)
-    print(json.dumps({"vqa": report["vqa"], "probes": report["probes"]}, indent=1))
+    print(json.dumps({key: report[key] for key in ("vqa", "probes", "slot_reading")}, indent=1))
     print(f"attention and answers: {out}")
     return 0
 
