@@ -12,7 +12,8 @@ from data.shapes.patch_words import patch_labels
 from data.shapes.scene import Scene
 from evals.heldout import read_eval
 from evals.understanding.grounding import (
-    SLOT_SOURCES,
+    SLOT_SWAPS,
+    answered_batch,
     centre_features,
     grounding_report,
     object_cells,
@@ -21,7 +22,6 @@ from evals.understanding.grounding import (
     slot_reading,
     slots_in_words,
 )
-from evals.understanding.questions import prompt_text
 from janusflow.foundations.reading import SlotWords, heldout_reading, patch_word_vectors, reading_logits
 from evals.understanding.shapes_sets import shapes_questions
 
@@ -65,7 +65,7 @@ def test_grounding_report_measures_answers_probes_and_attention(model, processor
     assert len(attention["asked_object_per_slot"]) == len(attention["other_objects_per_slot"]) == layers
     assert json.loads((tmp_path / "grounding.json").read_text()) == report
     assert (tmp_path / "shuffled_images" / "predictions.jsonl").is_file()
-    assert set(report["slot_reading"]) == {*SLOT_SOURCES, "shuffled_images"}
+    assert set(report["slot_reading"]) == {"own_images", *SLOT_SWAPS, "shuffled_images"}
     assert model.language_model.config._attn_implementation == attention_implementation  # eager only inside
 
 
@@ -101,10 +101,7 @@ def test_every_slot_in_words_is_what_the_llm_foundation_read(model, processor, h
     rows = [{"question": q.text, "answer": q.answers[0], "category": q.category, "scene_id": scene_id(q)}
             for q in questions]
     words = heldout_reading(scenes, rows, processor)["existence"]
-    sequences = [processor.encode_conversation([{"role": "User", "content": prompt_text(q)},
-                                                {"role": "Assistant", "content": q.answers[0]}], truncate=True)
-                 for q in questions]
-    batch = processor.batch(sequences, [q.load_image() for q in questions], padding_side="right")
+    batch = answered_batch(processor, questions)
     labels = torch.tensor([patch_labels(Scene.from_dict(scenes[scene_id(q)]), 8) for q in questions])
     with torch.no_grad(), slots_in_words(model, processor.tokenizer, labels, objects=True, empty=True):
         logits = model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
@@ -115,10 +112,17 @@ def test_every_slot_in_words_is_what_the_llm_foundation_read(model, processor, h
     assert torch.allclose(logits[real], read[real], atol=1e-5)
 
 
-def test_slot_reading_gives_each_source_per_category(model, processor, held_out):
+def test_slot_reading_of_a_model_that_ignores_the_image(model, processor, held_out):
+    """With the aligner silenced (every slot zero), the own image, shuffled images and zeroed empty slots are the
+    same input, so they score the same; so are words on the object slots with and without zeroed empty slots."""
     questions = shapes_questions("vqa", held_out, 16)
     scenes = {row["id"]: row["scene"] for row in read_eval(held_out, "scenes.jsonl")}
-    rows = slot_reading(model, processor, questions, scenes)
-    assert list(rows) == [*SLOT_SOURCES, "shuffled_images"]
+    silenced = copy.deepcopy(model)
+    with torch.no_grad():
+        silenced.vision_und_enc_aligner.weight.zero_()
+        silenced.vision_und_enc_aligner.bias.zero_()
+    rows = slot_reading(silenced, processor, questions, scenes)
+    assert list(rows) == ["own_images", *SLOT_SWAPS, "shuffled_images"]
     assert all(set(row) == {"color", "count", "position", "existence"} for row in rows.values())
-    assert all(0.0 <= value <= 100.0 for row in rows.values() for value in row.values())
+    assert rows["own_images"] == rows["shuffled_images"] == rows["empty_slots_zero"]
+    assert rows["scene_in_words"] == rows["objects_in_words"]

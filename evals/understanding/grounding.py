@@ -32,7 +32,7 @@ from evals.understanding.runner import evaluate
 from evals.understanding.shuffled import shuffled_images
 from janusflow.foundations.reading import SlotWords, answer_accuracy, patch_word_vectors
 from janusflow.modeling.janusflow import JanusFlowModel
-from janusflow.processor import JanusFlowProcessor, preprocess_image
+from janusflow.processor import JanusFlowProcessor, SequenceBatch, preprocess_image
 
 
 def scene_id(question: Question) -> str:
@@ -141,8 +141,7 @@ def answer_attention(model: JanusFlowModel, processor: JanusFlowProcessor, quest
             "selectivity_questions": compared}
 
 
-SLOT_SOURCES = {  # row name: (object slots in words, empty slots zero)
-    "own_images": (False, False),
+SLOT_SWAPS = {  # row name: (object slots in words, empty slots zero)
     "objects_in_words": (True, False),
     "empty_slots_zero": (False, True),
     "scene_in_words": (True, True),
@@ -155,9 +154,6 @@ def slots_in_words(model: JanusFlowModel, tokenizer, labels: torch.Tensor, objec
     """Within the block, the und aligner's output [B, N, D] is replaced where ``labels`` ([B, N] ``PATCH_WORDS``
     indices) name an object (``objects``) and where they name the background (``empty``) by what the scene written
     in words puts there: the sum of the object's colour and shape word embeddings, zero for the background."""
-    if not (objects or empty):
-        yield
-        return
     vectors = patch_word_vectors(model.language_model.get_input_embeddings(), SlotWords.of(tokenizer).objects)
 
     def swap(_module: torch.nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
@@ -174,15 +170,20 @@ def slots_in_words(model: JanusFlowModel, tokenizer, labels: torch.Tensor, objec
         handle.remove()
 
 
-@torch.no_grad()
-def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                   codec=None) -> float:
-    """Percent of ``questions`` whose first reference answer is the argmax at each of its tokens, asked as the
-    LLM foundation's reading asks (no answer suffix)."""
+def answered_batch(processor: JanusFlowProcessor, questions: Sequence[Question]) -> SequenceBatch:
+    """The questions with their first reference answers, right-padded, labels on the answers: asked as the LLM
+    foundation's reading asks (no answer suffix)."""
     sequences = [processor.encode_conversation([{"role": "User", "content": prompt_text(q)},
                                                 {"role": "Assistant", "content": q.answers[0]}], truncate=True)
                  for q in questions]
-    batch = processor.batch(sequences, [q.load_image() for q in questions], padding_side="right")
+    return processor.batch(sequences, [q.load_image() for q in questions], padding_side="right")
+
+
+@torch.no_grad()
+def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
+                   codec=None) -> float:
+    """Percent of ``questions`` whose first reference answer is the argmax at each of its tokens."""
+    batch = answered_batch(processor, questions)
     latents = codec.encode(batch.pixel_values, torch.Generator().manual_seed(0)) if model.understands_latents else None
     logits = model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
                                         batch.image_token_mask, batch.image_begin_mask, latents)
@@ -191,14 +192,15 @@ def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questio
 
 def slot_reading(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
                  scenes: dict[str, dict], codec=None) -> dict[str, dict[str, float]]:
-    """Teacher-forced accuracy per VQA category for each of ``SLOT_SOURCES`` and with the images shuffled across
-    questions. Models whose understanding encoder reads VAE latents (B, C) get only the own and shuffled rows: the
+    """Teacher-forced accuracy per VQA category with the own image, with each of ``SLOT_SWAPS`` and with the images
+    shuffled across questions. Models whose understanding encoder reads VAE latents (B, C) get only the own and shuffled rows: the
     LLM foundation never read their slots in words."""
-    grid = int(round(processor.num_image_tokens ** 0.5))
     categories = sorted({q.category for q in questions})
-    sources = {"own_images": SLOT_SOURCES["own_images"]} if model.understands_latents else SLOT_SOURCES
-    rows: dict[str, dict[str, float]] = {}
-    for name, (objects, empty) in sources.items():
+    rows = {"own_images": {c: teacher_forced(model, processor, [q for q in questions if q.category == c], codec)
+                           for c in categories}}
+    swaps = {} if model.understands_latents else SLOT_SWAPS
+    grid = model.config.und_encoder_spec().grid
+    for name, (objects, empty) in swaps.items():
         rows[name] = {}
         for category in categories:
             asked = [q for q in questions if q.category == category]
