@@ -23,6 +23,7 @@ from janusflow.foundations.siglip import (
     SHAPES,
     SiglipDualEncoder,
     TextTowerSpec,
+    tokenize,
     same_text,
     sigmoid_loss,
     swap_shapes,
@@ -184,6 +185,27 @@ def test_dual_encoder_learns_is_deterministic_and_round_trips(trained_tokenizer,
     assert loaded.embed_images(images[:2]).shape == (2, 32)
     with pytest.raises(FileNotFoundError, match="build the encoder foundation first"):
         SiglipDualEncoder.from_pretrained(tmp_path / "missing")
+
+
+def test_tokenize_pads_to_the_longest_text_and_the_text_embedding_does_not_depend_on_it(trained_tokenizer):
+    tokenizer = AutoTokenizer.from_pretrained(trained_tokenizer[0])
+    short, long = "a red square", "a photo of a large red square left of a small blue circle"
+    ids, mask = tokenize(tokenizer, [short, long], 32)
+    widths = [len(tokenizer.encode(t, add_special_tokens=False)) + 1 for t in (short, long)]
+    assert ids.shape == mask.shape == (2, max(widths)) and mask.sum(1).tolist() == widths
+    assert ids[0, widths[0] - 1] == ids[1, widths[1] - 1] == tokenizer.eos_token_id
+    assert tokenize(tokenizer, [long], 4)[0].tolist() == [tokenizer.encode(long, add_special_tokens=False)[:3]
+                                                          + [tokenizer.eos_token_id]]
+    torch.manual_seed(0)
+    tower = SiglipDualEncoder(tiny_janusflow_config(vocab_size=len(tokenizer), hidden=32, heads=4).und_encoder_spec(),
+                              TextTowerSpec(vocab_size=len(tokenizer), width=32, layers=1, heads=4,
+                                            context_length=32, embed_dim=32)).eval()
+    alone = tower.embed_texts(*tokenize(tokenizer, [short], 32))[0]
+    full = torch.full((1, 32), tokenizer.pad_token_id), torch.zeros((1, 32), dtype=torch.long)
+    full[0][0, :widths[0]], full[1][0, :widths[0]] = ids[0, :widths[0]], 1
+    with torch.no_grad():
+        assert torch.allclose(tower.embed_texts(ids, mask)[0], alone, atol=1e-6)
+        assert torch.allclose(tower.embed_texts(*full)[0], alone, atol=1e-6)
 
 
 def test_vae_learns_sets_its_scaling_factor_and_loads(tmp_path):

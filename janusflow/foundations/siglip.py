@@ -191,11 +191,15 @@ def same_text(captions: Sequence[str]) -> torch.Tensor:
 
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids (cut to ``length``, EOS last) and their mask."""
-    ids = torch.full((len(texts), length), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(texts), length), dtype=torch.long)
-    for row, text in enumerate(texts):
-        tokens = tokenizer.encode(text, add_special_tokens=False)[: length - 1] + [tokenizer.eos_token_id]
+    """Right-padded ids (each cut to ``length``, EOS last) and their mask, as wide as the longest text: alt-text
+    is about 14 tokens against a context of 64, and padding to the context made the text tower most of the encoder
+    foundation's step (the mask keeps each text's embedding independent of its batch)."""
+    encoded = [tokenizer.encode(text, add_special_tokens=False)[: length - 1] + [tokenizer.eos_token_id]
+               for text in texts]
+    width = max((len(tokens) for tokens in encoded), default=1)
+    ids = torch.full((len(texts), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(texts), width), dtype=torch.long)
+    for row, tokens in enumerate(encoded):
         ids[row, : len(tokens)] = torch.tensor(tokens)
         mask[row, : len(tokens)] = 1
     return ids, mask
