@@ -33,6 +33,7 @@ from evals.understanding.shuffled import shuffled_images
 from janusflow.foundations.reading import SlotWords, answer_accuracy, patch_word_vectors
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor, SequenceBatch, preprocess_image
+from janusflow.vae import LatentCodec
 
 
 def scene_id(question: Question) -> str:
@@ -181,7 +182,7 @@ def answered_batch(processor: JanusFlowProcessor, questions: Sequence[Question])
 
 @torch.no_grad()
 def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                   codec=None) -> float:
+                   codec: LatentCodec | None = None) -> float:
     """Percent of ``questions`` whose first reference answer is the argmax at each of its tokens."""
     batch = answered_batch(processor, questions)
     latents = codec.encode(batch.pixel_values, torch.Generator().manual_seed(0)) if model.understands_latents else None
@@ -190,26 +191,32 @@ def teacher_forced(model: JanusFlowModel, processor: JanusFlowProcessor, questio
     return round(100 * answer_accuracy(logits, batch.labels), 1)
 
 
+def by_category(questions: Sequence[Question]) -> dict[str, list[Question]]:
+    """The questions grouped by category, categories sorted."""
+    grouped: dict[str, list[Question]] = {}
+    for q in sorted(questions, key=lambda q: q.category):
+        grouped.setdefault(q.category, []).append(q)
+    return grouped
+
+
 def slot_reading(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                 scenes: dict[str, dict], codec=None) -> dict[str, dict[str, float]]:
+                 scenes: dict[str, dict], codec: LatentCodec | None = None) -> dict[str, dict[str, float]]:
     """Teacher-forced accuracy per VQA category with the own image, with each of ``SLOT_SWAPS`` and with the images
-    shuffled across questions. Models whose understanding encoder reads VAE latents (B, C) get only the own and shuffled rows: the
-    LLM foundation never read their slots in words."""
-    categories = sorted({q.category for q in questions})
-    rows = {"own_images": {c: teacher_forced(model, processor, [q for q in questions if q.category == c], codec)
-                           for c in categories}}
-    swaps = {} if model.understands_latents else SLOT_SWAPS
-    grid = model.config.und_encoder_spec().grid
-    for name, (objects, empty) in swaps.items():
-        rows[name] = {}
-        for category in categories:
-            asked = [q for q in questions if q.category == category]
-            labels = torch.tensor([patch_labels(Scene.from_dict(scenes[scene_id(q)]), grid) for q in asked])
-            with slots_in_words(model, processor.tokenizer, labels, objects, empty):
-                rows[name][category] = teacher_forced(model, processor, asked, codec)
-    shuffled = shuffled_images(questions)
-    rows["shuffled_images"] = {c: teacher_forced(model, processor, [q for q in shuffled if q.category == c], codec)
-                               for c in categories}
+    shuffled across questions. Models whose understanding encoder reads VAE latents (B, C) get only the own and
+    shuffled rows: the LLM foundation never read their slots in words."""
+    asked = by_category(questions)
+    rows = {"own_images": {c: teacher_forced(model, processor, qs, codec) for c, qs in asked.items()}}
+    if not model.understands_latents:
+        grid = model.config.und_encoder_spec().grid
+        labels = {c: torch.tensor([patch_labels(Scene.from_dict(scenes[scene_id(q)]), grid) for q in qs])
+                  for c, qs in asked.items()}
+        for name, (objects, empty) in SLOT_SWAPS.items():
+            rows[name] = {}
+            for category, qs in asked.items():
+                with slots_in_words(model, processor.tokenizer, labels[category], objects, empty):
+                    rows[name][category] = teacher_forced(model, processor, qs, codec)
+    rows["shuffled_images"] = {c: teacher_forced(model, processor, qs, codec)
+                               for c, qs in by_category(shuffled_images(questions)).items()}
     return rows
 
 
@@ -220,17 +227,18 @@ def _image(path: Path) -> Image.Image:
 
 def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
                      eval_dir: Path, out: Path, image_size: int, attention_questions: int = 64,
-                     codec=None) -> dict:
-    """All three measurements; the shuffled and own-image answers are kept under ``out`` as ``ask`` writes them."""
+                     codec: LatentCodec | None = None) -> dict:
+    """All four measurements (answers, probes, attention, slot reading); the shuffled and own-image answers are kept under ``out`` as ``ask`` writes them."""
     answers = {}
     for name, asked in (("own_images", list(questions)), ("shuffled_images", shuffled_images(questions))):
         (out / name).mkdir(parents=True, exist_ok=True)
         answers[name] = evaluate(model, processor, "vqa", asked, out / name, progress=False, codec=codec)["categories"]
-    scenes = {row["id"]: row["scene"] for row in read_eval(eval_dir, "scenes.jsonl")}
+    scene_rows = read_eval(eval_dir, "scenes.jsonl")
+    scenes = {row["id"]: row["scene"] for row in scene_rows}
     several = [q for q in questions if q.category == "color" and len(scenes[scene_id(q)]["objects"]) > 1]
     report = {
         "vqa": answers,
-        "probes": object_probes(model, image_size, read_eval(eval_dir, "scenes.jsonl"), eval_dir / "images"),
+        "probes": object_probes(model, image_size, scene_rows, eval_dir / "images"),
         "attention": answer_attention(model, processor, (several or list(questions))[:attention_questions], scenes),
         "slot_reading": slot_reading(model, processor, questions, scenes, codec),
     }

@@ -192,8 +192,8 @@ def same_text(captions: Sequence[str]) -> torch.Tensor:
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids (each cut to ``length``, EOS last) and their mask, as wide as the longest text: alt-text
-    is about 14 tokens against a context of 64, and padding to the context made the text tower most of the encoder
-    foundation's step (the mask keeps each text's embedding independent of its batch)."""
+    is about 14 tokens against a context of 64, and padding to the context made the text tower 2-3x slower
+    (benchmarks/encoder_text_padding.py). The mask keeps each text's embedding independent of its batch."""
     encoded = [tokenizer.encode(text, add_special_tokens=False)[: length - 1] + [tokenizer.eos_token_id]
                for text in texts]
     width = max((len(tokens) for tokens in encoded), default=1)
