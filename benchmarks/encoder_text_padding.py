@@ -79,7 +79,8 @@ def main() -> None:
         "batch_size": ctx.settings.encoder_training.batch_size, "context_length": text.context_length,
         "text_tokens_mean": sum(int(tokenize(tokenizer, c, text.context_length)[1].sum()) for _, c, _ in batches)
                             / sum(len(c) for _, c, _ in batches),
-        "longest_text_mean": sum(tokenize(tokenizer, c, text.context_length)[0].shape[1] for _, c, _ in batches) / args.steps,
+        "longest_text_mean": sum(tokenize(tokenizer, c, text.context_length)[0].shape[1] for _, c, _ in batches)
+                             / args.steps,
         "text_step_s_context_padded": seconds_per_step(text_step(context_padded), indices, 2),
         "text_step_s_longest_padded": seconds_per_step(text_step(tokenize), indices, 2),
         "image_step_s": seconds_per_step(image_step, indices, 2),

@@ -31,6 +31,9 @@ def test_builders_record_metrics_and_a_failing_gate_fails_the_command(quick_para
     assert json.loads((root / "encoder/metrics.json").read_text())["metrics"]["patch_grid"] == 8
     llm = json.loads((root / "llm/metrics.json").read_text())["metrics"]
     assert {"reading_color", "reading_count", "reading_existence", "reading_position", "reading_mean"} <= set(llm)
+    for name, gates in FoundationSettings.from_profile(load_profile(REPO_PARAMS, "tiny")).gates.items():
+        reported = json.loads((root / name / "metrics.json").read_text())["metrics"]
+        assert set(gates) <= set(reported), f"params.yaml gates {name} on metrics it does not report"
 
 
 def test_llm_needs_the_tokenizer_first(quick_params):

@@ -228,7 +228,8 @@ def _image(path: Path) -> Image.Image:
 def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
                      eval_dir: Path, out: Path, image_size: int, attention_questions: int = 64,
                      codec: LatentCodec | None = None) -> dict:
-    """All four measurements (answers, probes, attention, slot reading); the shuffled and own-image answers are kept under ``out`` as ``ask`` writes them."""
+    """All four measurements (answers, probes, attention, slot reading); the shuffled and own-image answers are
+    kept under ``out`` as ``ask`` writes them."""
     answers = {}
     for name, asked in (("own_images", list(questions)), ("shuffled_images", shuffled_images(questions))):
         (out / name).mkdir(parents=True, exist_ok=True)
