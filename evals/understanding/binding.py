@@ -1,5 +1,5 @@
 """Can an LLM learn to answer a question that needs the question and the image together? A synthetic check behind
-docs/evaluation.md's diagnosis of the tiny profile, free of the understanding encoder and the shapes world's data.
+docs/understanding.md's diagnosis of the tiny profile, free of the understanding encoder and the shapes world's data.
 
 The "image" is an 8x8 grid of slots. Each slot's feature is a fixed random vector for its colour (gray background,
 one to four 2x2 objects of the shapes world's ten colours) plus a fixed random vector for the slot; a trainable

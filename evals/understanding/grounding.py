@@ -1,4 +1,4 @@
-"""Does an understanding model use its image, and how? The measurements behind docs/evaluation.md's diagnosis of
+"""Does an understanding model use its image, and how? The measurements behind docs/understanding.md's diagnosis of
 the tiny profile, on the shapes world's held-out scenes:
 
 - answers with each question's own image against the images shuffled across questions, per VQA category;

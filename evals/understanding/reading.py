@@ -1,5 +1,5 @@
 """Can the tiny LLM learn, from text alone, to answer questions about a scene written in words? A scene-reading
-experiment behind docs/evaluation.md: a fresh LLM of the foundation's size pretrains on the text corpus and, every
+experiment behind docs/understanding.md: a fresh LLM of the foundation's size pretrains on the text corpus and, every
 step beside it, on conversations about training-split scenes whose 64 image slots hold the scene's patch words
 (``data.shapes.patch_words``) instead of image features, in exactly the chat layout the model later sees with
 real images (the profile's chat system prompt included). A patch's "word" is the sum of the LLM's own input
@@ -9,7 +9,7 @@ own (``data.shapes.conversations``, 3-6 per scene, no captioning requests), so t
 held-out accuracy (teacher-forced exact match, per category) uses the evaluation split's VQA questions.
 
 If it learns quickly, stage 1 only has to map the encoder's patches onto the same vectors (the encoder's
-patch-word head says which vector belongs where). docs/evaluation.md gives the curves this command prints.
+patch-word head says which vector belongs where). docs/understanding.md gives the curves this command prints.
 
     python -m evals.understanding.reading --foundations artifacts/tiny/foundations --steps 2000 \
         [--curriculum color:1000 color,count,position,existence] [--text-batch-size 8] \

@@ -48,8 +48,8 @@ def check_curriculum(phases: Sequence[ReadingPhase]) -> None:
                              f"{list(CATEGORIES)}.")
         last = index == len(phases) - 1
         if (phase.steps is None) != last or (phase.steps is not None and phase.steps < 1):
-            raise ValueError(f"reading phase {index} has steps={phase.steps}; every phase but the last needs steps >= 1 "
-                             "and the last runs to the end (no steps).")
+            raise ValueError(f"reading phase {index} has steps={phase.steps}; every phase but the last needs "
+                             "steps >= 1 and the last runs to the end (no steps).")
 
 
 @dataclass
@@ -72,7 +72,7 @@ class SlotWords:
     @classmethod
     def of(cls, tokenizer: PreTrainedTokenizerBase, regions: bool = False) -> SlotWords:
         """Without ``regions`` every region row is empty: the linear und aligner cannot put region words on object
-        patches only (docs/evaluation.md), so the pipeline's slots hold colour and shape words alone."""
+        patches only (docs/understanding.md), so the pipeline's slots hold colour and shape words alone."""
         return cls(patch_word_ids(tokenizer, PATCH_WORDS),
                    patch_word_ids(tokenizer, REGION_WORDS if regions else [()] * len(REGION_WORDS)))
 
