@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
-from evals.generation.detector import detect, ground_truth_agreement
 
 
 def main() -> None:

@@ -25,10 +25,11 @@ from transformers import AutoTokenizer
 
 from data.profile import DataProfile
 from data.settings import code_version, load_profile
+from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
 from evals.checkpoint import EvalCheckpoint, fingerprint, load_checkpoint
 from evals.generation.alignment import paper_clip_score, tiny_clip_score
-from evals.generation.detector import detect, ground_truth_agreement
+from evals.generation.bounds import generation_bounds
 from evals.generation.fid import (
     Extractor,
     encoder_extractor,
@@ -153,6 +154,11 @@ class EvalRun:
             return shapes_questions(benchmark, self.eval_dir, u.questions, self.seed)
         return standard_questions(benchmark, u.sets, u.questions)
 
+    def fid_scenes(self) -> list[dict]:
+        """The scene graphs of the FID prompts (held-out short captions), in prompt order."""
+        scenes = {row["id"]: row["scene"] for row in read_eval(self.eval_dir, "scenes.jsonl")}
+        return [scenes[row["id"]] for row in self.prompt_sets.fid]
+
     def detector_check(self) -> dict:
         """The detector on the held-out ground-truth renders (the tiny profile's judge must be right there)."""
         rows = read_eval(self.eval_dir, "scenes.jsonl")
@@ -213,6 +219,9 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
                                          root / "generation", progress=progress)
         if scorers.judge_here:
             generation["detector"] = run.detector_check()
+            generation["bounds"] = generation_bounds(run.prompt_sets, run.fid_scenes(), scorers, loaded.codec,
+                                                     root / "generation" / "bounds",
+                                                     run.settings.generation.resolution, run.seed)
         if with_sweep:
             g = run.settings.generation
             sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,

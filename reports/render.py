@@ -69,6 +69,43 @@ def image_control_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+GENERATION_ROWS = (("GenEval overall", "geneval", "overall"), ("GenEval single object", "geneval", "single_object"),
+                   ("GenEval two objects", "geneval", "two_object"), ("GenEval counting", "geneval", "counting"),
+                   ("GenEval colours", "geneval", "colors"), ("GenEval position", "geneval", "position"),
+                   ("GenEval colour attribution", "geneval", "color_attr"), ("DPG score", "dpg", "dpg_score"),
+                   ("CLIP cosine x100", None, "clip_cosine"), ("FID (lower)", None, "fid"))
+
+
+def _generation_value(scores: dict, group: str | None, key: str, with_interval: bool = False) -> float | str | None:
+    """One number of a bound or of a variant's results (``group`` None: the top level, where a bound keeps its
+    alignment score and FID); GenEval's with its bootstrap interval when asked and known."""
+    part = (scores.get(group) or {}) if group else scores
+    value = part.get(key)
+    interval = (part.get("interval_95") or {}).get(key) if with_interval else None
+    if value is None or not interval:
+        return value
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def generation_bounds_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Each generation metric per variant between its floor (ground-truth renders judged against shuffled prompts)
+    and its ceilings (the renders through the VAE, and the renders themselves), all on the same prompts and judge;
+    GenEval with its 95% bootstrap interval over prompts."""
+    generated = {v: {**r["generation"], **(r["generation"].get("fid") or {})} for v, r in results.items()
+                 if r.get("generation")}
+    bounds = next((g["bounds"] for g in generated.values() if g.get("bounds")), None)
+    if bounds is None:
+        return pd.DataFrame()
+    rows = []
+    for label, group, key in GENERATION_ROWS:
+        row = {"metric": label, "floor": _generation_value(bounds["floor"], group, key)}
+        row |= {v: _generation_value(g, group, key, with_interval=True) for v, g in generated.items()}
+        row |= {"through the VAE": _generation_value(bounds["through_vae"], group, key),
+                "ceiling": _generation_value(bounds["ceiling"], group, key)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "(nothing yet)"
@@ -127,6 +164,7 @@ def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
         "comparison": markdown_table(comparison_table(
             inputs, with_controls(wanted, OUR_METRICS[benchmark_set]["understanding"]))),
         "image_control": markdown_table(image_control_table(inputs.results)), "claims": claims,
+        "generation_bounds": markdown_table(generation_bounds_table(inputs.results)),
         "bars": pictures.add("metrics.png", bars) if bars else None,
         "seeds": {v: len(runs) for v, runs in inputs.pooled.items()},
         "stages": stages, "sweeps": sweeps, "grids": grids, "sample_prompts": inputs.sample_prompts,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from data.shapes.detector import classify_shape, detect, ground_truth_agreement
 from data.shapes.render import render
 from data.shapes.scene import SceneObject
 from data.shapes.world import ShapesWorldConfig, scenes
-from evals.generation.detector import classify_shape, detect, ground_truth_agreement
 
 
 def test_detector_is_exact_on_held_out_renders():

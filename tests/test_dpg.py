@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from data.shapes.detector import detect
 from data.shapes.render import render
 from data.shapes.scene import Scene, SceneObject
 from data.shapes.world import ShapesWorldConfig, scenes
 from evals.generation import dpg
-from evals.generation.detector import detect
 
 GRAY = (128, 128, 128)
 RED_CIRCLE = SceneObject("circle", "red", "small", (0.08, 0.08, 0.24, 0.24))

@@ -55,6 +55,12 @@ def test_a_variant_is_evaluated_resumed_and_tabled(eval_params, tmp_path, capsys
     assert generation["geneval"]["images"] == 6 * 1 * 4 and generation["dpg"]["images"] == 2 * 4
     assert generation["fid"]["extractor"] == "tiny_understanding_encoder" and generation["fid"]["reliable"] is False
     assert generation["detector"]["exact_rate"] >= 0.95
+    bounds = generation["bounds"]                                   # every generation number has its floor and ceilings
+    assert bounds["ceiling"]["geneval"]["overall"] == 100.0 and bounds["ceiling"]["dpg"]["dpg_score"] >= 99.0
+    assert bounds["floor"]["geneval"]["overall"] < 100.0 and "fid" not in bounds["floor"]
+    assert bounds["through_vae"]["geneval"]["overall"] <= 100.0 and bounds["through_vae"]["fid"] >= 0
+    low, high = generation["geneval"]["interval_95"]["overall"]
+    assert low <= generation["geneval"]["overall"] <= high
     assert len(list((out / "F" / "generation" / "dpg" / "grids").glob("*.png"))) == 2
     assert [(r["cfg_weight"], r["steps"]) for r in metrics["sweep"]] == [(1.0, 2), (3.0, 2)]
     assert metrics["understanding"]["pope"]["questions"] == 3 * 8

@@ -13,12 +13,13 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from data.shapes.patch_words import patch_labels
-from data.shapes.scene import Scene
+from data.shapes.render import render
+from data.shapes.scene import Scene, SceneObject
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.assemble import from_tiny_foundations
 from janusflow.foundations.gates import GateError, gate_failures
 from janusflow.foundations.language_model import pack, pretrain_language_model
-from janusflow.foundations.metrics import accuracy, perplexity, psnr, unigram_perplexity
+from janusflow.foundations.metrics import accuracy, detected_exactly, perplexity, psnr, unigram_perplexity
 from janusflow.foundations.siglip import (
     SHAPES,
     SiglipDualEncoder,
@@ -55,6 +56,22 @@ def test_psnr_perplexity_and_accuracy_on_hand_made_cases():
     assert accuracy(["red", "blue", "red"], ["red", "red", "red"]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="two equal, non-empty sequences"):
         accuracy([], [])
+
+
+def test_detected_exactly_counts_images_whose_detections_match_their_scene():
+    square = SceneObject("square", "red", "large", (0.1, 0.1, 0.44, 0.44))
+    circle = SceneObject("circle", "blue", "medium", (0.6, 0.6, 0.84, 0.84))
+    scenes = [Scene((square, circle), (128, 128, 128)), Scene((circle,), (128, 128, 128))]
+    images = torch.stack([torch.tensor(list(render(s).getdata()), dtype=torch.float32).T.reshape(3, 64, 64)
+                          for s in scenes]) / 127.5 - 1
+    graphs = [s.to_dict() for s in scenes]
+    assert detected_exactly(images, graphs) == 1.0
+    assert detected_exactly(images, graphs[::-1]) == 0.0  # one object too many, then one too few
+    blurred = torch.nn.functional.avg_pool2d(images, 9, stride=1, padding=4, count_include_pad=False)
+    assert detected_exactly(blurred, graphs) == 0.0  # corners rounded, colours mixed with the background
+    assert detected_exactly(images[:1], graphs[:1]) == 1.0
+    with pytest.raises(ValueError, match="as many scenes as images"):
+        detected_exactly(images, graphs[:1])
 
 
 def test_gates_name_what_fails():
@@ -209,10 +226,11 @@ def test_tokenize_pads_to_the_longest_text_and_the_text_embedding_does_not_depen
 
 
 def test_vae_learns_sets_its_scaling_factor_and_loads(tmp_path):
-    images, _ = small_images(8)
+    images, captions = small_images(8)
     settings = TrainingSettings(steps=12, batch_size=4, learning_rate=3e-3, warmup_steps=2)
-    metrics = train_vae(images, images[:2], (16, 16), 1e-6, settings, tmp_path / "vae", False)
-    again = train_vae(images, images[:2], (16, 16), 1e-6, settings, tmp_path / "again", False)
+    scenes = square_scenes(captions[:2])
+    metrics = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "vae", False)
+    again = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "again", False)
     assert metrics["final_loss"] < metrics["first_loss"] and metrics["latent_shape"] == [4, 32, 32]
     assert metrics == {**again, "seconds": metrics["seconds"]}
     codec = load_vae(tmp_path / "vae")

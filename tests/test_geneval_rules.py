@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data.shapes.scene import SceneObject
-from evals.generation.geneval import judge, summarize
+from evals.generation.geneval import bootstrap_intervals, judge, summarize
 
 
 def obj(shape: str, color: str, x: float, y: float, side: float = 0.2) -> SceneObject:
@@ -52,3 +52,19 @@ def test_overall_is_the_mean_of_task_means():
     assert summarize(results) == {"position": 0.5, "single_object": 0.75, "overall": 0.625}
     with pytest.raises(ValueError, match="no GenEval results"):
         summarize([])
+
+
+def test_bootstrap_intervals_resample_prompts_and_narrow_with_more_of_them():
+    constant = [("colors", f"p{i}", True) for i in range(8)] + [("position", f"q{i}", False) for i in range(8)]
+    assert bootstrap_intervals(constant) == {"colors": (1.0, 1.0), "position": (0.0, 0.0), "overall": (0.5, 0.5)}
+    # a prompt keeps all its images: one prompt right 4 times, one wrong 4 times, is two draws, not eight
+    pairs = [("colors", "right", True)] * 4 + [("colors", "wrong", False)] * 4
+    low, high = bootstrap_intervals(pairs)["colors"]
+    assert (low, high) == (0.0, 1.0)
+    few = [("colors", f"p{i}", i % 2 == 0) for i in range(8)]
+    many = [("colors", f"p{i}", i % 2 == 0) for i in range(128)]
+    (few_low, few_high), (many_low, many_high) = bootstrap_intervals(few)["colors"], bootstrap_intervals(many)["colors"]
+    assert few_low < many_low < 0.5 < many_high < few_high
+    assert bootstrap_intervals(few) == bootstrap_intervals(few)  # seeded
+    with pytest.raises(ValueError, match="no GenEval results to bootstrap"):
+        bootstrap_intervals([])

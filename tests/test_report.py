@@ -13,7 +13,7 @@ from PIL import Image
 from evals.tables import REFERENCE_DIR
 from reports.claims import check_claims
 from reports.collect import Example, ReportInputs, round_robin
-from reports.render import comparison_table, image_control_table, render, with_controls
+from reports.render import comparison_table, generation_bounds_table, image_control_table, render, with_controls
 
 TABLE5 = pd.read_csv(REFERENCE_DIR / "table5_ablations.csv")
 VARIANTS = {"A": {"description": "no REPA", "repa": False, "und_encoder": "siglip", "tasks": ["und", "gen", "text"]},
@@ -107,7 +107,8 @@ def test_the_report_is_markdown_with_figures_and_self_contained_html(tmp_path):
     markdown = paths["markdown"].read_text()
     for heading in ("## Table 5: the ablations, ours beside the paper's", "## The paper's claims, checked",
                     "## Training: loss curves per stage", "## Sweeps: CFG weight and sampling steps",
-                    "## Samples per variant", "## Understanding examples", "## Benchmark tables", "### Table 5"):
+                    "## Samples per variant", "## Understanding examples", "## Benchmark tables", "### Table 5",
+                    "## Does the image follow the prompt?"):
         assert heading in markdown
     assert "| REPA helps generation (F with REPA vs A without) | **holds** | **holds** |" in markdown
     assert "Bars are means; error bars span the runs (seeds)." in markdown
@@ -166,3 +167,27 @@ def test_every_understanding_number_has_its_shuffled_control_beside_it():
         {"variant": "F", "benchmark": "pope", "part": "random", "own image": 82.0, "shuffled images": 51.0,
          "gap": 31.0},
     ]
+
+
+def test_every_generation_number_sits_between_its_floor_and_ceilings():
+    def bound(overall: float, dpg: float, cosine: float, fid: float | None) -> dict:
+        found = {"geneval": {"overall": overall, "colors": overall}, "dpg": {"dpg_score": dpg}, "clip_cosine": cosine}
+        return found | ({"fid": fid} if fid is not None else {})
+
+    bounds = {"ceiling": bound(100.0, 99.7, 76.9, 2.5), "through_vae": bound(52.1, 62.3, 72.9, 6.0),
+              "floor": bound(8.3, 16.7, -11.0, None)}
+    generation = {"geneval": {"overall": 16.15, "colors": 18.75,
+                              "interval_95": {"overall": [12.5, 20.0], "colors": [6.25, 31.25]}},
+                  "dpg": {"dpg_score": 18.24}, "fid": {"fid": 29.9, "clip_cosine": 26.6}, "bounds": bounds}
+    table = generation_bounds_table({"E": {"generation": generation}, "D": {"generation": None}})
+    rows = {row["metric"]: row for row in table.to_dict("records")}
+    assert list(table.columns) == ["metric", "floor", "E", "through the VAE", "ceiling"]
+    assert rows["GenEval overall"] == {"metric": "GenEval overall", "floor": 8.3, "E": "16.15 [12.50, 20.00]",
+                                       "through the VAE": 52.1, "ceiling": 100.0}
+    assert rows["GenEval colours"]["E"] == "18.75 [6.25, 31.25]" and rows["GenEval position"]["E"] is None
+    assert rows["DPG score"] == {"metric": "DPG score", "floor": 16.7, "E": 18.24, "through the VAE": 62.3,
+                                 "ceiling": 99.7}
+    assert rows["CLIP cosine x100"]["floor"] == -11.0 and rows["CLIP cosine x100"]["E"] == 26.6
+    fid = rows["FID (lower)"]
+    assert pd.isna(fid["floor"]) and (fid["E"], fid["through the VAE"], fid["ceiling"]) == (29.9, 6.0, 2.5)
+    assert generation_bounds_table({"D": {"generation": None}}).empty

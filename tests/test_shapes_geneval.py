@@ -3,11 +3,12 @@ rules judging renders of scenes that do and do not satisfy them."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from data.shapes.detector import detect
 from data.shapes.render import render
-from data.shapes.scene import Scene, SceneObject
-from evals.generation.detector import detect
+from data.shapes.scene import Scene, SceneObject, arrange
 from evals.generation.geneval import judge
 from evals.generation.shapes_geneval import TAGS, shapes_geneval
 
@@ -25,7 +26,7 @@ def test_six_tasks_with_geneval_metadata_and_a_fixed_seed():
     assert len({r["prompt"] for r in rows if r["tag"] == "counting"}) == 5
     assert rows == shapes_geneval(per_tag=5, seed=3) and rows != shapes_geneval(per_tag=5, seed=4)
     for row in rows:
-        assert set(row) <= {"tag", "include", "exclude", "prompt"} and row["prompt"].startswith("a photo of ")
+        assert set(row) <= {"tag", "include", "exclude", "prompt", "scene"} and row["prompt"].startswith("a photo of ")
         if row["tag"] == "counting":
             (want,), (never,) = row["include"], row["exclude"]
             assert never == {"class": want["class"], "count": want["count"] + 1} and 2 <= want["count"] <= 4
@@ -35,6 +36,21 @@ def test_six_tasks_with_geneval_metadata_and_a_fixed_seed():
             assert f" {subject['position'][0]} " in row["prompt"]
         if row["tag"] in ("colors", "color_attr"):
             assert all(req["color"] in row["prompt"] for req in row["include"])
+
+
+def test_every_prompts_ground_truth_scene_draws_it_and_passes_the_official_rules():
+    rows = shapes_geneval(per_tag=8, seed=0)
+    for row in rows:
+        drawn = Scene.from_dict(row["scene"])
+        assert all(f"{o.color} " in row["prompt"] and o.shape in row["prompt"] for o in drawn.objects)
+        assert judge(detect(render(drawn)), row).correct, row["prompt"]
+    counting = [r for r in rows if r["tag"] == "counting"]
+    assert [len(r["scene"]["objects"]) for r in counting] == [r["include"][0]["count"] for r in counting]
+
+
+def test_arrange_refuses_what_does_not_fit():
+    with pytest.raises(ValueError, match="cannot arrange"):
+        arrange([("square", "red")] * 40, np.random.default_rng(0))
 
 
 def test_bad_sizes_are_refused():

@@ -122,6 +122,18 @@ def _place(rng: np.random.Generator, side: float, placed: list[tuple[float, floa
     return None
 
 
+def _place_object(rng: np.random.Generator, shape: str, color: str,
+                  boxes: list[tuple[float, float, float, float]]) -> SceneObject | None:
+    """A ``shape`` of ``color`` at a random size, placed clear of ``boxes`` (its box is appended); None when it
+    does not fit."""
+    size = list(SIZES)[rng.integers(len(SIZES))]
+    box = _place(rng, SIZES[size], boxes, gap=0.03)
+    if box is None:
+        return None
+    boxes.append(box)
+    return SceneObject(shape, color, size, box)
+
+
 def sample_scene(rng: np.random.Generator, max_objects: int = 4, degraded_fraction: float = 0.0) -> Scene:
     """1..max_objects non-overlapping objects; with probability 1/3 several share one shape and colour, so
     counting questions ("two red circles") have more than one answer."""
@@ -133,15 +145,30 @@ def sample_scene(rng: np.random.Generator, max_objects: int = 4, degraded_fracti
     for index in range(count):
         shape, color = first if (repeat and index < 2) or index == 0 else (
             SHAPES[rng.integers(len(SHAPES))], list(COLORS)[rng.integers(len(COLORS))])
-        size = list(SIZES)[rng.integers(len(SIZES))]
-        box = _place(rng, SIZES[size], boxes, gap=0.03)
-        if box is None:
-            continue
-        boxes.append(box)
-        objects.append(SceneObject(shape, color, size, box))
+        placed = _place_object(rng, shape, color, boxes)
+        if placed is not None:
+            objects.append(placed)
     background = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
     quality = float(rng.uniform(0.2, 0.6)) if rng.random() < degraded_fraction else 1.0
     return Scene(objects=tuple(objects), background=background, quality=quality)
+
+
+def arrange(objects: list[tuple[str, str]], rng: np.random.Generator, relation: str | None = None,
+            background: tuple[int, int, int] = BACKGROUNDS[0]) -> Scene:
+    """A clean scene of ``objects`` ((shape, colour) pairs) at random sizes and places, none overlapping; with
+    ``relation``, the second object stands in that relation to the first by GenEval's rule. It draws what a
+    prompt asks for, e.g. the ground truth a generation benchmark's ceiling is judged on."""
+    for _ in range(200):
+        boxes: list[tuple[float, float, float, float]] = []
+        placed: list[SceneObject] = []
+        for shape, color in objects:
+            found = _place_object(rng, shape, color, boxes)
+            if found is None:
+                break
+            placed.append(found)
+        if len(placed) == len(objects) and (relation is None or relation in relations(placed[1], placed[0])):
+            return Scene(objects=tuple(placed), background=background)
+    raise ValueError(f"cannot arrange {objects} (relation {relation!r}) without overlap; ask for fewer objects.")
 
 
 def aesthetic_score(scene: Scene, rng: np.random.Generator) -> float:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.shapes.captions import group_phrase, join_phrases, region_phrase, with_article
+from data.shapes.detector import closest
 from data.shapes.scene import SIZES, Scene, SceneObject, count_word, object_groups, plural, region, relations, unique_by
-from evals.generation.detector import closest
 
 CSV_COLUMNS = ("item_id", "text", "proposition_id", "dependency", "category_broad", "category_detailed", "tuple",
                "question_natural_language", "check")

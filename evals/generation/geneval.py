@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from data.shapes.scene import SceneObject, relations
 
 
@@ -76,3 +78,25 @@ def summarize(results: Iterable[tuple[str, bool]]) -> dict[str, float]:
         raise ValueError("no GenEval results to summarize.")
     scores = {tag: sum(oks) / len(oks) for tag, oks in sorted(by_tag.items())}
     return {**scores, "overall": sum(scores.values()) / len(scores)}
+
+
+def bootstrap_intervals(results: Sequence[tuple[str, str, bool]], draws: int = 2000, level: float = 0.95,
+                        seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of each task's score and of ``overall`` from (tag, prompt, correct) rows, when each
+    task's prompts are drawn again with replacement (a prompt keeps all its images): the spread that comes from
+    which prompts happened to be asked, which differences between checkpoints must exceed to mean anything."""
+    by_tag: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for tag, prompt, correct in results:
+        by_tag[tag][prompt].append(bool(correct))
+    if not by_tag:
+        raise ValueError("no GenEval results to bootstrap.")
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, np.ndarray] = {}
+    for tag, prompts in sorted(by_tag.items()):
+        hits = np.array([sum(v) for v in prompts.values()], dtype=float)
+        images = np.array([len(v) for v in prompts.values()], dtype=float)
+        picks = rng.integers(len(hits), size=(draws, len(hits)))
+        drawn[tag] = hits[picks].sum(1) / images[picks].sum(1)
+    drawn["overall"] = np.mean(list(drawn.values()), axis=0)
+    tail = (1 - level) / 2
+    return {tag: (float(np.quantile(v, tail)), float(np.quantile(v, 1 - tail))) for tag, v in drawn.items()}

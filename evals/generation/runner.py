@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from data.shapes.detector import detect
 from data.shapes.scene import Scene
 from evals.generation import dpg
-from evals.generation.detector import detect
 from evals.generation.fid import Extractor, fid_kid, folder_features
-from evals.generation.geneval import judge, summarize
+from evals.generation.geneval import bootstrap_intervals, judge, summarize
 from evals.generation.harness import SampleSettings, sample_prompt_set
 from evals.generation.layouts import dpg_grid
 from evals.generation.prompt_sets import PromptSets
@@ -65,7 +65,9 @@ def judge_geneval(folder: Path, progress: bool = True) -> dict:
                             "correct": verdict.correct, "reason": "; ".join(verdict.reasons)})
     (folder.parent / "geneval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
     scores = summarize((r["tag"], r["correct"]) for r in results)
-    return {**{k: round(100 * v, 2) for k, v in scores.items()}, "images": len(results), "prompts_without_images": missing}
+    spread = bootstrap_intervals([(r["tag"], r["prompt"], r["correct"]) for r in results])
+    return {**{k: round(100 * v, 2) for k, v in scores.items()}, "images": len(results), "prompts_without_images": missing,
+            "interval_95": {k: [round(100 * lo, 2), round(100 * hi, 2)] for k, (lo, hi) in spread.items()}}
 
 
 def external_geneval(run_folder: Path) -> dict:

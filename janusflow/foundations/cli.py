@@ -99,7 +99,8 @@ def build(name: str, ctx: Context) -> dict:
                             heldout.images, heldout.scenes, s.encoder_training, out, ctx.progress)
     if name == "vae":
         images, _ = training_pairs(shards, cache)
-        return train_vae(images, load_heldout(raw).images, s.vae_channels, s.kl_weight, s.vae_training, out,
+        heldout = load_heldout(raw)
+        return train_vae(images, heldout.images, heldout.scenes, s.vae_channels, s.kl_weight, s.vae_training, out,
                          ctx.progress)
     raise ValueError(f"unknown foundation {name!r}; use one of {list(NAMES)}.")
 
