@@ -7,7 +7,9 @@ and on ours:
 - The unified model is close to the specialists: F is within ``tolerance`` (relative) of D on every
   understanding metric and of E on every generation metric.
 
-A claim that lacks a variant or metric is "not checked", never "holds".
+A claim is decided only where its metrics agree: it "holds" when every metric says so, "does not hold" when none
+does, and otherwise the metrics disagree, which is reported as such rather than as a verdict. A claim that lacks
+a variant or metric is "not checked", never "holds".
 """
 
 from __future__ import annotations
@@ -32,12 +34,24 @@ Scores = dict[str, dict[str, float | None]]   # variant -> metric -> value
 
 @dataclass(frozen=True)
 class Verdict:
-    holds: bool | None          # None: not checked (a variant or metric is missing)
+    holds: bool | None          # None: not checked (a variant or metric is missing), or the metrics disagree
     evidence: str
+    disagree: bool = False      # some metrics say it holds, others that it does not
 
     @property
     def label(self) -> str:
+        if self.disagree:
+            return "metrics disagree"
         return {True: "holds", False: "does not hold", None: "not checked"}[self.holds]
+
+    @classmethod
+    def of(cls, outcomes: list[bool], evidence: str) -> Verdict:
+        """The verdict of per-metric outcomes: all true holds, all false does not, a mix disagrees."""
+        if outcomes and all(outcomes):
+            return cls(True, evidence)
+        if not any(outcomes):
+            return cls(False, evidence)
+        return cls(None, evidence, disagree=True)
 
 
 @dataclass(frozen=True)
@@ -69,15 +83,15 @@ def beats(scores: Scores, winner: str, losers: list[str], metrics: list[str]) ->
     ours = _values(scores, winner, metrics)
     if ours is None or any(_values(scores, l, metrics) is None for l in losers):
         return Verdict(None, f"needs {', '.join([winner, *losers])} on {', '.join(metrics)}")
-    parts, holds = [], True
+    parts, outcomes = [], []
     for loser in losers:
         theirs = _values(scores, loser, metrics) or {}
         for metric in sorted(set(ours) & set(theirs), key=metrics.index):
             won = better(metric, ours[metric], theirs[metric])
-            holds &= won
+            outcomes.append(won)
             parts.append(f"{metric} {winner} {_fmt(ours[metric])} {'vs' if won else 'not better than'} "
                          f"{loser} {_fmt(theirs[metric])}")
-    return Verdict(holds, "; ".join(parts))
+    return Verdict.of(outcomes, "; ".join(parts))
 
 
 def close(scores: Scores, unified: str, specialist: str, metrics: list[str], tolerance: float) -> list[str] | None:
@@ -103,7 +117,7 @@ def specialists(scores: Scores, metrics: dict[str, list[str]], tolerance: float)
     if und is None or gen is None:
         return Verdict(None, "needs F, D (understanding) and E (generation)")
     lines = und + gen
-    return Verdict(all(line.startswith("ok") for line in lines), "; ".join(lines))
+    return Verdict.of([line.startswith("ok") for line in lines], "; ".join(lines))
 
 
 def paper_scores(table5: pd.DataFrame) -> Scores:
