@@ -32,7 +32,7 @@ from janusflow.foundations.siglip import (
 )
 from janusflow.foundations.tokenizer import build_tokenizer
 from janusflow.foundations.training import TrainingSettings, lr_factor
-from janusflow.foundations.vae import latent_scaling_factor, train_vae
+from janusflow.foundations.vae import latent_scaling_factor, object_weights, train_vae
 from janusflow.modeling import JanusFlowModel
 from janusflow.tokenizer import SPECIAL_TOKENS
 from janusflow.vae import load_vae
@@ -72,6 +72,16 @@ def test_detected_exactly_counts_images_whose_detections_match_their_scene():
     assert detected_exactly(images[:1], graphs[:1]) == 1.0
     with pytest.raises(ValueError, match="as many scenes as images"):
         detected_exactly(images, graphs[:1])
+
+
+def test_object_weights_mark_the_objects_and_their_rim():
+    image = torch.full((1, 3, 8, 8), -0.2)
+    image[0, :, 3:5, 3:5] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)
+    weights = object_weights(image, 10.0)
+    assert weights.shape == (1, 1, 8, 8)
+    assert weights[0, 0, 2:6, 2:6].eq(10).all() and weights.eq(10).sum() == 16 and weights.eq(1).sum() == 48
+    assert object_weights(image, 1.0).eq(1).all()
+    assert object_weights(image + 0.01, 10.0).eq(weights).all()  # a shift of every pixel moves no object
 
 
 def test_gates_name_what_fails():
@@ -229,8 +239,9 @@ def test_vae_learns_sets_its_scaling_factor_and_loads(tmp_path):
     images, captions = small_images(8)
     settings = TrainingSettings(steps=12, batch_size=4, learning_rate=3e-3, warmup_steps=2)
     scenes = square_scenes(captions[:2])
-    metrics = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "vae", False)
-    again = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "again", False)
+    metrics = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "vae", False, object_weight=10)
+    again = train_vae(images, images[:2], scenes, (16, 16), 1e-6, settings, tmp_path / "again", False,
+                      object_weight=10)
     assert metrics["final_loss"] < metrics["first_loss"] and metrics["latent_shape"] == [4, 32, 32]
     assert metrics == {**again, "seconds": metrics["seconds"]}
     codec = load_vae(tmp_path / "vae")

@@ -101,7 +101,7 @@ def build(name: str, ctx: Context) -> dict:
         images, _ = training_pairs(shards, cache)
         heldout = load_heldout(raw)
         return train_vae(images, heldout.images, heldout.scenes, s.vae_channels, s.kl_weight, s.vae_training, out,
-                         ctx.progress)
+                         ctx.progress, object_weight=s.vae_object_weight)
     raise ValueError(f"unknown foundation {name!r}; use one of {list(NAMES)}.")
 
 

@@ -45,6 +45,7 @@ class FoundationSettings:
     encoder_training: TrainingSettings
     vae_channels: tuple[int, ...]
     kl_weight: float
+    vae_object_weight: float      # the reconstruction loss's weight on object pixels (background: 1)
     vae_training: TrainingSettings
     gates: dict[str, dict[str, dict[str, float]]]
 
@@ -76,6 +77,9 @@ class FoundationSettings:
         if "initializer_range" not in section["llm"]:
             raise SettingsError("foundations.llm needs initializer_range (the LLM's init std; the tiny profile uses "
                                 "1/sqrt(width)).")
+        if "object_weight" not in (section["vae"] or {}):
+            raise SettingsError("foundations.vae needs object_weight (the reconstruction loss's weight on object "
+                                "pixels; 1 weighs every pixel alike).")
         gates = section["gates"] or {}
         if set(gates) - set(NAMES):
             raise SettingsError(f"foundations.gates names {sorted(set(gates) - set(NAMES))}; use {list(NAMES)}.")
@@ -91,8 +95,9 @@ class FoundationSettings:
             llm_training=training("llm"),
             text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
             encoder_training=training("encoder"),
-            vae_channels=tuple(only("vae", ("channels", "kl_weight", "training"))["channels"]),
+            vae_channels=tuple(only("vae", ("channels", "kl_weight", "object_weight", "training"))["channels"]),
             kl_weight=float(section["vae"]["kl_weight"]),
+            vae_object_weight=float(section["vae"]["object_weight"]),
             vae_training=training("vae"),
             gates=gates,
         )
