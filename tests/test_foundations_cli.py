@@ -52,7 +52,7 @@ def test_foundation_settings_are_checked():
     unweighted = {k: v for k, v in profile["foundations"]["vae"].items() if k != "object_weight"}
     with pytest.raises(SettingsError, match="foundations.vae needs object_weight"):
         FoundationSettings.from_profile({**profile, "foundations": {**profile["foundations"], "vae": unweighted}})
-    assert settings.vae_object_weight == 30.0
+    assert settings.vae_object_weight == 1.0
     bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8}}}
     with pytest.raises(SettingsError, match="foundations.llm needs initializer_range"):
         FoundationSettings.from_profile(bad)

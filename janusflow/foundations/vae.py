@@ -1,7 +1,7 @@
 """Foundation 4: the tiny profile's VAE, a diffusers AutoencoderKL (4 latent channels) trained on the images
-with an L1 + L2 reconstruction loss, weighted towards the objects (``object_weights``), and a small KL term; no
-adversarial or perceptual loss (flat shapes do not need them). As Stable Diffusion does, the latent scaling factor
-is 1 / std of the training latents."""
+with an L1 + L2 reconstruction loss, optionally weighted towards the objects (``object_weights``), and a small KL
+term; no adversarial or perceptual loss (flat shapes do not need them). As Stable Diffusion does, the latent
+scaling factor is 1 / std of the training latents."""
 
 from __future__ import annotations
 
