@@ -4,6 +4,7 @@
     python -m evals.cli variant --variant F --checkpoint DIR # any exported checkpoint
     python -m evals.cli tables                               # Tables 2-5 from every evaluated variant
     python -m evals.cli prompts                              # only write the prompt sets
+    python -m evals.cli vae-ceiling --vae DIR                # what a VAE lets generation be judged to draw
 
 Settings come from params.yaml (``profiles.<profile>.evaluation``); outputs go to its ``out`` folder. A failure
 exits with status 1 and a message that says what to do; work finished before it stays on disk.
@@ -12,12 +13,13 @@ exits with status 1 and a message that says what to do; work finished before it 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from data.settings import SettingsError
 from evals.generation.harness import RunFolderMismatch
-from evals.run import EvalRun, evaluate_variant
+from evals.run import EvalRun, evaluate_variant, vae_ceiling
 from evals.tables import write_tables
 from janusflow.checkpoint import CheckpointMismatchError
 
@@ -25,10 +27,11 @@ from janusflow.checkpoint import CheckpointMismatchError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["variant", "tables", "prompts"])
+    parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"])
     parser.add_argument("--variant", default="F")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
     parser.add_argument("--sweep", action="store_true", help="also sweep CFG weight and steps (variants in evaluation.generation.sweep_variants always are)")
+    parser.add_argument("--vae", default=None, help="vae-ceiling: a diffusers VAE folder (e.g. a foundation's vae/)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--no-progress", action="store_true")
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             sets = run.prompt_sets
             print(f"prompt sets in {run.settings.out / 'prompts'}: GenEval {len(sets.geneval)}, DPG {len(sets.dpg)}, "
                   f"FID {len(sets.fid)}")
+        elif args.command == "vae-ceiling":
+            if not args.vae:
+                raise ValueError("vae-ceiling needs --vae, a diffusers VAE folder such as artifacts/tiny/foundations/vae.")
+            print(json.dumps(vae_ceiling(run, args.vae)))
         elif args.command == "variant":
             result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress)
             shown = ", ".join(f"{k}={v}" for k, v in result["summary"].items() if v is not None)

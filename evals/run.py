@@ -50,11 +50,15 @@ from evals.understanding.shuffled import shuffled_images
 from evals.understanding.shapes_sets import shapes_questions
 from evals.understanding.standard_sets import standard_questions
 from janusflow.foundations.codec import profile_codec
+from janusflow.foundations.corpus import load_heldout
+from janusflow.foundations.metrics import detected_exactly, psnr
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.foundations.siglip import SiglipDualEncoder
+from janusflow.foundations.vae import reconstruct
 from janusflow.params import load_params
 from janusflow.training.settings import TrainSettings
 from janusflow.training.variants import Variant, get_variant
+from janusflow.vae import load_vae
 
 UNDERSTANDING_KEYS = ("vqa", "pope", "mmbench", "vqav2", "gqa")
 SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", *UNDERSTANDING_KEYS,
@@ -169,6 +173,19 @@ class EvalRun:
                 side = image.width
             truths.append(Scene.from_dict(row["scene"]).objects)
         return ground_truth_agreement(truths, found, side)
+
+
+def vae_ceiling(run: EvalRun, vae: str | Path) -> dict:
+    """What one VAE lets generation be judged to draw on ``run``'s prompts: the PSNR and the detector's exact reads
+    of its held-out reconstructions (as its foundation reports them), and the ``through_vae`` bounds; images under
+    ``<out>/vae_ceiling/<vae folder name>/``."""
+    codec, heldout = load_vae(vae), load_heldout(run.data.paths["raw"])
+    reconstruction = reconstruct(codec.vae, heldout.images)
+    through = generation_bounds(run.prompt_sets, run.fid_scenes(), run.scorers(progress=False), codec,
+                                run.settings.out / "vae_ceiling" / Path(vae).name,
+                                run.settings.generation.resolution, run.seed)["through_vae"]
+    return {"vae": str(vae), "heldout_psnr_db": round(psnr(reconstruction, heldout.images), 3),
+            "heldout_detected_exactly": round(detected_exactly(reconstruction, heldout.scenes), 4), **through}
 
 
 def summary(generation: dict | None, understanding: dict[str, dict]) -> dict[str, float | None]:

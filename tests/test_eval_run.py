@@ -8,7 +8,9 @@ import json
 import pytest
 import yaml
 
+from data.settings import load_profile
 from evals.cli import main
+from janusflow.foundations.settings import FoundationSettings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.run import StageRun
 
@@ -102,3 +104,16 @@ def test_new_weights_are_evaluated_afresh(eval_params, tmp_path):
 def test_a_missing_checkpoint_names_the_stage_to_run(eval_params, capsys):
     assert main(["variant", "--variant", "A", "--params", str(eval_params), "--no-progress"]) == 1
     assert "train it first (python -m janusflow.training.cli stage3" in capsys.readouterr().err
+
+
+def test_vae_ceiling_reports_what_the_vae_foundation_reports_and_the_bounds_through_it(eval_params, capsys):
+    profile = load_profile(eval_params, "tiny")
+    vae = FoundationSettings.from_profile(profile).directory("vae")
+    assert main(["vae-ceiling", "--vae", str(vae), "--params", str(eval_params)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    recorded = json.loads((vae / "metrics.json").read_text())["metrics"]
+    assert found["heldout_detected_exactly"] == recorded["heldout_detected_exactly"]
+    assert found["heldout_psnr_db"] == recorded["heldout_psnr_db"]
+    assert 0 <= found["geneval"]["overall"] <= 100 and found["fid"] >= 0 and "clip_cosine" in found
+    assert main(["vae-ceiling", "--params", str(eval_params)]) == 1
+    assert "vae-ceiling needs --vae" in capsys.readouterr().err

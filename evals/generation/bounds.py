@@ -17,19 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from data.shapes.detector import detect
 from data.shapes.render import render
 from data.shapes.scene import Scene
+from data.streaming import image_tensor
 from evals.generation import dpg
 from evals.generation.fid import fid_kid, folder_features
 from evals.generation.geneval import judge, summarize
 from evals.generation.prompt_sets import PromptSets
 from evals.generation.runner import Scorers
 from evals.understanding.shuffled import image_derangement
+from janusflow.sampling import to_uint8
 from janusflow.vae import LatentCodec
 
 KINDS = ("ceiling", "through_vae", "floor")
@@ -47,12 +48,10 @@ def ground_truth(scenes: Sequence[dict], resolution: int) -> list[Image.Image]:
 
 def round_trip(images: Sequence[Image.Image], codec: LatentCodec, seed: int = 0) -> list[Image.Image]:
     """``images`` encoded (one seeded posterior sample each, as in training) and decoded by ``codec``."""
-    pixels = torch.stack([torch.from_numpy(np.asarray(i.convert("RGB"), dtype=np.float32)) for i in images])
-    pixels = pixels.permute(0, 3, 1, 2) / 127.5 - 1
+    pixels = torch.stack([image_tensor(image) for image in images])
     with torch.no_grad():
         decoded = codec.decode(codec.encode(pixels, torch.Generator().manual_seed(seed)))
-    out = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(np.ascontiguousarray(image)) for image in out]
+    return [Image.fromarray(image.numpy()) for image in to_uint8(decoded)]
 
 
 def geneval_scores(images: Sequence[Image.Image], rows: Sequence[dict], order: Sequence[int]) -> dict[str, float]:
@@ -109,3 +108,4 @@ def generation_bounds(sets: PromptSets, fid_scenes: Sequence[dict], scorers: Sco
             found = fid_kid(features, scorers.reference, scorers.extractor)
             result[kind].update({"fid": found["fid"], "kid": found["kid"]})
     return result
+

@@ -6,12 +6,12 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
 from data.shapes.detector import detect
 from data.shapes.scene import Scene
+from janusflow.sampling import to_uint8
 
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor) -> float:
@@ -27,11 +27,10 @@ def detected_exactly(images: torch.Tensor, scenes: Sequence[dict]) -> float:
     if len(images) != len(scenes) or not scenes:
         raise ValueError(f"detected_exactly needs as many scenes as images, at least one (got {len(scenes)} scenes "
                          f"and {len(images)} images).")
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     found = 0
-    for image, scene in zip(pixels, scenes):
+    for image, scene in zip(to_uint8(images), scenes):
         expected = Counter((o.color, o.shape) for o in Scene.from_dict(scene).objects)
-        found += Counter((o.color, o.shape) for o in detect(Image.fromarray(np.ascontiguousarray(image)))) == expected
+        found += Counter((o.color, o.shape) for o in detect(Image.fromarray(image.numpy()))) == expected
     return found / len(scenes)
 
 
