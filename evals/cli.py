@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"])
     parser.add_argument("--variant", default="F")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
-    parser.add_argument("--sweep", action="store_true", help="also sweep CFG weight and steps (variants in evaluation.generation.sweep_variants always are)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also sweep CFG weight and steps (the variants in "
+                             "evaluation.generation.sweep_variants always are)")
     parser.add_argument("--vae", default=None, help="vae-ceiling: a diffusers VAE folder (e.g. a foundation's vae/)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--profile", default="tiny")
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"FID {len(sets.fid)}")
         elif args.command == "vae-ceiling":
             if not args.vae:
-                raise ValueError("vae-ceiling needs --vae, a diffusers VAE folder such as artifacts/tiny/foundations/vae.")
+                raise ValueError("vae-ceiling needs --vae, a diffusers VAE folder such as "
+                                 "artifacts/tiny/foundations/vae.")
             print(json.dumps(vae_ceiling(run, args.vae)))
         elif args.command == "variant":
             result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress)
