@@ -14,7 +14,7 @@ import sys
 
 from data.manifest import build_manifests
 from data.profile import DataProfile
-from data.settings import load_profile
+from data.settings import add_profile_options, load_profile, selected_profile
 from data.shapes.world import write_shapes_world
 from data.shards import verify_shards, write_shards
 
@@ -51,10 +51,10 @@ COMMANDS = {"shapes-world": shapes_world, "filter": filter_sources, "shards": sh
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--profile", default="tiny")
+    add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    args.profile = selected_profile(args.params, args.profile)
     profile = DataProfile.from_profile(load_profile(args.params, args.profile))
     COMMANDS[args.command](profile, progress=not args.no_progress)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import subprocess
@@ -30,12 +31,34 @@ def from_section(cls: type[T], section: dict[str, Any] | None, where: str) -> T:
         raise SettingsError(f"{where}: {error}; valid keys are {sorted(names)}.") from error
 
 
-def load_profile(path: str | Path, profile: str) -> dict[str, Any]:
-    """The ``profiles.<profile>`` section of a params file, plus the top-level ``seed``."""
+def _read_params(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no params file at {path}; run from the repository root or pass --params PATH.")
-    params = yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """``--params`` and ``--profile``, the same in every command."""
+    parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    parser.add_argument("--profile", default=None,
+                        help="a profile of the params file (default: its top-level 'profile', as dvc.yaml runs)")
+
+
+def selected_profile(path: str | Path, given: str | None = None) -> str:
+    """The profile a command runs: ``given`` (``--profile``) if set, else the params file's top-level ``profile``,
+    so that a command run by hand reads the same settings as ``dvc repro`` and the Dagster assets."""
+    if given:
+        return given
+    chosen = _read_params(path).get("profile", "tiny")
+    if not isinstance(chosen, str) or not chosen:
+        raise SettingsError(f"{path}: the top-level profile is {chosen!r}; set it to a profile name (tiny or paper).")
+    return chosen
+
+
+def load_profile(path: str | Path, profile: str) -> dict[str, Any]:
+    """The ``profiles.<profile>`` section of a params file, plus the top-level ``seed``."""
+    params = _read_params(path)
     profiles = params.get("profiles") or {}
     if profile not in profiles:
         raise SettingsError(f"profile {profile!r} is not in {path}; choose one of {sorted(profiles)}.")

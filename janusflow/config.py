@@ -148,7 +148,9 @@ class JanusFlowConfig:
                 raise ConfigError(f"{source}: missing required field {key!r}.")
         language = dict(raw["language_config"])
         _check_fields(f"{source}.language_config", language, LANGUAGE_FIELDS)
-        repa_raw = dict(raw.get("repa_config") or {})
+        # An official config.json has no repa_config: REPA is a training choice (params.yaml's variants), so a
+        # foreign checkpoint loads without a REPA head instead of having one imposed and validated against it.
+        repa_raw = dict(raw["repa_config"]) if raw.get("repa_config") is not None else {"enabled": False}
         _check_fields(f"{source}.repa_config", repa_raw, REPA_FIELDS)
         config = cls(
             language_config=language,

@@ -16,10 +16,9 @@ import yaml
 from dagster import ConfigurableResource, PipesSubprocessClient
 
 from data.profile import DataProfile
-from data.settings import load_profile
+from data.settings import load_profile, selected_profile
 from evals.settings import EvalSettings
 from janusflow.foundations.settings import FoundationSettings
-from janusflow.params import load_params
 from janusflow.training.settings import TrainSettings
 from reports.settings import ReportSettings
 
@@ -34,7 +33,7 @@ class PipelinePaths(ConfigurableResource):
 
     @property
     def profile_name(self) -> str:
-        return self.profile or str(load_params(self.params).get("profile", "tiny"))
+        return selected_profile(self.params, self.profile)
 
     def section(self) -> dict[str, Any]:
         return load_profile(self.params, self.profile_name)

@@ -97,6 +97,22 @@ def test_inconsistent_sizes_are_rejected():
         JanusFlowConfig.from_dict(raw)
 
 
+def test_official_config_without_repa_config_loads_without_a_repa_head():
+    """Official config.json files never carry repa_config; a shallow LLM must not fail REPA's default layer 6."""
+    raw = _inventory()["config"]
+    assert "repa_config" not in raw
+    raw = json.loads(json.dumps(raw))
+    raw["language_config"]["num_hidden_layers"] = 4
+    config = JanusFlowConfig.from_dict(raw, source="shallow official config")
+    assert config.repa_config.enabled is False
+    assert JanusFlowConfig.from_dict(config.to_dict()).repa_config.enabled is False
+    with torch.device("meta"):
+        assert JanusFlowModel(config).repa_head is None
+    raw["repa_config"] = {"enabled": True, "layer": 6, "hidden_size": 2048}
+    with pytest.raises(ConfigError, match="repa_config.layer is 6; it must be between 1 and the LLM's 4 layers"):
+        JanusFlowConfig.from_dict(raw)
+
+
 def test_unknown_encoder_name_needs_explicit_sizes():
     raw = _raw()
     raw["vision_und_enc_config"]["params"]["model_name"] = "my_vit"

@@ -10,7 +10,7 @@ import yaml
 
 from data.cli import main
 from data.profile import DataProfile
-from data.settings import SettingsError, load_profile
+from data.settings import SettingsError, load_profile, selected_profile
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -42,6 +42,23 @@ def test_the_three_commands_build_the_lineage(tmp_path, capsys):
     assert {t: v["samples"] + v["validation"]["samples"] for t, v in summary["tasks"].items()} == {
         t: v["kept"] for t, v in report["tasks"].items()}
     assert summary["code_version"] and report["code_version"]
+
+
+def test_commands_run_the_profile_params_yaml_selects_unless_told(tmp_path):
+    path = small_params(tmp_path)
+    params = yaml.safe_load(path.read_text())
+    params["profiles"]["small"] = params["profiles"].pop("tiny")
+    params["profile"] = "small"
+    path.write_text(yaml.safe_dump(params))
+    assert selected_profile(path) == "small" and selected_profile(path, "paper") == "paper"
+    assert main(["shapes-world", "--params", str(path), "--no-progress"]) == 0
+    assert (tmp_path / "raw" / "gen").is_dir()
+    with pytest.raises(SettingsError, match="profile 'tiny' is not in"):
+        main(["shapes-world", "--params", str(path), "--profile", "tiny", "--no-progress"])
+    params["profile"] = ""
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(SettingsError, match="the top-level profile is ''; set it to a profile name"):
+        selected_profile(path)
 
 
 def test_both_profiles_of_the_repository_params_parse():

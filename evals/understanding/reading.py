@@ -29,7 +29,7 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from data.profile import DataProfile
-from data.settings import load_profile
+from data.settings import add_profile_options, load_profile, selected_profile
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_texts
 from janusflow.foundations.language_model import pack, step_loss
@@ -84,8 +84,7 @@ def parse_curriculum(phases: list[str]) -> tuple[ReadingPhase, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--profile", default="tiny")
+    add_profile_options(parser)
     parser.add_argument("--foundations", default="artifacts/tiny/foundations", help="folder with tokenizer/")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -104,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="text rows per step (default: params' foundations.llm.training.batch_size)")
     parser.add_argument("--out", default=None, help="a JSON file for the settings and the accuracy curve")
     args = parser.parse_args(argv)
+    args.profile = selected_profile(args.params, args.profile)
     profile = load_profile(args.params, args.profile)
     data, settings = DataProfile.from_profile(profile), FoundationSettings.from_profile(profile)
     if data.shapes_world is None:

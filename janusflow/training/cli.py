@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from data.mixture import MixtureError
-from data.settings import SettingsError
+from data.settings import SettingsError, add_profile_options, selected_profile
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
 from janusflow.training.stages import STAGES
@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--variant", default="F")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--profile", default="tiny")
+    add_profile_options(parser)
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parser.parse_args(argv)
+    args.profile = selected_profile(args.params, args.profile)
     try:
         run = StageRun.from_params(args.params, args.profile, args.variant, args.stage)
         report = run_stage(run, args.device)
