@@ -166,6 +166,46 @@ def test_two_commits_at_once_queue_on_the_dvc_lock_and_leave_a_valid_lock_file(t
     assert "make_1" not in changed.stdout  # the corrupted output is found, and only its stage would rerun
 
 
+RESUMING_STEP = """
+import pathlib, sys
+for path in sys.argv[1:]:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write("one more step\\n")
+interrupt = pathlib.Path("interrupt")
+if interrupt.exists():
+    interrupt.unlink()
+    sys.exit(1)
+"""
+
+
+def test_an_interrupted_stage_keeps_what_it_wrote_under_the_repositorys_output_declarations(tmp_path):
+    """DVC deletes a stage's outputs before running it unless they are persistent: a killed evaluation would
+    resample every image and a resumed training stage would lose its earlier loss rows. A stand-in stage with the
+    evaluation's and the loss curve's declarations from dvc.yaml is interrupted once and rerun."""
+    real = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    (evaluation, evaluation_options), = real["evaluate"]["do"]["outs"][0].items()
+    (curve, curve_options), = real["stage2"]["do"]["plots"][0].items()
+    evaluation = evaluation.replace("${profile}", "tiny").replace("${key}", "F") + "/samples.txt"
+    curve = curve.replace("${profile}", "tiny").replace("${key}", "F")
+    env = {"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "step.py").write_text(RESUMING_STEP)
+    out_folder = str(Path(evaluation).parent)
+    stage = {"cmd": f"{sys.executable} step.py {evaluation} {curve}", "deps": ["step.py"],
+             "outs": [{out_folder: evaluation_options}], "plots": [{curve: curve_options}]}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}))
+    (tmp_path / "interrupt").touch()
+    repro = [sys.executable, "-m", "dvc", "repro", "-q"]
+    assert subprocess.run(repro, cwd=tmp_path, env=env, capture_output=True).returncode != 0
+    finished = subprocess.run(repro, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert (tmp_path / evaluation).read_text().count("one more step") == 2
+    assert (tmp_path / curve).read_text().count("one more step") == 2
+
+
 def test_a_dvc_failure_other_than_the_lock_names_the_command(tmp_path):
     git_dvc_repo(tmp_path)
     with pytest.raises(RuntimeError, match=r"dvc commit --force --quiet no_such_stage failed in"):
