@@ -162,11 +162,11 @@ def test_workers_and_keep_fraction_are_deterministic(small_world, tmp_path):
     assert one["tasks"]["gen"]["sampled_out"] == passed - expected
 
 
-def test_bad_filter_settings_are_named():
+def test_bad_filter_settings_are_named(tmp_path):
     with pytest.raises(ValueError, match="keep_fraction=0 must be in"):
         FilterConfig(keep_fraction=0)
     with pytest.raises(ValueError, match="no filter settings for data type"):
-        build_manifests(small_sources("/nowhere"), {"gen": FilterConfig()}, "/tmp/unused", progress=False)
+        build_manifests(small_sources("/nowhere"), {"gen": FilterConfig()}, tmp_path / "unused", progress=False)
 
 
 def test_raw_record_problem_wins_over_everything():
