@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DAGSTER_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 \
-	DVC_NO_ANALYTICS=1 PATH="$(CURDIR)/.venv/bin:$$PATH" DAGSTER_HOME="$(CURDIR)/.dagster_home"
+	DVC_NO_ANALYTICS=1 PATH="$(CURDIR)/.venv/bin:$(CURDIR)/.venv-dvc/bin:$$PATH" DAGSTER_HOME="$(CURDIR)/.dagster_home"
 
 .PHONY: setup run ui report demo data foundations train evaluate test bench
 

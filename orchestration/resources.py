@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +61,13 @@ class PipelinePaths(ConfigurableResource):
         return ["--params", self.params, "--profile", self.profile_name]
 
 
+def default_dvc() -> str:
+    """The DVC that ``make setup`` installs into its own environment (``.venv-dvc``: DVC's hydra pins an antlr4
+    runtime that Dagster's selection grammar cannot use), else a ``dvc`` on PATH."""
+    tool = ROOT / ".venv-dvc" / "bin" / "dvc"
+    return str(tool) if tool.is_file() else (shutil.which("dvc") or str(tool))
+
+
 class DvcLockTimeout(RuntimeError):
     """DVC's repository lock stayed taken for longer than the resource waits."""
 
@@ -73,13 +81,18 @@ class DvcResource(ConfigurableResource):
     root: str = str(ROOT)
     enabled: bool = True
     lock_wait_seconds: float = 300.0
+    executable: str = ""  # empty: default_dvc()
 
     def _dvc(self, *args: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
-            done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=self.root, env=env, capture_output=True,
-                                  text=True)
+            executable = self.executable or default_dvc()
+            try:
+                done = subprocess.run([executable, *args], cwd=self.root, env=env, capture_output=True, text=True)
+            except FileNotFoundError as error:
+                raise RuntimeError(f"no DVC at {executable}; run make setup (it installs DVC into .venv-dvc) or set "
+                                   "the dvc resource's executable.") from error
             if done.returncode == 0:
                 return done
             if "Unable to acquire lock" not in done.stderr + done.stdout or time.monotonic() > deadline:
