@@ -12,6 +12,7 @@ setup:
 # The whole lineage for every variant in params.yaml (dvc.yaml); finished stages are skipped, so it resumes.
 run: setup
 	$(OFFLINE) dvc repro
+	@$(OFFLINE) $(PY) -m orchestration.dvc_state
 	@$(OFFLINE) $(PY) -m reports.cli --where
 
 # The Dagster UI on http://127.0.0.1:3000 (asset graph, partitions A-F, checks, schedule and sensor).

@@ -1,4 +1,5 @@
-"""The Dagster code location (workspace.yaml, [tool.dagster]): assets, checks, resources, jobs, schedule, sensor.
+"""The Dagster code location (workspace.yaml, [tool.dagster]): assets, checks, resources, jobs, schedule,
+sensors (new checkpoints; what dvc repro built).
 
     DAGSTER_HOME=$PWD/.dagster_home dagster dev -h 127.0.0.1     # or: make ui
 """
@@ -9,6 +10,7 @@ from dagster import Definitions
 
 from orchestration.assets import ASSETS
 from orchestration.checks import CHECKS
+from orchestration.dvc_state import dvc_state
 from orchestration.jobs import benchmarks_job, benchmarks_on_new_checkpoints, nightly_benchmarks, report_job
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 
@@ -17,6 +19,6 @@ defs = Definitions(
     asset_checks=CHECKS,
     jobs=[benchmarks_job, report_job],
     schedules=[nightly_benchmarks],
-    sensors=[benchmarks_on_new_checkpoints],
+    sensors=[benchmarks_on_new_checkpoints, dvc_state],
     resources={"paths": PipelinePaths(), "dvc": DvcResource(), "launcher": TrainerLauncher()},
 )

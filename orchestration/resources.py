@@ -111,8 +111,11 @@ class DvcResource(ConfigurableResource):
         self._dvc("commit", "--force", "--quiet", stage)
         return self.output_hashes(stage)
 
+    def lock_path(self) -> Path:
+        return Path(self.root) / "dvc.lock"
+
     def output_hashes(self, stage: str) -> dict[str, str]:
-        lock = Path(self.root) / "dvc.lock"
+        lock = self.lock_path()
         if not lock.is_file():
             return {}
         stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}

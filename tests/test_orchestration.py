@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
+from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
 
+from orchestration import node_metadata
 from orchestration.assets import ASSETS, manifests, shards, stage1, stage2, stage3
 from orchestration.checks import CHECKS, loss_fell, result_problems
 from orchestration.definitions import defs
+from orchestration.dvc_state import record_dvc_state
+from orchestration.metadata import data_version
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher, default_dvc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,3 +301,40 @@ def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(p
     assert any("training exited with status 0" in m for m in messages)
     assert TrainerLauncher(mode="auto").resolved_mode("paper") == "pipes"
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
+
+
+def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick_params, tmp_path):
+    """make run builds the lineage with dvc repro; afterwards the UI must show each node as materialized."""
+    params = quick_params()
+    lock = {"schema": "2.0", "stages": {
+        "shapes_world": {"cmd": "x", "outs": [{"path": "artifacts/tiny/raw/shapes", "md5": "a1.dir"}]},
+        "shards": {"cmd": "x", "outs": [{"path": f"artifacts/tiny/shards/{part}{task}", "md5": f"{part}{task}"}
+                                        for task in ("und", "gen", "text") for part in ("", "val/")]},
+        "foundation_vae": {"cmd": "x", "outs": [{"path": "artifacts/tiny/foundations/vae/config.json", "md5": "v"}]},
+        "stage1@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/training/F/stage1/export", "md5": "s.dir"}]},
+        "evaluate@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "e.dir"}]},
+        "evaluate@Z": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/Z", "md5": "z.dir"}]},
+        "report": {"cmd": "x", "outs": [{"path": "artifacts/tiny/report", "md5": "r.dir"}]}}}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    instance = DagsterInstance.ephemeral()
+    paths, dvc = PipelinePaths(params=str(params), profile="tiny"), DvcResource(root=str(tmp_path))
+    recorded = record_dvc_state(instance, paths, dvc)
+    expected = {("raw_sources", None): {"artifacts/tiny/raw/shapes": "a1.dir"},
+                ("shards_gen", None): {"artifacts/tiny/shards/gen": "gen", "artifacts/tiny/shards/val/gen": "val/gen"},
+                ("foundation_vae", None): {"artifacts/tiny/foundations/vae/config.json": "v"},
+                ("stage1", "F"): {"artifacts/tiny/training/F/stage1/export": "s.dir"},
+                ("benchmark_results", "F"): {"artifacts/tiny/evals/F": "e.dir"},
+                ("comparison_report", None): {"artifacts/tiny/report": "r.dir"}}
+    assert {(s.asset, s.partition) for s in recorded} == {*expected, ("shards_und", None), ("shards_text", None)}
+    for (asset, partition), hashes in expected.items():
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition] if partition else None),
+            limit=1).records
+        event = records[0].asset_materialization
+        assert event.tags["dagster/data_version"] == data_version(hashes, []).value
+    shards_gen = instance.get_latest_materialization_event(AssetKey("shards_gen")).asset_materialization
+    assert shards_gen.metadata["samples"].value == node_metadata.shards(paths, "gen")["samples"] > 0
+    assert record_dvc_state(instance, paths, dvc) == []  # recorded once: the data versions are there now
+    lock["stages"]["foundation_vae"]["outs"][0]["md5"] = "retrained"
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert [(s.asset, s.partition) for s in record_dvc_state(instance, paths, dvc)] == [("foundation_vae", None)]

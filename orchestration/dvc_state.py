@@ -1,0 +1,119 @@
+"""What ``dvc repro`` built, shown in Dagster: DVC runs outside Dagster's event log, so each lineage node in
+dvc.lock is recorded in the Dagster instance as a runless materialization of its asset (and partition), with the
+data version an asset run computes from the same DVC hashes and the metadata it reads from the same outputs
+(``orchestration.node_metadata``). A node whose latest materialization already carries that data version is left
+alone, so recording twice adds nothing and a Dagster run's own materialization is not duplicated.
+
+    python -m orchestration.dvc_state      # make run does this after dvc repro; the sensor dvc_state does it too
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DataVersion,
+    DefaultSensorStatus,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from janusflow.params import load_params
+from orchestration import node_metadata
+from orchestration.metadata import data_version, task_outputs
+from orchestration.resources import DvcResource, PipelinePaths
+
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
+TASKS = ("und", "gen", "text")
+STAGE_ASSETS = {"shapes_world": "raw_sources", "filter": "manifests", "eval_prompts": "benchmark_prompts",
+                "evaluate": "benchmark_results", "tables": "benchmark_tables", "report": "comparison_report"}
+TRAINING_STAGES = ("stage1", "stage2", "stage3")
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One asset (and partition) as dvc.lock records it."""
+
+    asset: str
+    partition: str | None
+    version: DataVersion
+
+
+def lock_states(dvc: DvcResource, partitions: list[str]) -> list[NodeState]:
+    """Every asset (partition) that dvc.lock has outputs for; stages of variants that are not partitions (removed
+    from params.yaml) are left out."""
+    lock_path = dvc.lock_path()
+    stages = ((yaml.safe_load(lock_path.read_text()) or {}).get("stages") or {}) if lock_path.is_file() else {}
+    states = []
+    for stage in stages:
+        hashes = dvc.output_hashes(stage)
+        base, _, partition = stage.partition("@")
+        if not hashes or (partition and partition not in partitions):
+            continue
+        if base == "shards":
+            states += [NodeState(f"shards_{task}", None, data_version(task_outputs(hashes, task), []))
+                       for task in TASKS]
+        else:
+            states.append(NodeState(STAGE_ASSETS.get(base, base), partition or None, data_version(hashes, [])))
+    return states
+
+
+def node_metadata_of(paths: PipelinePaths, state: NodeState) -> dict[str, Any]:
+    if state.asset.startswith("shards_"):
+        return node_metadata.shards(paths, state.asset.removeprefix("shards_"))
+    if state.asset.startswith("foundation_"):
+        return node_metadata.foundation(paths, state.asset.removeprefix("foundation_"))
+    if state.asset in TRAINING_STAGES:
+        return node_metadata.training_stage(paths, state.asset, str(state.partition))
+    if state.asset == "benchmark_results":
+        return node_metadata.benchmark_results(paths, str(state.partition))
+    return getattr(node_metadata, state.asset)(paths)
+
+
+def latest_version(instance: DagsterInstance, state: NodeState) -> str | None:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(state.asset),
+                           asset_partitions=[state.partition] if state.partition else None), limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    return (records[0].asset_materialization.tags or {}).get(DATA_VERSION_TAG)
+
+
+def record_dvc_state(instance: DagsterInstance, paths: PipelinePaths, dvc: DvcResource) -> list[NodeState]:
+    """Record every node of dvc.lock whose data version the instance does not have yet; returns them."""
+    partitions = list(load_params(paths.params)["variants"])
+    recorded = []
+    for state in lock_states(dvc, partitions):
+        if latest_version(instance, state) == state.version.value:
+            continue
+        instance.report_runless_asset_event(AssetMaterialization(
+            asset_key=state.asset, partition=state.partition, metadata=node_metadata_of(paths, state),
+            tags={DATA_VERSION_TAG: state.version.value}, description="built by dvc repro (dvc.lock)"))
+        recorded.append(state)
+    return recorded
+
+
+@sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
+        description="Records what dvc repro built (dvc.lock) as materializations, so the UI shows DVC's runs.")
+def dvc_state(context: SensorEvaluationContext, paths: PipelinePaths, dvc: DvcResource) -> SkipReason:
+    recorded = record_dvc_state(context.instance, paths, dvc)
+    return SkipReason(f"recorded {len(recorded)} node(s) from dvc.lock" if recorded else "dvc.lock: nothing new")
+
+
+def main() -> int:
+    recorded = record_dvc_state(DagsterInstance.get(), PipelinePaths(), DvcResource())
+    print(f"Dagster: recorded {len(recorded)} lineage node(s) that dvc repro built "
+          f"({', '.join(sorted({s.asset for s in recorded})) or 'none new'}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The metadata of each lineage node's materialization, read from what the node wrote, so that a node built by a
+Dagster run and one built by ``dvc repro`` (recorded by ``orchestration.dvc_state``) show the same in the UI.
+Numbers are top-level floats and ints, so the UI plots them across materializations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from dagster import MetadataValue
+
+from evals.run import EvalRun
+from orchestration.metadata import image, read_json, table
+from orchestration.resources import PipelinePaths
+from reports.figures import loss_curves
+
+Metadata = dict[str, Any]
+
+
+def raw_sources(paths: PipelinePaths) -> Metadata:
+    profile = paths.data()
+    if profile.shapes_world is None:
+        listed = [{"source": s.name, "format": s.format, "path": s.path, "feeds": s.feeds} for s in profile.sources]
+        return {"sources": table(listed)}
+    counts = read_json(profile.paths["raw"] / "world.json").get("counts") or {}
+    return {"records": table([{"kind": k, "count": v} for k, v in counts.items()]),
+            "path": MetadataValue.path(str(profile.paths["raw"]))}
+
+
+def manifests(paths: PipelinePaths) -> Metadata:
+    folder = paths.data().paths["manifests"]
+    report = read_json(folder / "report.json")
+    reasons: dict[str, int] = {}
+    for source in (report.get("sources") or {}).values():
+        for reason, count in (source.get("reasons") or {}).items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return {"rows": table([{"task": t, **c} for t, c in (report.get("tasks") or {}).items()]),
+            "quarantined_by_reason": table([{"reason": r, "records": n} for r, n in sorted(reasons.items())]),
+            "quarantined": sum(reasons.values()), "report": MetadataValue.path(str(folder / "report.md"))}
+
+
+def shards(paths: PipelinePaths, task: str) -> Metadata:
+    folder = paths.data().paths["shards"]
+    info = (read_json(folder / "summary.json").get("tasks") or {}).get(task, {})
+    return {"samples": info.get("samples", 0), "shards": info.get("shards", 0), "bytes": info.get("bytes", 0),
+            "validation_samples": info.get("validation", {}).get("samples", 0),
+            "path": MetadataValue.path(str(folder / task))}
+
+
+def foundation(paths: PipelinePaths, name: str) -> Metadata:
+    folder = paths.foundations().directory(name)
+    report = read_json(folder / "metrics.json")
+    metrics = report.get("metrics") or {}
+    return {"metrics": table([{"metric": k, "value": v} for k, v in metrics.items()]),
+            **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            "gates_passed": bool(report.get("passed")),
+            "gate_failures": MetadataValue.text("; ".join(report.get("failures") or []) or "none"),
+            "path": MetadataValue.path(str(folder))}
+
+
+def training_stage(paths: PipelinePaths, stage: str, variant: str) -> Metadata:
+    folder = paths.training().stage_dir(variant, stage)
+    report = read_json(folder / "metrics.json")
+    losses = report.get("losses") or {}
+    metadata: Metadata = {
+        "batches": report.get("batches", 0), "seconds": float(report.get("seconds", 0.0)),
+        "resumed_at_batch": report.get("resumed_at_batch", 0),
+        "losses": table([{"series": k, **v} for k, v in losses.items()]),
+        **{f"{k.replace('/', '_')}_last10": float(v["last10_mean"]) for k, v in losses.items()},
+        "export": MetadataValue.path(str(folder / "export"))}
+    curve = folder / "losses.csv"
+    if curve.is_file():
+        metadata["loss_curve"] = image(loss_curves({(variant, stage): pd.read_csv(curve)}, stage), "loss curve")
+    grids = sorted((folder / "samples").glob("ba*.png"), key=lambda p: int(p.stem[2:]))
+    if grids:
+        metadata["samples"] = image(grids[-1].read_bytes(), "sample grid")
+    return metadata
+
+
+def benchmark_prompts(paths: PipelinePaths) -> Metadata:
+    sets = EvalRun.from_params(paths.params, paths.profile_name).prompt_sets
+    return {"geneval": len(sets.geneval), "dpg": len(sets.dpg), "fid": len(sets.fid)}
+
+
+def benchmark_results(paths: PipelinePaths, variant: str) -> Metadata:
+    settings = paths.evaluation()
+    result = read_json(settings.variant_dir(variant) / "metrics.json")
+    summary = {k: v for k, v in (result.get("summary") or {}).items() if v is not None}
+    return {"summary": table([summary]), **{k: float(v) for k, v in summary.items()},
+            "seconds": float(result.get("seconds", 0.0)),
+            "metrics": MetadataValue.path(str(settings.variant_dir(variant) / "metrics.json"))}
+
+
+def benchmark_tables(paths: PipelinePaths) -> Metadata:
+    folder = paths.evaluation().out / "tables"
+    tables_md = folder / "tables.md"
+    return {"tables": MetadataValue.md(tables_md.read_text() if tables_md.is_file() else "(none)"),
+            "files": len([p for p in folder.glob("*") if p.is_file()])}
+
+
+def comparison_report(paths: PipelinePaths) -> Metadata:
+    out = paths.report().out
+    report = read_json(out / "report.json")
+    claims = report.get("claims") or []
+    return {"html": MetadataValue.path(str((out / "report.html").resolve())),
+            "markdown": MetadataValue.path(str((out / "report.md").resolve())),
+            "evaluated": ", ".join(report.get("evaluated") or []) or "none",
+            "claims": table([{"claim": c["statement"], "paper": c["paper_label"], "ours": c["ours_label"]}
+                             for c in claims])}
