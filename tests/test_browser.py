@@ -1,6 +1,9 @@
 """A real headless Chromium opens the Dagster UI (served on 127.0.0.1 from the project's workspace) and the HTML
 report, checks that the asset graph with partitions A-F and the report's tables render, and saves screenshots
-under ``test-artifacts/``. ``make test`` installs Chromium from the distribution's packages when it is missing."""
+under ``test-artifacts/``. It also uses the UI as a person would (Playwright): under ``dagster dev``, as ``make ui``
+starts it, it materializes one partition through the asset's Materialize dialog, waits for the run to succeed in
+the runs list and reads the new materialization's metadata on the asset page. ``make test`` installs Chromium from
+the distribution's packages when it is missing."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
+from playwright.sync_api import Page, sync_playwright
 
 from reports.render import render
 from test_report import TABLE5, VARIANTS, shapes_results
@@ -102,3 +107,88 @@ def test_the_html_report_renders_its_tables_and_pictures(tmp_path):
     assert "Table 5: the ablations, ours beside the paper's" in dom and ">84.73</td>" in dom
     assert re.search(r'<img src="data:image/png;base64,[^"]{1000,}" alt="metrics per variant"', dom)
     assert (ARTIFACTS / "report.png").stat().st_size > 20_000
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(pipeline_params, tmp_path_factory):
+    """``dagster dev`` (webserver + daemon, as make ui) over the project's assets on the small world's params, with
+    training written under this module's tmp folder and DVC left alone (tests/ui_definitions.py)."""
+    root = tmp_path_factory.mktemp("ui")
+    params = yaml.safe_load(pipeline_params.read_text())
+    params["profiles"]["tiny"]["training"]["out"] = str(root / "training")
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "home").mkdir()
+    shutil.copy(ROOT / ".dagster_home" / "dagster.yaml", root / "home" / "dagster.yaml")
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(root / "home"), "DAGSTER_DISABLE_TELEMETRY": "1",
+           "JANUSFLOW_UI_PARAMS": str(root / "params.yaml")}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
+                               "-f", "tests/ui_definitions.py"], cwd=ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"dagster dev did not come up: {server.stderr.read().decode()[-2000:]}")
+                time.sleep(1)
+        assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
+        yield base, root
+    finally:
+        os.killpg(server.pid, 15)  # dagster dev's webserver and daemon are its children
+        server.wait(timeout=60)
+
+
+def dismiss_community_dialog(page: Page) -> None:
+    page.wait_for_timeout(1500)
+    skip = page.get_by_role("button", name="Skip")
+    if skip.is_visible():
+        skip.click()
+
+
+def wait_for_run(page: Page, base: str, timeout: float = 300.0) -> str:
+    """The status the runs list shows for the only run, once it has finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.goto(f"{base}/runs")
+        page.wait_for_timeout(3000)
+        text = page.inner_text("body")
+        for status in ("Success", "Failure", "Canceled"):
+            if re.search(rf"\b{status}\b", text):
+                return status
+    return "timed out"
+
+
+def test_a_partition_materialized_through_the_ui_dialog_shows_its_run_and_metadata(dagster_dev):
+    base, root = dagster_dev
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{base}/assets/stage1")
+        page.get_by_role("button", name="Materialize…").wait_for()
+        dismiss_community_dialog(page)
+        page.get_by_role("button", name="Materialize…").click()
+        page.get_by_role("button", name="Confirm").click()  # "upstream assets have not been materialized"
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Select a partition or create one").click()
+        page.get_by_role("menuitem", name=re.compile(r"^F(\s+F)?$")).click()  # the partition, shown twice
+        page.keyboard.press("Escape")  # closes the partition menu, not the dialog
+        page.screenshot(path=str(ARTIFACTS / "dagster_materialize_dialog.png"))
+        assert "1 partition" in dialog.inner_text()
+        page.get_by_role("button", name="Launch 1 run").click()
+        status = wait_for_run(page, base)
+        page.screenshot(path=str(ARTIFACTS / "dagster_runs.png"))
+        assert status == "Success"
+        page.goto(f"{base}/assets/stage1?view=events&partition=F")
+        page.get_by_text("loss_train_total_last10").wait_for(timeout=60_000)
+        events = page.inner_text("body")
+        page.screenshot(path=str(ARTIFACTS / "dagster_stage1_materialization.png"))
+        browser.close()
+    assert "Partition F materialized in run" in events and re.search(r"batches\s+6\b", events)
+    for key in ("loss_curve", "samples", str(root / "training" / "F" / "stage1" / "export")):
+        assert key in events
+    assert (root / "training" / "F" / "stage1" / "export" / "model.safetensors").is_file()
