@@ -59,6 +59,21 @@ def graphql(base: str, query: str) -> dict:
         return json.loads(response.read())
 
 
+def wait_until_serving(base: str, server: subprocess.Popen, seconds: float) -> None:
+    """Until the webserver answers (failing with its stderr if it exits or takes longer than ``seconds``), then
+    mark the welcome dialog seen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Dagster webserver did not come up: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(1)
+    assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
+
+
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
@@ -69,16 +84,7 @@ def dagster_ui(tmp_path_factory):
                                "workspace.yaml"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"dagster-webserver did not come up: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(1)
-        assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True  # no welcome dialog
+        wait_until_serving(base, server, 120)
         yield base
     finally:
         server.terminate()
@@ -127,16 +133,7 @@ def dagster_dev(pipeline_params, tmp_path_factory):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"dagster dev did not come up: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(1)
-        assert graphql(base, "mutation { setNuxSeen }")["data"]["setNuxSeen"] is True
+        wait_until_serving(base, server, 180)
         yield base, root
     finally:
         os.killpg(server.pid, 15)  # dagster dev's webserver and daemon are its children
@@ -180,6 +177,8 @@ def test_a_partition_materialized_through_the_ui_dialog_shows_its_run_and_metada
         page.screenshot(path=str(ARTIFACTS / "dagster_materialize_dialog.png"))
         assert "1 partition" in dialog.inner_text()
         page.get_by_role("button", name="Launch 1 run").click()
+        dialog.wait_for(state="hidden", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "dagster_launched.png"))
         status = wait_for_run(page, base)
         page.screenshot(path=str(ARTIFACTS / "dagster_runs.png"))
         assert status == "Success"
