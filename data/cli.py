@@ -14,7 +14,7 @@ import sys
 
 from data.manifest import build_manifests
 from data.profile import DataProfile
-from data.settings import add_profile_options, load_profile, selected_profile
+from data.settings import add_profile_options, load_profile, parse_with_profile
 from data.shapes.world import write_shapes_world
 from data.shards import verify_shards, write_shards
 
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(COMMANDS))
     add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     profile = DataProfile.from_profile(load_profile(args.params, args.profile))
     COMMANDS[args.command](profile, progress=not args.no_progress)
     return 0

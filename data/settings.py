@@ -56,6 +56,17 @@ def selected_profile(path: str | Path, given: str | None = None) -> str:
     return chosen
 
 
+def parse_with_profile(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args`` with ``--profile`` resolved by ``selected_profile``; a missing params file or a bad
+    top-level profile is a usage error that names it."""
+    args = parser.parse_args(argv)
+    try:
+        args.profile = selected_profile(args.params, args.profile)
+    except (FileNotFoundError, SettingsError) as error:
+        parser.error(str(error))
+    return args
+
+
 def load_profile(path: str | Path, profile: str) -> dict[str, Any]:
     """The ``profiles.<profile>`` section of a params file, plus the top-level ``seed``."""
     params = _read_params(path)

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from data.settings import SettingsError, add_profile_options, selected_profile
+from data.settings import SettingsError, add_profile_options, parse_with_profile
 from evals.generation.harness import RunFolderMismatch
 from evals.run import EvalRun, evaluate_variant, vae_ceiling
 from evals.tables import write_tables
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae", default=None, help="vae-ceiling: a diffusers VAE folder (e.g. a foundation's vae/)")
     add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     try:
         run = EvalRun.from_params(args.params, args.profile)
         if args.command == "prompts":

@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from data import cli as data_cli
+from data.sources.base import TASKS
 from evals.run import EvalRun, evaluate_variant
 from evals.tables import write_tables
 from janusflow.foundations import cli as foundations_cli
@@ -25,7 +26,6 @@ from reports.collect import collect
 from reports.render import render
 
 POOL = "janusflow"  # every asset writes artifacts and dvc.lock: one at a time (limit in .dagster_home/dagster.yaml)
-TASKS = ("und", "gen", "text")
 variants = StaticPartitionsDefinition(list(load_params(DEFAULT_PARAMS)["variants"]))
 on_new_inputs = AutomationCondition.eager()
 
@@ -109,9 +109,9 @@ stage3 = stage_asset("stage3", [stage2])
 @asset(group_name="evaluation", deps=[raw_sources], pool=POOL,
        description="The benchmark prompt sets (GenEval, DPG, FID prompts) every variant is sampled on.")
 def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    run = EvalRun.from_params(paths.params, paths.profile_name)
-    return MaterializeResult(metadata=node_metadata.benchmark_prompts(paths),  # builds the sets on first call
-                             data_version=data_version(dvc.commit("eval_prompts"), [run.settings.out / "prompts"]))
+    metadata = node_metadata.benchmark_prompts(paths)  # builds the prompt sets (once; later calls read them)
+    return MaterializeResult(metadata=metadata, data_version=data_version(dvc.commit("eval_prompts"),
+                                                                          [paths.evaluation().out / "prompts"]))
 
 
 @asset(group_name="evaluation", partitions_def=variants, deps=[stage3, benchmark_prompts], pool=POOL,

@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -26,13 +25,13 @@ from dagster import (
     sensor,
 )
 
+from data.sources.base import TASKS
 from janusflow.params import load_params
 from orchestration import node_metadata
 from orchestration.metadata import data_version, task_outputs
 from orchestration.resources import DvcResource, PipelinePaths
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
-TASKS = ("und", "gen", "text")
 STAGE_ASSETS = {"shapes_world": "raw_sources", "filter": "manifests", "eval_prompts": "benchmark_prompts",
                 "evaluate": "benchmark_results", "tables": "benchmark_tables", "report": "comparison_report"}
 TRAINING_STAGES = ("stage1", "stage2", "stage3")
@@ -50,11 +49,8 @@ class NodeState:
 def lock_states(dvc: DvcResource, partitions: list[str]) -> list[NodeState]:
     """Every asset (partition) that dvc.lock has outputs for; stages of variants that are not partitions (removed
     from params.yaml) are left out."""
-    lock_path = dvc.lock_path()
-    stages = ((yaml.safe_load(lock_path.read_text()) or {}).get("stages") or {}) if lock_path.is_file() else {}
     states = []
-    for stage in stages:
-        hashes = dvc.output_hashes(stage)
+    for stage, hashes in dvc.lock_outputs().items():
         base, _, partition = stage.partition("@")
         if not hashes or (partition and partition not in partitions):
             continue

@@ -111,15 +111,15 @@ class DvcResource(ConfigurableResource):
         self._dvc("commit", "--force", "--quiet", stage)
         return self.output_hashes(stage)
 
-    def lock_path(self) -> Path:
-        return Path(self.root) / "dvc.lock"
+    def lock_outputs(self) -> dict[str, dict[str, str]]:
+        """Every stage's outputs in dvc.lock (``{stage: {path: md5}}``), read once."""
+        lock = Path(self.root) / "dvc.lock"
+        stages = ((yaml.safe_load(lock.read_text()) or {}).get("stages") or {}) if lock.is_file() else {}
+        return {name: {o["path"]: o.get("md5", "") for o in (stage or {}).get("outs") or []}
+                for name, stage in stages.items()}
 
     def output_hashes(self, stage: str) -> dict[str, str]:
-        lock = self.lock_path()
-        if not lock.is_file():
-            return {}
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
-        return {o["path"]: o.get("md5", "") for o in (stages.get(stage) or {}).get("outs") or []}
+        return self.lock_outputs().get(stage, {})
 
 
 class TrainerLauncher(ConfigurableResource):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from data.settings import SettingsError, add_profile_options, load_profile, selected_profile
+from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
 from evals.run import EvalRun
 from reports.collect import collect
 from reports.render import render
@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_profile_options(parser)
     parser.add_argument("--where", action="store_true", help="only print where the report is")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     try:
         settings = ReportSettings.from_profile(load_profile(args.params, args.profile))
         if args.where:

@@ -25,12 +25,12 @@ from pathlib import Path
 import torch
 from streaming import StreamingDataset
 
-from data.settings import add_profile_options, selected_profile
+from data.settings import add_profile_options, parse_with_profile
 from data.streaming import image_tensor
 from evals.generation.harness import SampleSettings, sample_prompt_set
 from evals.generation.runner import judge_geneval
 from evals.run import EvalRun
-from janusflow.losses import generation_losses
+from janusflow.losses import generation_losses, rectified_flow_pair
 from janusflow.modeling import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler
@@ -83,9 +83,9 @@ def prompt_gap(model: JanusFlowModel, processor: JanusFlowProcessor, pairs: Pair
         losses = []
         for value in GAP_TIMES:
             t = torch.full((len(rows),), value)
-            z_t = value * latents + (1 - value) * noise
+            z_t, target = rectified_flow_pair(latents, noise, t)
             velocity = model.velocity(prefix.input_ids, prefix.attention_mask, prefix.attention_mask, z_t, t).velocity
-            losses.append(round(float((velocity - (latents - noise)).pow(2).mean()), 4))
+            losses.append(round(float((velocity - target).pow(2).mean()), 4))
         gap[name] = losses
     return gap
 
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=0, help="also score every N steps")
     parser.add_argument("--threads", type=int, default=None)
     add_profile_options(parser)
-    args = parser.parse_args(argv)
-    profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
+    profile = args.profile
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

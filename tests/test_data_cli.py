@@ -59,6 +59,9 @@ def test_commands_run_the_profile_params_yaml_selects_unless_told(tmp_path):
     path.write_text(yaml.safe_dump(params))
     with pytest.raises(SettingsError, match="the top-level profile is ''; set it to a profile name"):
         selected_profile(path)
+    with pytest.raises(SystemExit) as usage:  # the command names the problem instead of a traceback
+        main(["shapes-world", "--params", str(path), "--no-progress"])
+    assert usage.value.code == 2
 
 
 def test_both_profiles_of_the_repository_params_parse():

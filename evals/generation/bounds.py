@@ -108,4 +108,3 @@ def generation_bounds(sets: PromptSets, fid_scenes: Sequence[dict], scorers: Sco
             found = fid_kid(features, scorers.reference, scorers.extractor)
             result[kind].update({"fid": found["fid"], "kid": found["kid"]})
     return result
-

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from data.settings import add_profile_options, selected_profile
+from data.settings import add_profile_options, parse_with_profile
 from data.shapes.patch_words import patch_labels
 from data.shapes.scene import COLORS, SHAPES, Scene
 from evals.heldout import read_eval
@@ -257,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, help="an exported checkpoint with an understanding encoder")
     add_profile_options(parser)
     parser.add_argument("--out", default=None, help="default: <checkpoint>/../grounding")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     run = EvalRun.from_params(args.params, args.profile)
     loaded = load_checkpoint(args.checkpoint, profile_codec(run.profile), run.settings.device)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "grounding"

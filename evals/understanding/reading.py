@@ -29,7 +29,7 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from data.profile import DataProfile
-from data.settings import add_profile_options, load_profile, selected_profile
+from data.settings import add_profile_options, load_profile, parse_with_profile
 from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.corpus import load_heldout, training_texts
 from janusflow.foundations.language_model import pack, step_loss
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-batch-size", type=int, default=None,
                         help="text rows per step (default: params' foundations.llm.training.batch_size)")
     parser.add_argument("--out", default=None, help="a JSON file for the settings and the accuracy curve")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     profile = load_profile(args.params, args.profile)
     data, settings = DataProfile.from_profile(profile), FoundationSettings.from_profile(profile)
     if data.shapes_world is None:

@@ -22,7 +22,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.profile import DataProfile
 from data.shapes.alt_text import alt_text_batches
-from data.settings import SettingsError, add_profile_options, code_version, load_profile, selected_profile
+from data.settings import SettingsError, add_profile_options, code_version, load_profile, parse_with_profile
 from janusflow.config import JanusFlowConfig, tiny_janusflow_config
 from janusflow.foundations.corpus import HeldOut, load_heldout, training_pairs, training_texts
 from janusflow.foundations.gates import gate_failures
@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("foundation", choices=[*NAMES, "all"])
     add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     ctx = Context(args.params, args.profile, not args.no_progress)
     status = 0
     for name in NAMES if args.foundation == "all" else [args.foundation]:

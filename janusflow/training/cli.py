@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from data.mixture import MixtureError
-from data.settings import SettingsError, add_profile_options, selected_profile
+from data.settings import SettingsError, add_profile_options, parse_with_profile
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
 from janusflow.training.stages import STAGES
@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="F")
     add_profile_options(parser)
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
-    args = parser.parse_args(argv)
-    args.profile = selected_profile(args.params, args.profile)
+    args = parse_with_profile(parser, argv)
     try:
         run = StageRun.from_params(args.params, args.profile, args.variant, args.stage)
         report = run_stage(run, args.device)
