@@ -170,7 +170,8 @@ def test_a_partition_materialized_through_the_ui_dialog_shows_its_run_and_metada
         dismiss_community_dialog(page)
         page.get_by_role("button", name="Materialize…").click()
         page.get_by_role("button", name="Confirm").click()  # "upstream assets have not been materialized"
-        dialog = page.get_by_role("dialog")
+        # The partition menu is a dialog too and may linger in the page, closed, after Escape.
+        dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
         dialog.get_by_text("Select a partition or create one").click()
         page.get_by_role("menuitem", name=re.compile(r"^F(\s+F)?$")).click()  # the partition, shown twice
         page.keyboard.press("Escape")  # closes the partition menu, not the dialog
