@@ -21,7 +21,7 @@ ui: setup
 
 # Only the report (and the tables), from the results there are.
 report: setup
-	$(OFFLINE) dvc repro report
+	$(OFFLINE) dvc repro comparison_report
 	@$(OFFLINE) $(PY) -m reports.cli --where
 
 demo: setup data

@@ -1,6 +1,9 @@
 """One asset per lineage node, each calling the library function behind the matching CLI and DVC stage:
 raw sources -> manifests (+ quarantine) -> MDS shards per data type -> foundations -> stage 1/2/3 per variant
--> benchmark results per variant -> benchmark tables -> comparison report."""
+-> benchmark results per variant -> benchmark tables -> comparison report.
+
+Names, upstream assets and code versions come from the lineage table (``orchestration.lineage``), which also
+writes dvc.yaml; ``dvc.commit(name)`` records an asset's outputs under its DVC stage of the same name."""
 
 from dagster import (
     AssetExecutionContext,
@@ -20,7 +23,8 @@ from evals.tables import write_tables
 from janusflow.foundations import cli as foundations_cli
 from janusflow.params import DEFAULT_PARAMS, load_params
 from orchestration import node_metadata
-from orchestration.metadata import data_version, task_outputs
+from orchestration.lineage import BY_NAME, upstream_assets
+from orchestration.metadata import data_version
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 from reports.collect import collect
 from reports.render import render
@@ -30,91 +34,107 @@ variants = StaticPartitionsDefinition(list(load_params(DEFAULT_PARAMS)["variants
 on_new_inputs = AutomationCondition.eager()
 
 
-@asset(group_name="data", pool=POOL, description="Raw sources: the shapes world (tiny) or the external data "
-       "the paper profile's sources point at.")
+def lineage(name: str) -> dict:
+    """The asset decorator arguments the lineage table fixes for node ``name``: its upstream assets and code
+    version (the hash of the code DVC tracks for its stage, so a code change marks the asset stale in the UI)."""
+    return {"deps": [AssetKey(key) for key in upstream_assets(name)], "code_version": BY_NAME[name].code_version()}
+
+
+def built(context: AssetExecutionContext, name: str, metadata: dict) -> dict:
+    """Logs what the node made (its numbers, shown in the run's log) and returns its metadata."""
+    numbers = {k: v for k, v in metadata.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    partition = f" [{context.partition_key}]" if context.has_partition_key else ""
+    context.log.info(f"{name}{partition} built: " + (", ".join(f"{k}={v:.4g}" for k, v in numbers.items()) or "done"))
+    return metadata
+
+
+@asset(group_name="data", pool=POOL, **lineage("raw_sources"),
+       description="Raw sources: the shapes world (tiny) or the external data the paper profile's sources point at.")
 def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     profile = paths.data()
     if profile.shapes_world is None:
-        return MaterializeResult(metadata=node_metadata.raw_sources(paths), data_version=data_version({}, []))
+        return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
+                                 data_version=data_version({}, []))
     data_cli.shapes_world(profile, progress=False)
-    return MaterializeResult(metadata=node_metadata.raw_sources(paths),
-                             data_version=data_version(dvc.commit("shapes_world"), [profile.paths["raw"]]))
+    return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
+                             data_version=data_version(dvc.commit("raw_sources"), [profile.paths["raw"]]))
 
 
-@asset(group_name="data", deps=[raw_sources], pool=POOL,
+@asset(group_name="data", pool=POOL, **lineage("manifests"),
        description="Filtered manifests per data type (parquet) and the quarantine report.")
 def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     profile = paths.data()
     data_cli.filter_sources(profile, progress=False)
-    return MaterializeResult(metadata=node_metadata.manifests(paths),
-                             data_version=data_version(dvc.commit("filter"), [profile.paths["manifests"]]))
+    return MaterializeResult(metadata=built(context, "manifests", node_metadata.manifests(paths)),
+                             data_version=data_version(dvc.commit("manifests"), [profile.paths["manifests"]]))
 
 
-@multi_asset(specs=[AssetSpec(f"shards_{task}", deps=[manifests], group_name="data",
+@multi_asset(specs=[AssetSpec(f"shards_{task}", group_name="data", **lineage("shards"),
                               description=f"MDS shards of the {task} data (zstd, sha1 + xxh64), and its held-out "
                                           f"validation split (val/{task})") for task in TASKS],
-             pool=POOL)
+             name="shards", pool=POOL)
 def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource):
     profile = paths.data()
     data_cli.shards(profile, progress=False)
     hashes = dvc.commit("shards")
     for task in TASKS:
-        yield MaterializeResult(asset_key=f"shards_{task}", metadata=node_metadata.shards(paths, task),
-                                data_version=data_version(task_outputs(hashes, task), [profile.paths["shards"] / task]))
+        key = f"shards_{task}"
+        yield MaterializeResult(asset_key=key, metadata=built(context, key, node_metadata.shards(paths, task)),
+                                data_version=data_version(BY_NAME["shards"].asset_hashes(key, hashes),
+                                                          [profile.paths["shards"] / task]))
 
 
-SHARD_KEYS = [AssetKey(f"shards_{task}") for task in TASKS]
+def foundation_asset(name: str):
+    node = f"foundation_{name}"
 
-
-def foundation_asset(name: str, upstream: list):
-    @asset(name=f"foundation_{name}", group_name="foundations", deps=[*SHARD_KEYS, *upstream], pool=POOL,
+    @asset(name=node, group_name="foundations", pool=POOL, **lineage(node),
            description=f"The tiny profile's {name} foundation, pretrained from the shapes world, with its quality "
                        "gates (params.yaml foundations.gates).")
     def build(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
         ctx = foundations_cli.Context(paths.params, paths.profile_name, progress=False)
         foundations_cli.record(name, foundations_cli.build(name, ctx), ctx)
-        return MaterializeResult(metadata=node_metadata.foundation(paths, name),
-                                 data_version=data_version(dvc.commit(f"foundation_{name}"),
-                                                           [ctx.settings.directory(name)]))
+        return MaterializeResult(metadata=built(context, node, node_metadata.foundation(paths, name)),
+                                 data_version=data_version(dvc.commit(node), [ctx.settings.directory(name)]))
 
     return build
 
 
-foundation_tokenizer = foundation_asset("tokenizer", [])
-foundation_llm = foundation_asset("llm", [foundation_tokenizer])
-foundation_encoder = foundation_asset("encoder", [foundation_tokenizer])
-foundation_vae = foundation_asset("vae", [])
+foundation_tokenizer = foundation_asset("tokenizer")
+foundation_llm = foundation_asset("llm")
+foundation_encoder = foundation_asset("encoder")
+foundation_vae = foundation_asset("vae")
 FOUNDATION_ASSETS = [foundation_tokenizer, foundation_llm, foundation_encoder, foundation_vae]
 
 
-def stage_asset(stage: str, upstream: list):
-    @asset(name=stage, group_name="training", partitions_def=variants, deps=upstream, pool=POOL,
+def stage_asset(stage: str):
+    @asset(name=stage, group_name="training", partitions_def=variants, pool=POOL, **lineage(stage),
            description=f"{stage} of one ablation variant, trained with Composer; the partition is the variant.")
     def train(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource,
               launcher: TrainerLauncher) -> MaterializeResult:
         variant = context.partition_key
         launcher.launch(context, paths, stage, variant)
         folder = paths.training().stage_dir(variant, stage)
-        return MaterializeResult(metadata=node_metadata.training_stage(paths, stage, variant),
+        return MaterializeResult(metadata=built(context, stage, node_metadata.training_stage(paths, stage, variant)),
                                  data_version=data_version(dvc.commit(f"{stage}@{variant}"), [folder / "export"]))
 
     return train
 
 
-stage1 = stage_asset("stage1", [*FOUNDATION_ASSETS, *SHARD_KEYS])
-stage2 = stage_asset("stage2", [stage1])
-stage3 = stage_asset("stage3", [stage2])
+stage1 = stage_asset("stage1")
+stage2 = stage_asset("stage2")
+stage3 = stage_asset("stage3")
 
 
-@asset(group_name="evaluation", deps=[raw_sources], pool=POOL,
+@asset(group_name="evaluation", pool=POOL, **lineage("benchmark_prompts"),
        description="The benchmark prompt sets (GenEval, DPG, FID prompts) every variant is sampled on.")
 def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     metadata = node_metadata.benchmark_prompts(paths)  # builds the prompt sets (once; later calls read them)
-    return MaterializeResult(metadata=metadata, data_version=data_version(dvc.commit("eval_prompts"),
-                                                                          [paths.evaluation().out / "prompts"]))
+    return MaterializeResult(metadata=built(context, "benchmark_prompts", metadata),
+                             data_version=data_version(dvc.commit("benchmark_prompts"),
+                                                       [paths.evaluation().out / "prompts"]))
 
 
-@asset(group_name="evaluation", partitions_def=variants, deps=[stage3, benchmark_prompts], pool=POOL,
+@asset(group_name="evaluation", partitions_def=variants, pool=POOL, **lineage("benchmark_results"),
        automation_condition=on_new_inputs,
        description="Every benchmark of the profile for one variant's stage-3 checkpoint (generation and "
                    "understanding; sweeps for evaluation.generation.sweep_variants).")
@@ -123,27 +143,28 @@ def benchmark_results(context: AssetExecutionContext, paths: PipelinePaths, dvc:
     run = EvalRun.from_params(paths.params, paths.profile_name)
     evaluate_variant(run, variant, progress=False)
     return MaterializeResult(
-        metadata=node_metadata.benchmark_results(paths, variant),
-        data_version=data_version(dvc.commit(f"evaluate@{variant}"), [run.settings.summary_path(variant)]))
+        metadata=built(context, "benchmark_results", node_metadata.benchmark_results(paths, variant)),
+        data_version=data_version(dvc.commit(f"benchmark_results@{variant}"), [run.settings.summary_path(variant)]))
 
 
-@asset(group_name="reporting", deps=[benchmark_results], pool=POOL, automation_condition=on_new_inputs,
+@asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("benchmark_tables"),
        description="The paper's Tables 2-5 from every evaluated variant (CSV + Markdown).")
 def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     run = EvalRun.from_params(paths.params, paths.profile_name)
     write_tables(run.settings.out, run.profile_name, list(run.params["variants"]))
-    return MaterializeResult(metadata=node_metadata.benchmark_tables(paths),
-                             data_version=data_version(dvc.commit("tables"), [run.settings.out / "tables" / "tables.md"]))
+    return MaterializeResult(metadata=built(context, "benchmark_tables", node_metadata.benchmark_tables(paths)),
+                             data_version=data_version(dvc.commit("benchmark_tables"),
+                                                       [run.settings.out / "tables" / "tables.md"]))
 
 
-@asset(group_name="reporting", deps=[benchmark_tables], pool=POOL, automation_condition=on_new_inputs,
+@asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("comparison_report"),
        description="The comparison report of A-F (Markdown + self-contained HTML) with the paper's claims checked.")
 def comparison_report(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     settings = paths.report()
     run = EvalRun.from_params(paths.params, paths.profile_name)
     written = render(collect(run, settings, dict(run.params["variants"])), settings.out, settings.close_tolerance)
-    return MaterializeResult(metadata=node_metadata.comparison_report(paths),
-                             data_version=data_version(dvc.commit("report"), [written["markdown"]]))
+    return MaterializeResult(metadata=built(context, "comparison_report", node_metadata.comparison_report(paths)),
+                             data_version=data_version(dvc.commit("comparison_report"), [written["markdown"]]))
 
 
 ASSETS = [raw_sources, manifests, shards, *FOUNDATION_ASSETS, stage1, stage2, stage3, benchmark_prompts,

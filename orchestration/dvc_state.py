@@ -25,16 +25,13 @@ from dagster import (
     sensor,
 )
 
-from data.sources.base import TASKS
 from janusflow.params import load_params
 from orchestration import node_metadata
-from orchestration.metadata import data_version, task_outputs
+from orchestration.lineage import BY_NAME, TRAINING_STAGES
+from orchestration.metadata import data_version
 from orchestration.resources import DvcResource, PipelinePaths
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
-STAGE_ASSETS = {"shapes_world": "raw_sources", "filter": "manifests", "eval_prompts": "benchmark_prompts",
-                "evaluate": "benchmark_results", "tables": "benchmark_tables", "report": "comparison_report"}
-TRAINING_STAGES = ("stage1", "stage2", "stage3")
 
 
 @dataclass(frozen=True)
@@ -48,17 +45,15 @@ class NodeState:
 
 def lock_states(dvc: DvcResource, partitions: list[str]) -> list[NodeState]:
     """Every asset (partition) that dvc.lock has outputs for; stages of variants that are not partitions (removed
-    from params.yaml) are left out."""
+    from params.yaml), and stages the lineage no longer has, are left out."""
     states = []
     for stage, hashes in dvc.lock_outputs().items():
         base, _, partition = stage.partition("@")
-        if not hashes or (partition and partition not in partitions):
+        if not hashes or base not in BY_NAME or (partition and partition not in partitions):
             continue
-        if base == "shards":
-            states += [NodeState(f"shards_{task}", None, data_version(task_outputs(hashes, task), []))
-                       for task in TASKS]
-        else:
-            states.append(NodeState(STAGE_ASSETS.get(base, base), partition or None, data_version(hashes, [])))
+        node = BY_NAME[base]
+        states += [NodeState(key, partition or None, data_version(node.asset_hashes(key, hashes), []))
+                   for key in node.asset_keys]
     return states
 
 

@@ -26,11 +26,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def task_outputs(hashes: dict[str, str], task: str) -> dict[str, str]:
-    """The shard stage's outputs of one data type (``shards/<task>`` and ``shards/val/<task>``)."""
-    return {path: value for path, value in hashes.items() if path.endswith(f"/{task}")}
-
-
 def data_version(hashes: dict[str, str], fallback: list[Path]) -> DataVersion:
     """The outputs' content hashes as DVC recorded them; without DVC, a hash of the files themselves."""
     digest = hashlib.sha256()

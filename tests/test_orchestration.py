@@ -44,7 +44,8 @@ def test_every_lineage_node_is_an_asset_and_variants_are_partitions_from_params(
     assert {k.to_user_string() for k in assets.get(AssetKey("stage1")).parent_keys} == {
         "foundation_tokenizer", "foundation_llm", "foundation_encoder", "foundation_vae", "shards_und", "shards_gen",
         "shards_text"}
-    assert {k.to_user_string() for k in assets.get(AssetKey("comparison_report")).parent_keys} == {"benchmark_tables"}
+    assert {k.to_user_string() for k in assets.get(AssetKey("comparison_report")).parent_keys} == {
+        "benchmark_tables", "benchmark_results", "stage1", "stage2", "stage3"}  # it reads the loss curves too
     assert {a.op.pool for a in ASSETS} == {"janusflow"}  # one pool: one asset writes artifacts and dvc.lock at a time
 
 
@@ -75,10 +76,10 @@ def test_the_project_configures_its_own_dagster_instance_and_code_location():
 
 def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert list(stages) == ["shapes_world", "filter", "shards", "foundation_tokenizer", "foundation_llm",
-                            "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "eval_prompts",
-                            "evaluate", "tables", "report"]
-    for name in ("stage1", "stage2", "stage3", "evaluate"):
+    assert list(stages) == ["raw_sources", "manifests", "shards", "foundation_tokenizer", "foundation_llm",
+                            "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
+                            "benchmark_results", "benchmark_tables", "comparison_report"]
+    for name in ("stage1", "stage2", "stage3", "benchmark_results"):
         assert stages[name]["foreach"] == "${variants}"
         params = stages[name]["do"]["params"]
         assert "variants.${key}" in params and "variants" not in params  # a change to C reruns only C
@@ -190,7 +191,7 @@ def test_an_interrupted_stage_keeps_what_it_wrote_under_the_repositorys_output_d
     resample every image and a resumed training stage would lose its earlier loss rows. A stand-in stage with the
     evaluation's and the loss curve's declarations from dvc.yaml is interrupted once and rerun."""
     real = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    (evaluation, evaluation_options), = real["evaluate"]["do"]["outs"][0].items()
+    (evaluation, evaluation_options), = real["benchmark_results"]["do"]["outs"][0].items()
     (curve, curve_options), = real["stage2"]["do"]["plots"][0].items()
     evaluation = evaluation.replace("${profile}", "tiny").replace("${key}", "F") + "/samples.txt"
     curve = curve.replace("${profile}", "tiny").replace("${key}", "F")
@@ -201,7 +202,7 @@ def test_an_interrupted_stage_keeps_what_it_wrote_under_the_repositorys_output_d
     out_folder = str(Path(evaluation).parent)
     stage = {"cmd": f"{sys.executable} step.py {evaluation} {curve}", "deps": ["step.py"],
              "outs": [{out_folder: evaluation_options}], "plots": [{curve: curve_options}]}
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"benchmark_results": stage}}))
     (tmp_path / "interrupt").touch()
     repro = [default_dvc(), "repro", "-q"]
     assert subprocess.run(repro, cwd=tmp_path, env=env, capture_output=True).returncode != 0
@@ -213,9 +214,9 @@ def test_an_interrupted_stage_keeps_what_it_wrote_under_the_repositorys_output_d
 
 def test_asset_selection_strings_resolve_and_the_cli_materializes_a_selection(tmp_path):
     """Dagster's selection grammar needs antlr4 4.13, which DVC's hydra forbids: DVC lives in .venv-dvc."""
-    chosen = AssetSelection.from_string('key:"shards_*" or key:raw_sources+1').resolve(graph())
-    assert sorted(k.to_user_string() for k in chosen) == ["benchmark_prompts", "manifests", "raw_sources",
-                                                          "shards_gen", "shards_text", "shards_und"]
+    chosen = AssetSelection.from_string('key:"shards_*" or key:benchmark_prompts+1').resolve(graph())
+    assert sorted(k.to_user_string() for k in chosen) == ["benchmark_prompts", "benchmark_results", "shards_gen",
+                                                          "shards_text", "shards_und"]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     data = params["profiles"]["tiny"]["data"]
     data["paths"]["raw"] = str(tmp_path / "raw")
@@ -307,14 +308,15 @@ def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick
     """make run builds the lineage with dvc repro; afterwards the UI must show each node as materialized."""
     params = quick_params()
     lock = {"schema": "2.0", "stages": {
-        "shapes_world": {"cmd": "x", "outs": [{"path": "artifacts/tiny/raw/shapes", "md5": "a1.dir"}]},
+        "raw_sources": {"cmd": "x", "outs": [{"path": "artifacts/tiny/raw/shapes", "md5": "a1.dir"}]},
         "shards": {"cmd": "x", "outs": [{"path": f"artifacts/tiny/shards/{part}{task}", "md5": f"{part}{task}"}
                                         for task in ("und", "gen", "text") for part in ("", "val/")]},
         "foundation_vae": {"cmd": "x", "outs": [{"path": "artifacts/tiny/foundations/vae/config.json", "md5": "v"}]},
         "stage1@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/training/F/stage1/export", "md5": "s.dir"}]},
-        "evaluate@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "e.dir"}]},
-        "evaluate@Z": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/Z", "md5": "z.dir"}]},
-        "report": {"cmd": "x", "outs": [{"path": "artifacts/tiny/report", "md5": "r.dir"}]}}}
+        "benchmark_results@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "e.dir"}]},
+        "benchmark_results@Z": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/Z", "md5": "z.dir"}]},
+        "evaluate@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "old.dir"}]},  # renamed since
+        "comparison_report": {"cmd": "x", "outs": [{"path": "artifacts/tiny/report", "md5": "r.dir"}]}}}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     instance = DagsterInstance.ephemeral()
     paths, dvc = PipelinePaths(params=str(params), profile="tiny"), DvcResource(root=str(tmp_path))

@@ -1,0 +1,201 @@
+"""The lineage, written once: one row per node (its name, command, inputs, outputs and params). dvc.yaml is
+generated from this table and the Dagster assets take their names, upstream assets and ``code_version`` from it,
+so the two engines run the same graph under the same names.
+
+    python -m orchestration.lineage            # rewrite dvc.yaml from the table
+    python -m orchestration.lineage --check    # exit 1 when dvc.yaml differs from the table
+
+A node's code deps are the project files its CLI module imports, directly or not (``orchestration.code_deps``),
+plus the non-Python files it reads (``resources``). Paths use DVC's templating: ``${profile}`` is params.yaml's
+top-level profile and ``${key}`` the variant of a per-variant node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestration.code_deps import ROOT, collapse, content_hash, module_closure
+
+ART = "artifacts/${profile}"
+DVC_YAML = ROOT / "dvc.yaml"
+HEADER = """\
+# Generated from orchestration/lineage.py (python -m orchestration.lineage); edit the table there, not this file.
+# The same nodes, under the same names, are the Dagster assets in orchestration/assets.py.
+# Settings come from params.yaml (``profile`` picks the profile; ``variants`` drives every foreach), so editing
+# one value there reruns exactly the stages that read it:  dvc repro   |   dvc exp run -S variants.C.repa=false
+# The paper profile reads external raw data: track it with ``dvc add data/raw`` and repro from ``manifests``.
+"""
+FOUNDATIONS = ("tokenizer", "llm", "encoder", "vae")
+FOUNDATION_FILES = {"tokenizer": "tokenizer/tokenizer.json", "llm": "llm/model.safetensors",
+                    "encoder": "encoder/model.safetensors", "vae": "vae/diffusion_pytorch_model.safetensors"}
+SHARDS = tuple(f"{ART}/shards/{part}" for part in ("und", "gen", "text", "val/und", "val/gen", "val/text"))
+TRAINING_STAGES = ("stage1", "stage2", "stage3")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One lineage node: a DVC stage (``foreach`` variant when ``per_variant``) and its Dagster asset(s)."""
+
+    name: str
+    cli: str                               # the module run with ``python -m``; its imports are the code deps
+    args: str                              # the CLI's arguments (``${key}`` is the variant)
+    inputs: tuple[str, ...] = ()           # artifacts it reads
+    outs: tuple[Any, ...] = ()             # a path, or {path: DVC options}
+    params: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    plots: tuple[Any, ...] = ()
+    resources: tuple[str, ...] = ()        # non-Python files the code reads (reference tables, templates)
+    per_variant: bool = False
+    assets: tuple[str, ...] = field(default=())  # Dagster asset keys, when not just the node's name
+
+    @property
+    def asset_keys(self) -> tuple[str, ...]:
+        return self.assets or (self.name,)
+
+    def asset_hashes(self, key: str, hashes: dict[str, str]) -> dict[str, str]:
+        """The part of the node's output hashes (dvc.lock) that is asset ``key``'s: all of them for a one-asset
+        node; for ``shards``, the folders of its data type (``shards/und``, ``shards/val/und`` for shards_und)."""
+        if len(self.asset_keys) == 1:
+            return hashes
+        part = key.removeprefix(f"{self.name}_")
+        return {path: value for path, value in hashes.items() if path.endswith(f"/{part}")}
+
+    @property
+    def command(self) -> str:
+        return f"python -m {self.cli} {self.args} --profile ${{profile}}"
+
+    def code(self) -> list[str]:
+        """The project code and resources this node runs, as DVC deps."""
+        return [*collapse(module_closure((self.cli,))), *self.resources]
+
+    def code_version(self) -> str:
+        """Changes whenever a file of ``code()`` changes: Dagster marks the asset's materializations stale."""
+        return content_hash(self.code())
+
+    def produced(self) -> list[str]:
+        """Every path the node writes (outs, metrics, plots)."""
+        return [next(iter(o)) if isinstance(o, dict) else o for o in (*self.outs, *self.metrics, *self.plots)]
+
+    def dvc_stage(self) -> dict[str, Any]:
+        stage: dict[str, Any] = {"cmd": self.command, "deps": [*self.inputs, *self.code()], "params": list(self.params)}
+        if self.outs:
+            stage["outs"] = [dict(o) if isinstance(o, dict) else o for o in self.outs]
+        if self.metrics:
+            stage["metrics"] = [{path: {"cache": False}} for path in self.metrics]
+        if self.plots:
+            stage["plots"] = [dict(p) for p in self.plots]
+        return {"foreach": "${variants}", "do": stage} if self.per_variant else stage
+
+
+def foundation(name: str) -> Node:
+    inputs = (*SHARDS[:3], f"{ART}/raw/shapes/eval",
+              *((f"{ART}/foundations/tokenizer/tokenizer.json",) if name in ("llm", "encoder") else ()))
+    model_params = ("profiles.${profile}.model",) if name in ("llm", "encoder") else ()
+    world = ("profiles.${profile}.data.shapes_world",) if name == "llm" else ()
+    outs = {"tokenizer": ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"),
+            "llm": ("config.json", "generation_config.json", "model.safetensors"),
+            "encoder": ("config.json", "model.safetensors"),
+            "vae": ("config.json", "diffusion_pytorch_model.safetensors")}[name]
+    folder = f"{ART}/foundations/{name}"
+    return Node(f"foundation_{name}", "janusflow.foundations.cli", f"{name} --no-progress", inputs,
+                tuple(f"{folder}/{o}" for o in outs),
+                ("seed", *model_params, f"profiles.${{profile}}.foundations.{name}",
+                 f"profiles.${{profile}}.foundations.gates.{name}", *world),
+                metrics=(f"{folder}/metrics.json",))
+
+
+def training_stage(stage: str) -> Node:
+    previous = (f"{ART}/training/${{key}}/stage{int(stage[-1]) - 1}/export",) if stage != "stage1" else ()
+    folder = f"{ART}/training/${{key}}/{stage}"
+    reading = ("profiles.${profile}.data.shapes_world", "profiles.${profile}.foundations.llm.reading") \
+        if stage == "stage1" else ()  # stage 1 fits the aligner to the LLM's scene reading
+    return Node(stage, "janusflow.training.cli", f"{stage} --variant ${{key}}",
+                (*(f"{ART}/foundations/{FOUNDATION_FILES[n]}" for n in FOUNDATIONS), *SHARDS, *previous),
+                (f"{folder}/export",),
+                ("seed", "sampling", "variants.${key}", "profiles.${profile}.model", "profiles.${profile}.training",
+                 f"profiles.${{profile}}.stages.{stage}", "profiles.${profile}.data.loader", *reading),
+                metrics=(f"{folder}/metrics.json",),
+                plots=({f"{folder}/losses.csv": {"cache": False, "persist": True, "x": "step", "y": "total"}},),
+                per_variant=True)
+
+
+NODES: tuple[Node, ...] = (
+    Node("raw_sources", "data.cli", "shapes-world --no-progress",
+         params=("seed", "profiles.${profile}.data.shapes_world"), outs=(f"{ART}/raw/shapes",)),
+    Node("manifests", "data.cli", "filter --no-progress", (f"{ART}/raw/shapes",),
+         tuple(f"{ART}/manifests/{name}" for name in ("und.parquet", "gen.parquet", "text.parquet",
+                                                       "quarantine.parquet", "report.md")),
+         ("seed", "profiles.${profile}.data.sources", "profiles.${profile}.data.filters"),
+         metrics=(f"{ART}/manifests/report.json",)),
+    Node("shards", "data.cli", "shards --no-progress",
+         tuple(f"{ART}/manifests/{task}.parquet" for task in ("und", "gen", "text")), SHARDS,
+         ("profiles.${profile}.data.shards",), metrics=(f"{ART}/shards/summary.json",),
+         assets=("shards_und", "shards_gen", "shards_text")),
+    *(foundation(name) for name in FOUNDATIONS),
+    *(training_stage(stage) for stage in TRAINING_STAGES),
+    Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (f"{ART}/raw/shapes/eval",),
+         (f"{ART}/evals/prompts",), ("seed", "profiles.${profile}.evaluation.generation"),
+         resources=("evals/reference/geneval_evaluation_metadata.jsonl", "evals/reference/dpg_bench_prompts.jsonl")),
+    Node("benchmark_results", "evals.cli", "variant --variant ${key} --no-progress",
+         (f"{ART}/training/${{key}}/stage3/export", f"{ART}/evals/prompts", f"{ART}/raw/shapes/eval",
+          f"{ART}/foundations/encoder/model.safetensors", f"{ART}/foundations/vae/diffusion_pytorch_model.safetensors"),
+         # persist: an interrupted evaluation resumes (its samples and answers are kept per checkpoint hash)
+         ({f"{ART}/evals/${{key}}": {"persist": True}},),
+         ("seed", "sampling", "variants.${key}", "profiles.${profile}.evaluation"),
+         metrics=(f"{ART}/evals/metrics/${{key}}.json",), per_variant=True),
+    Node("benchmark_tables", "evals.cli", "tables", (f"{ART}/evals/metrics",), (f"{ART}/evals/tables",),
+         ("variants",), resources=("evals/reference/paper",)),
+    Node("comparison_report", "reports.cli", "", (f"{ART}/evals/tables", f"{ART}/evals/metrics", f"{ART}/training"),
+         (f"{ART}/report",), ("variants", "profiles.${profile}.report"),
+         resources=("evals/reference/paper", "reports/templates")),
+)
+BY_NAME = {node.name: node for node in NODES}
+BY_ASSET = {key: node for node in NODES for key in node.asset_keys}
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether one path is the other or lies inside it."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def upstream(name: str) -> list[Node]:
+    """The nodes whose outputs ``name`` reads, in table order."""
+    node = BY_NAME[name]
+    return [other for other in NODES if other is not node
+            and any(overlaps(i, p) for i in node.inputs for p in other.produced())]
+
+
+def upstream_assets(name: str) -> list[str]:
+    return [key for node in upstream(name) for key in node.asset_keys]
+
+
+def dvc_yaml() -> str:
+    stages = {node.name: node.dvc_stage() for node in NODES}
+    body = yaml.safe_dump({"stages": stages}, sort_keys=False, width=120, default_flow_style=None)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare dvc.yaml with the table")
+    args = parser.parse_args(argv)
+    wanted = dvc_yaml()
+    if args.check:
+        if DVC_YAML.read_text() != wanted:
+            print(f"{DVC_YAML} differs from orchestration/lineage.py; run python -m orchestration.lineage.")
+            return 1
+        print(f"{DVC_YAML} matches the lineage table ({len(NODES)} nodes).")
+        return 0
+    DVC_YAML.write_text(wanted)
+    print(f"wrote {DVC_YAML} ({len(NODES)} nodes).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
