@@ -60,6 +60,7 @@ class EvalSettings:
     device: str = "cpu"
     generation: GenerationEval = field(default_factory=GenerationEval)
     understanding: UnderstandingEval = field(default_factory=UnderstandingEval)
+    external_judges: dict[str, str] = field(default_factory=dict)  # judge -> command ({images}, {results})
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any]) -> EvalSettings:
@@ -83,7 +84,8 @@ class EvalSettings:
                                     f"{list(UNDERSTANDING_BENCHMARKS)}.")
         settings = cls(out=Path(section["out"]), device=str(section.get("device", "cpu")),
                        generation=from_section(GenerationEval, generation, "evaluation.generation"),
-                       understanding=from_section(UnderstandingEval, understanding, "evaluation.understanding"))
+                       understanding=from_section(UnderstandingEval, understanding, "evaluation.understanding"),
+                       external_judges={str(k): str(v) for k, v in (section.get("external_judges") or {}).items()})
         if settings.generation.feature_model not in FEATURE_MODELS:
             raise SettingsError(f"evaluation.generation.feature_model is {settings.generation.feature_model!r}; use "
                                 f"one of {list(FEATURE_MODELS)}.")
@@ -94,6 +96,10 @@ class EvalSettings:
 
     def variant_dir(self, variant: str) -> Path:
         return self.out / variant
+
+    def judged_dir(self, variant: str) -> Path:
+        """What the external judges wrote for the variant (``<out>/judged/<variant>/``): its own lineage node."""
+        return self.out / "judged" / variant
 
     def summary_path(self, variant: str) -> Path:
         """The variant's headline numbers alone (``<out>/metrics/<variant>.json``): DVC's metrics file."""

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evals.judges import read_results
+
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference" / "paper"
 TABLES = {
     "table2_geneval_dpg": "Table 2: text-to-image generation (GenEval overall, DPG-Bench)",
@@ -22,16 +24,6 @@ TABLES = {
     "table5_ablations": "Table 5: ablations A-F",
 }
 FEATURES = {"inception_v3": "Inception-V3", "tiny_understanding_encoder": "tiny encoder (not comparable to Inception)"}
-
-
-def load_results(out: Path, variants: list[str]) -> list[dict]:
-    """Each variant's ``metrics.json`` that exists, in variant order."""
-    found = []
-    for variant in variants:
-        path = out / variant / "metrics.json"
-        if path.is_file():
-            found.append(json.loads(path.read_text()))
-    return found
 
 
 def reference(name: str, reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:
@@ -152,7 +144,7 @@ def markdown(frame: pd.DataFrame, title: str) -> str:
 
 def write_tables(out: Path, profile: str, variants: list[str], reference_dir: Path = REFERENCE_DIR) -> list[Path]:
     """Tables 2-5 for every evaluated variant under ``out/tables/`` (CSV + Markdown), plus ``tables.md``."""
-    results = [r for r in load_results(out, variants) if r["profile"] == profile]
+    results = [r for r in read_results(out, variants).values() if r["profile"] == profile]
     folder = out / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     written, sections = [], []

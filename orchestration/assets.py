@@ -5,6 +5,8 @@ raw sources -> manifests (+ quarantine) -> MDS shards per data type -> foundatio
 Names, upstream assets and code versions come from the lineage table (``orchestration.lineage``), which also
 writes dvc.yaml; ``dvc.commit(name)`` records an asset's outputs under its DVC stage of the same name."""
 
+from pathlib import Path
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -18,6 +20,7 @@ from dagster import (
 
 from data import cli as data_cli
 from data.sources.base import TASKS
+from evals.judges import judge_variant
 from evals.run import EvalRun, evaluate_variant
 from evals.tables import write_tables
 from janusflow.foundations import cli as foundations_cli
@@ -48,6 +51,15 @@ def built(context: AssetExecutionContext, name: str, metadata: dict) -> dict:
     return metadata
 
 
+def materialized(context: AssetExecutionContext, dvc: DvcResource, name: str, metadata: dict,
+                 fallback: list[Path]) -> MaterializeResult:
+    """The node's result: its metadata (logged), and a data version from the hashes its DVC stage (``name``, or
+    ``name@<variant>`` for a partition) records, else from the ``fallback`` files themselves."""
+    stage = f"{name}@{context.partition_key}" if context.has_partition_key else name
+    return MaterializeResult(metadata=built(context, name, metadata),
+                             data_version=data_version(dvc.commit(stage), fallback))
+
+
 @asset(group_name="data", pool=POOL, **lineage("raw_sources"),
        description="Raw sources: the shapes world (tiny) or the external data the paper profile's sources point at.")
 def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
@@ -56,8 +68,7 @@ def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcRe
         return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
                                  data_version=data_version({}, []))
     data_cli.shapes_world(profile, progress=False)
-    return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
-                             data_version=data_version(dvc.commit("raw_sources"), [profile.paths["raw"]]))
+    return materialized(context, dvc, "raw_sources", node_metadata.raw_sources(paths), [profile.paths["raw"]])
 
 
 @asset(group_name="data", pool=POOL, **lineage("manifests"),
@@ -65,8 +76,7 @@ def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcRe
 def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     profile = paths.data()
     data_cli.filter_sources(profile, progress=False)
-    return MaterializeResult(metadata=built(context, "manifests", node_metadata.manifests(paths)),
-                             data_version=data_version(dvc.commit("manifests"), [profile.paths["manifests"]]))
+    return materialized(context, dvc, "manifests", node_metadata.manifests(paths), [profile.paths["manifests"]])
 
 
 @multi_asset(specs=[AssetSpec(f"shards_{task}", group_name="data", **lineage("shards"),
@@ -93,8 +103,7 @@ def foundation_asset(name: str):
     def build(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
         ctx = foundations_cli.Context(paths.params, paths.profile_name, progress=False)
         foundations_cli.record(name, foundations_cli.build(name, ctx), ctx)
-        return MaterializeResult(metadata=built(context, node, node_metadata.foundation(paths, name)),
-                                 data_version=data_version(dvc.commit(node), [ctx.settings.directory(name)]))
+        return materialized(context, dvc, node, node_metadata.foundation(paths, name), [ctx.settings.directory(name)])
 
     return build
 
@@ -114,8 +123,8 @@ def stage_asset(stage: str):
         variant = context.partition_key
         launcher.launch(context, paths, stage, variant)
         folder = paths.training().stage_dir(variant, stage)
-        return MaterializeResult(metadata=built(context, stage, node_metadata.training_stage(paths, stage, variant)),
-                                 data_version=data_version(dvc.commit(f"{stage}@{variant}"), [folder / "export"]))
+        return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, variant),
+                            [folder / "export"])
 
     return train
 
@@ -129,9 +138,7 @@ stage3 = stage_asset("stage3")
        description="The benchmark prompt sets (GenEval, DPG, FID prompts) every variant is sampled on.")
 def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     metadata = node_metadata.benchmark_prompts(paths)  # builds the prompt sets (once; later calls read them)
-    return MaterializeResult(metadata=built(context, "benchmark_prompts", metadata),
-                             data_version=data_version(dvc.commit("benchmark_prompts"),
-                                                       [paths.evaluation().out / "prompts"]))
+    return materialized(context, dvc, "benchmark_prompts", metadata, [paths.evaluation().out / "prompts"])
 
 
 @asset(group_name="evaluation", partitions_def=variants, pool=POOL, **lineage("benchmark_results"),
@@ -142,9 +149,20 @@ def benchmark_results(context: AssetExecutionContext, paths: PipelinePaths, dvc:
     variant = context.partition_key
     run = EvalRun.from_params(paths.params, paths.profile_name)
     evaluate_variant(run, variant, progress=False)
-    return MaterializeResult(
-        metadata=built(context, "benchmark_results", node_metadata.benchmark_results(paths, variant)),
-        data_version=data_version(dvc.commit(f"benchmark_results@{variant}"), [run.settings.summary_path(variant)]))
+    return materialized(context, dvc, "benchmark_results", node_metadata.benchmark_results(paths, variant),
+                        [run.settings.summary_path(variant)])
+
+
+@asset(group_name="evaluation", partitions_def=variants, pool=POOL, **lineage("external_judgements"),
+       automation_condition=on_new_inputs,
+       description="The official GenEval and DPG-Bench judges over one variant's samples (paper profile: commands "
+                   "in evaluation.external_judges), their scores read back for the tables.")
+def external_judgements(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
+    variant = context.partition_key
+    settings = paths.evaluation()
+    judge_variant(settings, variant)
+    return materialized(context, dvc, "external_judgements", node_metadata.external_judgements(paths, variant),
+                        [settings.judged_dir(variant)])
 
 
 @asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("benchmark_tables"),
@@ -152,9 +170,8 @@ def benchmark_results(context: AssetExecutionContext, paths: PipelinePaths, dvc:
 def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     run = EvalRun.from_params(paths.params, paths.profile_name)
     write_tables(run.settings.out, run.profile_name, list(run.params["variants"]))
-    return MaterializeResult(metadata=built(context, "benchmark_tables", node_metadata.benchmark_tables(paths)),
-                             data_version=data_version(dvc.commit("benchmark_tables"),
-                                                       [run.settings.out / "tables" / "tables.md"]))
+    return materialized(context, dvc, "benchmark_tables", node_metadata.benchmark_tables(paths),
+                        [run.settings.out / "tables" / "tables.md"])
 
 
 @asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("comparison_report"),
@@ -163,9 +180,9 @@ def comparison_report(context: AssetExecutionContext, paths: PipelinePaths, dvc:
     settings = paths.report()
     run = EvalRun.from_params(paths.params, paths.profile_name)
     written = render(collect(run, settings, dict(run.params["variants"])), settings.out, settings.close_tolerance)
-    return MaterializeResult(metadata=built(context, "comparison_report", node_metadata.comparison_report(paths)),
-                             data_version=data_version(dvc.commit("comparison_report"), [written["markdown"]]))
+    return materialized(context, dvc, "comparison_report", node_metadata.comparison_report(paths),
+                        [written["markdown"]])
 
 
 ASSETS = [raw_sources, manifests, shards, *FOUNDATION_ASSETS, stage1, stage2, stage3, benchmark_prompts,
-          benchmark_results, benchmark_tables, comparison_report]
+          benchmark_results, external_judgements, benchmark_tables, comparison_report]

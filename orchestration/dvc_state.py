@@ -64,8 +64,8 @@ def node_metadata_of(paths: PipelinePaths, state: NodeState) -> dict[str, Any]:
         return node_metadata.foundation(paths, state.asset.removeprefix("foundation_"))
     if state.asset in TRAINING_STAGES:
         return node_metadata.training_stage(paths, state.asset, str(state.partition))
-    if state.asset == "benchmark_results":
-        return node_metadata.benchmark_results(paths, str(state.partition))
+    if state.partition is not None:  # benchmark_results, external_judgements
+        return getattr(node_metadata, state.asset)(paths, str(state.partition))
     return getattr(node_metadata, state.asset)(paths)
 
 

@@ -15,13 +15,15 @@ from dagster import (
     schedule,
 )
 
-from orchestration.assets import benchmark_results, benchmark_tables, comparison_report, variants
+from orchestration.assets import benchmark_results, benchmark_tables, comparison_report, external_judgements, variants
 
 NIGHTLY = "0 3 * * *"
 
 benchmarks_job = define_asset_job(
-    "regenerate_benchmarks", selection=AssetSelection.assets(benchmark_results), partitions_def=variants,
-    description="Benchmark results of one variant (the schedule requests every variant).")
+    "regenerate_benchmarks", selection=AssetSelection.assets(benchmark_results, external_judgements),
+    partitions_def=variants,
+    description="Benchmark results of one variant and their external judgements (the schedule requests every "
+                "variant).")
 report_job = define_asset_job(
     "regenerate_report", selection=AssetSelection.assets(benchmark_tables, comparison_report),
     description="Tables 2-5 and the comparison report from the results there are; trains and evaluates nothing.")
@@ -37,7 +39,7 @@ def nightly_benchmarks(context: ScheduleEvaluationContext):
 
 
 benchmarks_on_new_checkpoints = AutomationConditionSensorDefinition(
-    "benchmarks_on_new_checkpoints", target=AssetSelection.assets(benchmark_results, benchmark_tables,
-                                                                   comparison_report),
+    "benchmarks_on_new_checkpoints", target=AssetSelection.assets(benchmark_results, external_judgements,
+                                                                   benchmark_tables, comparison_report),
     default_status=DefaultSensorStatus.RUNNING,
-    description="A new stage-3 checkpoint re-evaluates its variant; new results rebuild the tables and the report.")
+    description="A new stage-3 checkpoint re-evaluates and re-judges its variant; new results rebuild the tables and the report.")

@@ -149,9 +149,14 @@ NODES: tuple[Node, ...] = (
          ({f"{ART}/evals/${{key}}": {"persist": True}},),
          ("seed", "sampling", "variants.${key}", "profiles.${profile}.evaluation"),
          metrics=(f"{ART}/evals/metrics/${{key}}.json",), per_variant=True),
-    Node("benchmark_tables", "evals.cli", "tables", (f"{ART}/evals/metrics",), (f"{ART}/evals/tables",),
-         ("variants",), resources=("evals/reference/paper",)),
-    Node("comparison_report", "reports.cli", "", (f"{ART}/evals/tables", f"{ART}/evals/metrics", f"{ART}/training"),
+    Node("external_judgements", "evals.judges", "--variant ${key}", (f"{ART}/evals/${{key}}",),
+         # persist: a judge's results stay while the evaluated weights do (GPU hours for the official judges)
+         ({f"{ART}/evals/judged/${{key}}": {"persist": True}},), ("profiles.${profile}.evaluation.external_judges",),
+         per_variant=True),
+    Node("benchmark_tables", "evals.cli", "tables", (f"{ART}/evals/metrics", f"{ART}/evals/judged"),
+         (f"{ART}/evals/tables",), ("variants",), resources=("evals/reference/paper",)),
+    Node("comparison_report", "reports.cli", "", (f"{ART}/evals/tables", f"{ART}/evals/metrics",
+                                                   f"{ART}/evals/judged", f"{ART}/training"),
          (f"{ART}/report",), ("variants", "profiles.${profile}.report"),
          resources=("evals/reference/paper", "reports/templates")),
 )

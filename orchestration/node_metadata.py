@@ -91,6 +91,14 @@ def benchmark_results(paths: PipelinePaths, variant: str) -> Metadata:
             "metrics": MetadataValue.path(str(settings.variant_dir(variant) / "metrics.json"))}
 
 
+def external_judgements(paths: PipelinePaths, variant: str) -> Metadata:
+    judged = read_json(paths.evaluation().judged_dir(variant) / "judged.json")
+    scores = {f"{name}_score": float(judged[name].get("overall", judged[name].get("dpg_score", 0.0)))
+              for name in judged.get("judges") or []}
+    return {"judges": ", ".join(judged.get("judges") or []) or "none (judged inside the evaluation)", **scores,
+            "path": MetadataValue.path(str(paths.evaluation().judged_dir(variant)))}
+
+
 def benchmark_tables(paths: PipelinePaths) -> Metadata:
     folder = paths.evaluation().out / "tables"
     tables_md = folder / "tables.md"

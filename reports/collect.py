@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evals.judges import read_results
 from evals.run import EvalRun
 from evals.tables import REFERENCE_DIR
 from janusflow.training.settings import TrainSettings
@@ -44,15 +45,6 @@ class ReportInputs:
     @property
     def evaluated(self) -> list[str]:
         return [v for v in self.variants if v in self.results]
-
-
-def read_results(out: Path, variants: list[str]) -> dict[str, dict]:
-    found = {}
-    for variant in variants:
-        path = out / variant / "metrics.json"
-        if path.is_file():
-            found[variant] = json.loads(path.read_text())
-    return found
 
 
 def last_sample_grid(folder: Path) -> Path | None:

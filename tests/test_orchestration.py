@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 LINEAGE = ["raw_sources", "manifests", "shards_und", "shards_gen", "shards_text", "foundation_tokenizer",
            "foundation_llm", "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
-           "benchmark_results", "benchmark_tables", "comparison_report"]
+           "benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"]
 
 
 def graph():
@@ -38,14 +38,14 @@ def graph():
 def test_every_lineage_node_is_an_asset_and_variants_are_partitions_from_params():
     assets = graph()
     assert sorted(k.to_user_string() for k in assets.get_all_asset_keys()) == sorted(LINEAGE)
-    for name in ("stage1", "stage2", "stage3", "benchmark_results"):
+    for name in ("stage1", "stage2", "stage3", "benchmark_results", "external_judgements"):
         node = assets.get(AssetKey(name))
         assert node.partitions_def.get_partition_keys() == list(PARAMS["variants"]) == list("ABCDEF")
     assert {k.to_user_string() for k in assets.get(AssetKey("stage1")).parent_keys} == {
         "foundation_tokenizer", "foundation_llm", "foundation_encoder", "foundation_vae", "shards_und", "shards_gen",
         "shards_text"}
     assert {k.to_user_string() for k in assets.get(AssetKey("comparison_report")).parent_keys} == {
-        "benchmark_tables", "benchmark_results", "stage1", "stage2", "stage3"}  # it reads the loss curves too
+        "benchmark_tables", "benchmark_results", "external_judgements", "stage1", "stage2", "stage3"}  # + loss curves
     assert {a.op.pool for a in ASSETS} == {"janusflow"}  # one pool: one asset writes artifacts and dvc.lock at a time
 
 
@@ -53,7 +53,7 @@ def test_checks_block_and_the_benchmarks_regenerate_on_schedule_and_on_new_check
     specs = [spec for check in CHECKS for spec in check.check_specs]
     assert len(specs) == 12 and all(spec.blocking for spec in specs)
     assert {s.asset_key.to_user_string() for s in specs} == set(LINEAGE) - {
-        "raw_sources", "benchmark_prompts", "benchmark_tables", "comparison_report"}
+        "raw_sources", "benchmark_prompts", "external_judgements", "benchmark_tables", "comparison_report"}
     repo = defs.get_repository_def()
     schedule = repo.get_schedule_def("nightly_benchmarks")
     assert schedule.cron_schedule == "0 3 * * *" and schedule.default_status.value == "RUNNING"
@@ -61,7 +61,7 @@ def test_checks_block_and_the_benchmarks_regenerate_on_schedule_and_on_new_check
     assert sensor.default_status.value == "RUNNING"
     eager = {k.to_user_string() for k, n in ((k, graph().get(k)) for k in graph().get_all_asset_keys())
              if n.automation_condition is not None}
-    assert eager == {"benchmark_results", "benchmark_tables", "comparison_report"}
+    assert eager == {"benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"}
     assert {job.name for job in repo.get_all_jobs()} >= {"regenerate_benchmarks", "regenerate_report"}
 
 
@@ -78,17 +78,18 @@ def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == ["raw_sources", "manifests", "shards", "foundation_tokenizer", "foundation_llm",
                             "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
-                            "benchmark_results", "benchmark_tables", "comparison_report"]
-    for name in ("stage1", "stage2", "stage3", "benchmark_results"):
+                            "benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"]
+    for name in ("stage1", "stage2", "stage3", "benchmark_results", "external_judgements"):
         assert stages[name]["foreach"] == "${variants}"
         params = stages[name]["do"]["params"]
-        assert "variants.${key}" in params and "variants" not in params  # a change to C reruns only C
+        assert "variants" not in params  # a change to C reruns only C
+        assert ("variants.${key}" in params) == (name != "external_judgements")  # judges read only their commands
     listed = subprocess.run([default_dvc(), "stage", "list", "--name-only"], cwd=ROOT,
                             capture_output=True, text=True, env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin"})
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
     assert [n for n in names if n.startswith("stage3@")] == [f"stage3@{v}" for v in "ABCDEF"]
-    assert len(names) == 7 + 4 * 6 + 3
+    assert len(names) == 7 + 5 * 6 + 3
 
 
 def quick_resources(params: Path, **paths) -> dict:

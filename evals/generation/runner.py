@@ -70,17 +70,6 @@ def judge_geneval(folder: Path, progress: bool = True) -> dict:
             "interval_95": {k: [round(100 * lo, 2), round(100 * hi, 2)] for k, (lo, hi) in spread.items()}}
 
 
-def external_geneval(run_folder: Path) -> dict:
-    """The paper profile's GenEval: the official ``evaluate_images.py`` judges ``<run>/geneval/`` and writes its
-    results (``--outfile <run>/geneval_results.jsonl``); once that file is there, it is summarized here."""
-    results = run_folder / "geneval_results.jsonl"
-    if not results.is_file():
-        return {"judge": "external", "folder": str(run_folder / "geneval"), "results": str(results)}
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    scores = summarize((row["tag"], bool(row["correct"])) for row in rows)
-    return {**{k: round(100 * v, 2) for k, v in scores.items()}, "images": len(rows), "judge": "GenEval evaluator"}
-
-
 def flat_paths(root: Path, index: int, count: int) -> list[Path]:
     return [root / "flat" / f"{index:05d}_{k:02d}.png" for k in range(count)]
 
@@ -145,7 +134,8 @@ def evaluate_generation(sampler: FlowSampler, checkpoint: str, sets: PromptSets,
         metrics["geneval"] = judge_geneval(root / "geneval" / "geneval", progress)
         metrics["dpg"] = judge_dpg(root / "dpg", sets.dpg, sets.dpg_questions or {}, settings.images_per_prompt)
     else:
-        metrics["geneval"] = external_geneval(root / "geneval")
+        # judged by the official evaluators in their own node (evals.judges), which reads the scores back
+        metrics["geneval"] = {"judge": "external", "folder": str(root / "geneval" / "geneval")}
         metrics["dpg"] = {"judge": "external", "folder": str(root / "dpg" / "grids")}
     metrics["fid"] = fid_and_alignment(root / "fid", [r["prompt"] for r in sets.fid], scorers, progress)
     metrics["sampling"] = timing
