@@ -20,6 +20,7 @@ from pathlib import Path
 from data.settings import SettingsError, add_profile_options, parse_with_profile
 from evals.generation.harness import RunFolderMismatch
 from evals.run import EvalRun, evaluate_variant, vae_ceiling
+from janusflow.params import RunKey
 from evals.tables import write_tables
 from janusflow.checkpoint import CheckpointMismatchError
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"])
     parser.add_argument("--variant", default="F")
+    parser.add_argument("--seed", type=int, default=None, help="which run of the variant (default: the first of seeds)")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
     parser.add_argument("--sweep", action="store_true",
                         help="also sweep CFG weight and steps (the variants in "
@@ -49,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
                                  "artifacts/tiny/foundations/vae.")
             print(json.dumps(vae_ceiling(run, args.vae)))
         elif args.command == "variant":
-            result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress)
+            result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress, args.seed)
             shown = ", ".join(f"{k}={v}" for k, v in result["summary"].items() if v is not None)
             print(f"{args.variant} ({args.profile}, {result['seconds']} s): {shown}; "
-                  f"{run.settings.variant_dir(args.variant) / 'metrics.json'}")
+                  f"{run.settings.variant_dir(RunKey(args.variant, result['seed'])) / 'metrics.json'}")
         else:
-            written = write_tables(run.settings.out, run.profile_name, list(run.params["variants"]))
+            written = write_tables(run.settings.out, run.profile_name, list(run.params["variants"]), run.seeds[0])
             print("tables: " + ", ".join(str(p) for p in written))
     except (SettingsError, FileNotFoundError, CheckpointMismatchError, RunFolderMismatch, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

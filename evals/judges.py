@@ -7,7 +7,7 @@ evaluation's, and are read back here: the tables and the report then show GenEva
 any other number. A profile without external judges (tiny: the shapes detector judges inside the evaluation)
 records that nothing was left to judge.
 
-    python -m evals.judges --variant F
+    python -m evals.judges --variant F [--seed 0]
 
 A judge is run again only when the evaluated checkpoint changed since its results were written.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
 from evals.generation.geneval import summarize
 from evals.settings import EvalSettings
+from janusflow.params import RunKey, load_params, study_seeds
 
 RESULT_FILES = {"geneval": "geneval_results.jsonl", "dpg": "dpg_results.txt"}
 DPG_SCORE = re.compile(r"^DPG-Bench score:\s*([0-9.eE+-]+)\s*$", re.MULTILINE)
@@ -48,15 +49,15 @@ class JudgeRun:
         return shlex.split(self.template.format(images=self.images, results=self.results))
 
 
-def sample_folders(settings: EvalSettings, variant: str) -> dict[str, Path]:
+def sample_folders(settings: EvalSettings, run: RunKey) -> dict[str, Path]:
     """Where the evaluation leaves what each judge reads: GenEval's ``<index>/metadata.jsonl + samples/`` layout
     and DPG-Bench's 2x2 grids named by item id."""
-    generation = settings.variant_dir(variant) / "generation"
+    generation = settings.variant_dir(run) / "generation"
     return {"geneval": generation / "geneval" / "geneval", "dpg": generation / "dpg" / "grids"}
 
 
-def judge_runs(settings: EvalSettings, variant: str) -> list[JudgeRun]:
-    folders, out = sample_folders(settings, variant), settings.judged_dir(variant)
+def judge_runs(settings: EvalSettings, run: RunKey) -> list[JudgeRun]:
+    folders, out = sample_folders(settings, run), settings.judged_dir(run)
     unknown = sorted(set(settings.external_judges) - set(RESULT_FILES))
     if unknown:
         raise SettingsError(f"evaluation.external_judges names {unknown}; the judges are {sorted(RESULT_FILES)}.")
@@ -114,27 +115,27 @@ def run_judge(judge: JudgeRun) -> dict:
     return READERS[judge.name](judge.results)
 
 
-def evaluated_fingerprint(settings: EvalSettings, variant: str) -> str:
-    metrics = settings.variant_dir(variant) / "metrics.json"
+def evaluated_fingerprint(settings: EvalSettings, run: RunKey) -> str:
+    metrics = settings.variant_dir(run) / "metrics.json"
     if not metrics.is_file():
-        raise FileNotFoundError(f"{metrics} is missing; evaluate the variant first (dvc repro benchmark_results@"
-                                f"{variant}).")
+        raise FileNotFoundError(f"{metrics} is missing; evaluate the run first (dvc repro benchmark_results@"
+                                f"{run.name}).")
     return str(json.loads(metrics.read_text())["checkpoint_fingerprint"])
 
 
-def judge_variant(settings: EvalSettings, variant: str) -> dict:
+def judge_variant(settings: EvalSettings, run: RunKey) -> dict:
     """Run every configured judge whose results are missing or belong to other weights; write and return
-    ``<out>/judged/<variant>/judged.json``."""
-    out = settings.judged_dir(variant)
+    ``<out>/judged/<variant>/seed<seed>/judged.json``."""
+    out = settings.judged_dir(run)
     record = out / "judged.json"
-    runs = judge_runs(settings, variant)
-    fingerprint = evaluated_fingerprint(settings, variant) if runs else None
+    runs = judge_runs(settings, run)
+    fingerprint = evaluated_fingerprint(settings, run) if runs else None
     previous = json.loads(record.read_text()) if record.is_file() else {}
     scores = {}
     for judge in runs:
         kept = previous.get(judge.name) if previous.get("checkpoint_fingerprint") == fingerprint else None
         scores[judge.name] = kept if kept and judge.results.is_file() else run_judge(judge)
-    result = {"variant": variant, "checkpoint_fingerprint": fingerprint, "judges": sorted(scores), **scores}
+    result = {"variant": run.variant, "seed": run.seed, "checkpoint_fingerprint": fingerprint, "judges": sorted(scores), **scores}
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -155,13 +156,14 @@ def with_judgements(result: dict, judged: dict) -> dict:
     return {**result, "generation": generation, "summary": summary}
 
 
-def read_results(out: Path, variants: list[str]) -> dict[str, dict]:
-    """Each evaluated variant's ``metrics.json``, in variant order, with its external judgements read back."""
-    found = {}
+def read_results(out: Path, variants: list[str], seed: int) -> dict[str, dict]:
+    """Each evaluated variant's ``metrics.json`` of the run from ``seed``, in variant order, with its external
+    judgements read back."""
+    settings, found = EvalSettings(out=out), {}
     for variant in variants:
-        path = out / variant / "metrics.json"
+        path = settings.variant_dir(RunKey(variant, seed)) / "metrics.json"
         if path.is_file():
-            judged = out / "judged" / variant / "judged.json"
+            judged = settings.judged_dir(RunKey(variant, seed)) / "judged.json"
             result = json.loads(path.read_text())
             found[variant] = with_judgements(result, json.loads(judged.read_text())) if judged.is_file() else result
     return found
@@ -170,16 +172,18 @@ def read_results(out: Path, variants: list[str]) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True)
+    parser.add_argument("--seed", type=int, default=None, help="which run of the variant (default: the first of seeds)")
     add_profile_options(parser)
     args = parse_with_profile(parser, argv)
     try:
         settings = EvalSettings.from_profile(load_profile(args.params, args.profile))
-        result = judge_variant(settings, args.variant)
+        seed = study_seeds(load_params(args.params))[0] if args.seed is None else args.seed
+        result = judge_variant(settings, RunKey(args.variant, seed))
     except (SettingsError, FileNotFoundError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     shown = {name: result[name].get("overall", result[name].get("dpg_score")) for name in result["judges"]}
-    print(f"{args.variant}: " + (", ".join(f"{k} {v}" for k, v in shown.items()) or
+    print(f"{args.variant} seed {seed}: " + (", ".join(f"{k} {v}" for k, v in shown.items()) or
                                  "no external judges in this profile (judged inside the evaluation)"))
     return 0
 

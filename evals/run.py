@@ -2,9 +2,10 @@
 pipeline's benchmark stage run.
 
 Under ``<evaluation.out>``: ``prompts/`` (the prompt sets), ``reference/`` (the FID reference, prepared once, and
-its cached features), and per variant ``<variant>/generation/``, ``<variant>/understanding/<benchmark>/`` (with
-``shuffled/``: the same questions asked with other images, the control every understanding number is read
-against), ``<variant>/sweep/`` and ``<variant>/metrics.json`` (every number, plus a flat ``summary`` for tables).
+its cached features), and per run (a variant trained from one seed, ``<variant>/seed<seed>``) ``<run>/generation/``,
+``<run>/understanding/<benchmark>/`` (with ``shuffled/``: the same questions asked with other images, the control
+every understanding number is read against), ``<run>/sweep/`` and ``<run>/metrics.json`` (every number, plus a
+flat ``summary`` for tables).
 A variant that never trained a task (D: no generation, E: no understanding) is not evaluated on it.
 """
 
@@ -55,7 +56,7 @@ from janusflow.foundations.metrics import detected_exactly, psnr
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.foundations.vae import reconstruct
-from janusflow.params import load_params
+from janusflow.params import RunKey, load_params, study_seeds
 from janusflow.training.settings import TrainSettings
 from janusflow.training.variants import Variant, get_variant
 from janusflow.vae import load_vae
@@ -90,8 +91,12 @@ class EvalRun:
     def variant(self, name: str) -> Variant:
         return get_variant(self.params, name)
 
-    def checkpoint_path(self, variant: str) -> Path:
-        return TrainSettings.from_profile(self.profile).stage_dir(variant, "stage3") / "export"
+    @property
+    def seeds(self) -> list[int]:
+        return study_seeds(self.params)
+
+    def checkpoint_path(self, run: RunKey) -> Path:
+        return TrainSettings.from_profile(self.profile).stage_dir(run, "stage3") / "export"
 
     def sample_settings(self) -> SampleSettings:
         g = self.settings.generation
@@ -216,15 +221,17 @@ def claim_variant_folder(root: Path, weights: str, progress: bool = True) -> Non
 
 
 def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | None = None, with_sweep: bool = False,
-                     progress: bool = True) -> dict:
-    """Every benchmark of the profile for one variant (and the sweeps when asked or when the variant is in
-    ``sweep_variants``); writes ``<out>/<variant>/metrics.json`` and its summary ``<out>/metrics/<variant>.json``."""
+                     progress: bool = True, seed: int | None = None) -> dict:
+    """Every benchmark of the profile for one run (``variant_name`` trained from ``seed``, default the first of
+    ``seeds``), and the sweeps when asked or when the variant is in ``sweep_variants`` (first seed only); writes
+    ``<out>/<variant>/seed<seed>/metrics.json`` and its summary ``<out>/metrics/<variant>/seed<seed>.json``."""
     variant = run.variant(variant_name)
-    with_sweep = with_sweep or variant.name in run.settings.generation.sweep_variants
-    path = Path(checkpoint) if checkpoint else run.checkpoint_path(variant.name)
+    key = RunKey(variant.name, run.seeds[0] if seed is None else seed)
+    with_sweep = with_sweep or (variant.name in run.settings.generation.sweep_variants and key.seed == run.seeds[0])
+    path = Path(checkpoint) if checkpoint else run.checkpoint_path(key)
     started = time.perf_counter()
     loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
-    root = run.settings.variant_dir(variant.name)
+    root = run.settings.variant_dir(key)
     weights = fingerprint(path)
     claim_variant_folder(root, weights, progress)
     generation = None
@@ -251,7 +258,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
                               u.answer_suffix, u.choice_suffix, progress, loaded.codec)
                      for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
             understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
-    result = {"variant": variant.name, "description": variant.description, "tasks": list(variant.tasks),
+    result = {"variant": variant.name, "seed": key.seed, "description": variant.description, "tasks": list(variant.tasks),
               "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
               "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",
               "fid_extractor": generation["fid"]["extractor"] if generation else None,
@@ -259,7 +266,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
               "understanding": understanding, "sweep": sweep_rows,
               "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
     (root / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
-    summary_path = run.settings.summary_path(variant.name)
+    summary_path = run.settings.summary_path(key)
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps({**result["summary"], "seconds": result["seconds"]}, indent=1) + "\n")
     return result

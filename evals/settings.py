@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from data.settings import SettingsError, from_section
+from janusflow.params import RunKey
 
 SHAPES = "shapes"
 TINY_ENCODER = "tiny_encoder"
@@ -94,13 +95,14 @@ class EvalSettings:
                                 f"use one of {list(ALIGNMENT_MODELS)}.")
         return settings
 
-    def variant_dir(self, variant: str) -> Path:
-        return self.out / variant
+    def variant_dir(self, run: RunKey) -> Path:
+        """One run's samples, answers and ``metrics.json`` (``<out>/<variant>/seed<seed>/``)."""
+        return self.out / run.folder
 
-    def judged_dir(self, variant: str) -> Path:
-        """What the external judges wrote for the variant (``<out>/judged/<variant>/``): its own lineage node."""
-        return self.out / "judged" / variant
+    def judged_dir(self, run: RunKey) -> Path:
+        """What the external judges wrote for the run (``<out>/judged/<variant>/seed<seed>/``): its own node."""
+        return self.out / "judged" / run.folder
 
-    def summary_path(self, variant: str) -> Path:
-        """The variant's headline numbers alone (``<out>/metrics/<variant>.json``): DVC's metrics file."""
-        return self.out / "metrics" / f"{variant}.json"
+    def summary_path(self, run: RunKey) -> Path:
+        """The run's headline numbers alone (``<out>/metrics/<variant>/seed<seed>.json``): DVC's metrics file."""
+        return (self.out / "metrics" / run.folder).with_suffix(".json")

@@ -142,9 +142,11 @@ def markdown(frame: pd.DataFrame, title: str) -> str:
     return f"## {title}\n\n{body}\n" + "".join(f"\n{note}\n" for note in notes)
 
 
-def write_tables(out: Path, profile: str, variants: list[str], reference_dir: Path = REFERENCE_DIR) -> list[Path]:
-    """Tables 2-5 for every evaluated variant under ``out/tables/`` (CSV + Markdown), plus ``tables.md``."""
-    results = [r for r in read_results(out, variants).values() if r["profile"] == profile]
+def write_tables(out: Path, profile: str, variants: list[str], seed: int,
+                 reference_dir: Path = REFERENCE_DIR) -> list[Path]:
+    """Tables 2-5 for every evaluated variant's run from ``seed`` (the study's first; the report pools every seed)
+    under ``out/tables/`` (CSV + Markdown), plus ``tables.md``."""
+    results = [r for r in read_results(out, variants, seed).values() if r["profile"] == profile]
     folder = out / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     written, sections = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +26,32 @@ def profile_params(params: dict[str, Any], profile: str) -> dict[str, Any]:
     if profile not in profiles:
         raise KeyError(f"profile {profile!r} is not in params.yaml; choose one of {sorted(profiles)}.")
     return profiles[profile]
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One run of the study: a variant trained from one seed. It is the partition of the per-run assets and the
+    item of DVC's matrix, and its files live in ``<variant>/seed<seed>/`` under the training and evaluation
+    outputs."""
+
+    variant: str
+    seed: int
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.variant) / f"seed{self.seed}"
+
+    @property
+    def name(self) -> str:
+        """DVC's name for the matrix item (``stage1@F-0``)."""
+        return f"{self.variant}-{self.seed}"
+
+
+def study_seeds(params: dict[str, Any]) -> list[int]:
+    """params.yaml's ``seeds``: every variant is trained once from each (default ``[0]``)."""
+    seeds = params.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds in params.yaml is {seeds!r}; give a list of distinct non-negative integers, "
+                         "e.g. seeds: [0, 1, 2].")
+    return seeds

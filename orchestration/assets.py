@@ -13,7 +13,6 @@ from dagster import (
     AssetSpec,
     AutomationCondition,
     MaterializeResult,
-    StaticPartitionsDefinition,
     asset,
     multi_asset,
 )
@@ -28,12 +27,13 @@ from janusflow.params import DEFAULT_PARAMS, load_params
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME, upstream_assets
 from orchestration.metadata import data_version
+from orchestration.partitions import run_of, runs_partitions
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 from reports.collect import collect
 from reports.render import render
 
 POOL = "janusflow"  # every asset writes artifacts and dvc.lock: one at a time (limit in .dagster_home/dagster.yaml)
-variants = StaticPartitionsDefinition(list(load_params(DEFAULT_PARAMS)["variants"]))
+runs = runs_partitions(load_params(DEFAULT_PARAMS))  # variant x seed
 on_new_inputs = AutomationCondition.eager()
 
 
@@ -54,8 +54,8 @@ def built(context: AssetExecutionContext, name: str, metadata: dict) -> dict:
 def materialized(context: AssetExecutionContext, dvc: DvcResource, name: str, metadata: dict,
                  fallback: list[Path]) -> MaterializeResult:
     """The node's result: its metadata (logged), and a data version from the hashes its DVC stage (``name``, or
-    ``name@<variant>`` for a partition) records, else from the ``fallback`` files themselves."""
-    stage = f"{name}@{context.partition_key}" if context.has_partition_key else name
+    ``name@<variant>-<seed>`` for a partition) records, else from the ``fallback`` files themselves."""
+    stage = f"{name}@{run_of(context.partition_key).name}" if context.has_partition_key else name
     return MaterializeResult(metadata=built(context, name, metadata),
                              data_version=data_version(dvc.commit(stage), fallback))
 
@@ -116,14 +116,15 @@ FOUNDATION_ASSETS = [foundation_tokenizer, foundation_llm, foundation_encoder, f
 
 
 def stage_asset(stage: str):
-    @asset(name=stage, group_name="training", partitions_def=variants, pool=POOL, **lineage(stage),
-           description=f"{stage} of one ablation variant, trained with Composer; the partition is the variant.")
+    @asset(name=stage, group_name="training", partitions_def=runs, pool=POOL, **lineage(stage),
+           description=f"{stage} of one ablation variant, trained with Composer; the partition is the run "
+                       "(variant x seed).")
     def train(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource,
               launcher: TrainerLauncher) -> MaterializeResult:
-        variant = context.partition_key
-        launcher.launch(context, paths, stage, variant)
-        folder = paths.training().stage_dir(variant, stage)
-        return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, variant),
+        run = run_of(context.partition_key)
+        launcher.launch(context, paths, stage, run)
+        folder = paths.training().stage_dir(run, stage)
+        return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, run),
                             [folder / "export"])
 
     return train
@@ -141,35 +142,35 @@ def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc:
     return materialized(context, dvc, "benchmark_prompts", metadata, [paths.evaluation().out / "prompts"])
 
 
-@asset(group_name="evaluation", partitions_def=variants, pool=POOL, **lineage("benchmark_results"),
+@asset(group_name="evaluation", partitions_def=runs, pool=POOL, **lineage("benchmark_results"),
        automation_condition=on_new_inputs,
        description="Every benchmark of the profile for one variant's stage-3 checkpoint (generation and "
                    "understanding; sweeps for evaluation.generation.sweep_variants).")
 def benchmark_results(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    variant = context.partition_key
+    key = run_of(context.partition_key)
     run = EvalRun.from_params(paths.params, paths.profile_name)
-    evaluate_variant(run, variant, progress=False)
-    return materialized(context, dvc, "benchmark_results", node_metadata.benchmark_results(paths, variant),
-                        [run.settings.summary_path(variant)])
+    evaluate_variant(run, key.variant, progress=False, seed=key.seed)
+    return materialized(context, dvc, "benchmark_results", node_metadata.benchmark_results(paths, key),
+                        [run.settings.summary_path(key)])
 
 
-@asset(group_name="evaluation", partitions_def=variants, pool=POOL, **lineage("external_judgements"),
+@asset(group_name="evaluation", partitions_def=runs, pool=POOL, **lineage("external_judgements"),
        automation_condition=on_new_inputs,
        description="The official GenEval and DPG-Bench judges over one variant's samples (paper profile: commands "
                    "in evaluation.external_judges), their scores read back for the tables.")
 def external_judgements(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    variant = context.partition_key
+    run = run_of(context.partition_key)
     settings = paths.evaluation()
-    judge_variant(settings, variant)
-    return materialized(context, dvc, "external_judgements", node_metadata.external_judgements(paths, variant),
-                        [settings.judged_dir(variant)])
+    judge_variant(settings, run)
+    return materialized(context, dvc, "external_judgements", node_metadata.external_judgements(paths, run),
+                        [settings.judged_dir(run)])
 
 
 @asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("benchmark_tables"),
        description="The paper's Tables 2-5 from every evaluated variant (CSV + Markdown).")
 def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     run = EvalRun.from_params(paths.params, paths.profile_name)
-    write_tables(run.settings.out, run.profile_name, list(run.params["variants"]))
+    write_tables(run.settings.out, run.profile_name, list(run.params["variants"]), run.seeds[0])
     return materialized(context, dvc, "benchmark_tables", node_metadata.benchmark_tables(paths),
                         [run.settings.out / "tables" / "tables.md"])
 

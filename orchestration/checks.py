@@ -17,12 +17,13 @@ from orchestration.assets import (
     TASKS,
     benchmark_results,
     manifests,
+    runs,
     stage1,
     stage2,
     stage3,
-    variants,
 )
 from orchestration.metadata import read_json
+from orchestration.partitions import run_of
 from orchestration.resources import PipelinePaths
 
 PERCENT_METRICS = ("geneval_overall", "dpg_score", "pope_accuracy", *UNDERSTANDING_KEYS,
@@ -106,10 +107,10 @@ def loss_fell(curve: pd.DataFrame, terms: tuple[str, ...] = TERMS) -> tuple[floa
 def stage_check(stage_asset):
     stage = stage_asset.key.path[-1]
 
-    @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=variants,
+    @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=runs,
                  description=f"{stage}'s exported weights are all finite and its loss fell over the stage.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-        folder = paths.training().stage_dir(context.partition_key, stage)
+        folder = paths.training().stage_dir(run_of(context.partition_key), stage)
         tensors, bad = finite_weights(folder / "export")
         curve = folder / "losses.csv"
         first, last = loss_fell(pd.read_csv(curve)) if curve.is_file() else (math.nan, math.nan)
@@ -151,11 +152,11 @@ def result_problems(result: dict) -> list[str]:
     return problems
 
 
-@asset_check(asset=benchmark_results, blocking=True, partitions_def=variants,
+@asset_check(asset=benchmark_results, blocking=True, partitions_def=runs,
              description="Every benchmark number is finite and within its range, each task the variant trained has "
                          "its metrics, and most questions ran without an error.")
 def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-    result = read_json(paths.evaluation().variant_dir(context.partition_key) / "metrics.json")
+    result = read_json(paths.evaluation().variant_dir(run_of(context.partition_key)) / "metrics.json")
     problems = result_problems(result)
     return AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 

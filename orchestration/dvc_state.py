@@ -25,10 +25,11 @@ from dagster import (
     sensor,
 )
 
-from janusflow.params import load_params
+from janusflow.params import RunKey, load_params, study_seeds
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME, TRAINING_STAGES
 from orchestration.metadata import data_version
+from orchestration.partitions import partition_key, run_of, run_of_dvc_item
 from orchestration.resources import DvcResource, PipelinePaths
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
@@ -39,20 +40,28 @@ class NodeState:
     """One asset (and partition) as dvc.lock records it."""
 
     asset: str
-    partition: str | None
+    partition: str | None   # the run's partition key (``<seed>|<variant>``) for per-run nodes
     version: DataVersion
 
+    @property
+    def run(self) -> RunKey:
+        return run_of(str(self.partition))
 
-def lock_states(dvc: DvcResource, partitions: list[str]) -> list[NodeState]:
-    """Every asset (partition) that dvc.lock has outputs for; stages of variants that are not partitions (removed
-    from params.yaml), and stages the lineage no longer has, are left out."""
+
+def lock_states(dvc: DvcResource, runs: set[RunKey]) -> list[NodeState]:
+    """Every asset (partition) that dvc.lock has outputs for; runs that are not partitions (a variant or seed
+    removed from params.yaml), and stages the lineage no longer has, are left out."""
     states = []
     for stage, hashes in dvc.lock_outputs().items():
-        base, _, partition = stage.partition("@")
-        if not hashes or base not in BY_NAME or (partition and partition not in partitions):
+        base, _, item = stage.partition("@")
+        if not hashes or base not in BY_NAME:
+            continue
+        run = run_of_dvc_item(item) if item else None
+        if run is not None and run not in runs:
             continue
         node = BY_NAME[base]
-        states += [NodeState(key, partition or None, data_version(node.asset_hashes(key, hashes), []))
+        partition = str(partition_key(run)) if run else None
+        states += [NodeState(key, partition, data_version(node.asset_hashes(key, hashes), []))
                    for key in node.asset_keys]
     return states
 
@@ -63,9 +72,9 @@ def node_metadata_of(paths: PipelinePaths, state: NodeState) -> dict[str, Any]:
     if state.asset.startswith("foundation_"):
         return node_metadata.foundation(paths, state.asset.removeprefix("foundation_"))
     if state.asset in TRAINING_STAGES:
-        return node_metadata.training_stage(paths, state.asset, str(state.partition))
+        return node_metadata.training_stage(paths, state.asset, state.run)
     if state.partition is not None:  # benchmark_results, external_judgements
-        return getattr(node_metadata, state.asset)(paths, str(state.partition))
+        return getattr(node_metadata, state.asset)(paths, state.run)
     return getattr(node_metadata, state.asset)(paths)
 
 
@@ -80,9 +89,10 @@ def latest_version(instance: DagsterInstance, state: NodeState) -> str | None:
 
 def record_dvc_state(instance: DagsterInstance, paths: PipelinePaths, dvc: DvcResource) -> list[NodeState]:
     """Record every node of dvc.lock whose data version the instance does not have yet; returns them."""
-    partitions = list(load_params(paths.params)["variants"])
+    params = load_params(paths.params)
+    runs = {RunKey(variant, seed) for variant in params["variants"] for seed in study_seeds(params)}
     recorded = []
-    for state in lock_states(dvc, partitions):
+    for state in lock_states(dvc, runs):
         if latest_version(instance, state) == state.version.value:
             continue
         instance.report_runless_asset_event(AssetMaterialization(

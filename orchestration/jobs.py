@@ -1,5 +1,5 @@
-"""What regenerates the benchmarks: a job over the per-variant benchmark results, a nightly schedule that runs it
-for every variant, and an automation sensor that re-evaluates a variant when its stage-3 checkpoint changes and
+"""What regenerates the benchmarks: a job over the per-run benchmark results, a nightly schedule that runs it
+for every run (variant x seed), and an automation sensor that re-evaluates a variant when its stage-3 checkpoint changes and
 then rebuilds the tables and the report (their automation conditions are ``eager``)."""
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dagster import (
     schedule,
 )
 
-from orchestration.assets import benchmark_results, benchmark_tables, comparison_report, external_judgements, variants
+from orchestration.assets import benchmark_results, benchmark_tables, comparison_report, external_judgements, runs
+from orchestration.partitions import run_of
 
 NIGHTLY = "0 3 * * *"
 
 benchmarks_job = define_asset_job(
     "regenerate_benchmarks", selection=AssetSelection.assets(benchmark_results, external_judgements),
-    partitions_def=variants,
+    partitions_def=runs,
     description="Benchmark results of one variant and their external judgements (the schedule requests every "
                 "variant).")
 report_job = define_asset_job(
@@ -34,8 +35,8 @@ report_job = define_asset_job(
                       "the tables and the report follow through their automation conditions.")
 def nightly_benchmarks(context: ScheduleEvaluationContext):
     stamp = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    for variant in variants.get_partition_keys():
-        yield RunRequest(run_key=f"{stamp}-{variant}", partition_key=variant)
+    for key in runs.get_partition_keys():
+        yield RunRequest(run_key=f"{stamp}-{run_of(key).name}", partition_key=key)
 
 
 benchmarks_on_new_checkpoints = AutomationConditionSensorDefinition(

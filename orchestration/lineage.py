@@ -7,7 +7,8 @@ so the two engines run the same graph under the same names.
 
 A node's code deps are the project files its CLI module imports, directly or not (``orchestration.code_deps``),
 plus the non-Python files it reads (``resources``). Paths use DVC's templating: ``${profile}`` is params.yaml's
-top-level profile and ``${key}`` the variant of a per-variant node.
+top-level profile; a per-run node is a DVC ``matrix`` over ``variants`` x ``seeds``, whose item is
+``${item.variant}`` and ``${item.seed}`` (written ``{RUN}`` below, the run's folder ``<variant>/seed<seed>``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import yaml
 from orchestration.code_deps import ROOT, collapse, content_hash, module_closure
 
 ART = "artifacts/${profile}"
+RUN = "${item.variant}/seed${item.seed}"            # a run's folder (janusflow.params.RunKey.folder)
+RUN_ARGS = "--variant ${item.variant} --seed ${item.seed}"
 DVC_YAML = ROOT / "dvc.yaml"
 HEADER = """\
 # Generated from orchestration/lineage.py (python -m orchestration.lineage); edit the table there, not this file.
 # The same nodes, under the same names, are the Dagster assets in orchestration/assets.py.
-# Settings come from params.yaml (``profile`` picks the profile; ``variants`` drives every foreach), so editing
+# Settings come from params.yaml (``profile`` picks the profile; ``variants`` x ``seeds`` is each matrix), so editing
 # one value there reruns exactly the stages that read it:  dvc repro   |   dvc exp run -S variants.C.repa=false
 # The paper profile reads external raw data: track it with ``dvc add data/raw`` and repro from ``manifests``.
 """
@@ -40,18 +43,18 @@ TRAINING_STAGES = ("stage1", "stage2", "stage3")
 
 @dataclass(frozen=True)
 class Node:
-    """One lineage node: a DVC stage (``foreach`` variant when ``per_variant``) and its Dagster asset(s)."""
+    """One lineage node: a DVC stage (a ``matrix`` over variants x seeds when ``per_run``) and its asset(s)."""
 
     name: str
     cli: str                               # the module run with ``python -m``; its imports are the code deps
-    args: str                              # the CLI's arguments (``${key}`` is the variant)
+    args: str                              # the CLI's arguments (RUN_ARGS for a per-run node)
     inputs: tuple[str, ...] = ()           # artifacts it reads
     outs: tuple[Any, ...] = ()             # a path, or {path: DVC options}
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     plots: tuple[Any, ...] = ()
     resources: tuple[str, ...] = ()        # non-Python files the code reads (reference tables, templates)
-    per_variant: bool = False
+    per_run: bool = False
     assets: tuple[str, ...] = field(default=())  # Dagster asset keys, when not just the node's name
 
     @property
@@ -90,7 +93,7 @@ class Node:
             stage["metrics"] = [{path: {"cache": False}} for path in self.metrics]
         if self.plots:
             stage["plots"] = [dict(p) for p in self.plots]
-        return {"foreach": "${variants}", "do": stage} if self.per_variant else stage
+        return {"matrix": {"variant": "${variants}", "seed": "${seeds}"}, **stage} if self.per_run else stage
 
 
 def foundation(name: str) -> Node:
@@ -111,18 +114,19 @@ def foundation(name: str) -> Node:
 
 
 def training_stage(stage: str) -> Node:
-    previous = (f"{ART}/training/${{key}}/stage{int(stage[-1]) - 1}/export",) if stage != "stage1" else ()
-    folder = f"{ART}/training/${{key}}/{stage}"
+    previous = (f"{ART}/training/{RUN}/stage{int(stage[-1]) - 1}/export",) if stage != "stage1" else ()
+    folder = f"{ART}/training/{RUN}/{stage}"
     reading = ("profiles.${profile}.data.shapes_world", "profiles.${profile}.foundations.llm.reading") \
         if stage == "stage1" else ()  # stage 1 fits the aligner to the LLM's scene reading
-    return Node(stage, "janusflow.training.cli", f"{stage} --variant ${{key}}",
+    return Node(stage, "janusflow.training.cli", f"{stage} {RUN_ARGS}",
                 (*(f"{ART}/foundations/{FOUNDATION_FILES[n]}" for n in FOUNDATIONS), *SHARDS, *previous),
                 (f"{folder}/export",),
-                ("seed", "sampling", "variants.${key}", "profiles.${profile}.model", "profiles.${profile}.training",
+                ("seed", "sampling", "variants.${item.variant}", "profiles.${profile}.model",
+                 "profiles.${profile}.training",
                  f"profiles.${{profile}}.stages.{stage}", "profiles.${profile}.data.loader", *reading),
                 metrics=(f"{folder}/metrics.json",),
                 plots=({f"{folder}/losses.csv": {"cache": False, "persist": True, "x": "step", "y": "total"}},),
-                per_variant=True)
+                per_run=True)
 
 
 NODES: tuple[Node, ...] = (
@@ -142,22 +146,22 @@ NODES: tuple[Node, ...] = (
     Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (f"{ART}/raw/shapes/eval",),
          (f"{ART}/evals/prompts",), ("seed", "profiles.${profile}.evaluation.generation"),
          resources=("evals/reference/geneval_evaluation_metadata.jsonl", "evals/reference/dpg_bench_prompts.jsonl")),
-    Node("benchmark_results", "evals.cli", "variant --variant ${key} --no-progress",
-         (f"{ART}/training/${{key}}/stage3/export", f"{ART}/evals/prompts", f"{ART}/raw/shapes/eval",
+    Node("benchmark_results", "evals.cli", f"variant {RUN_ARGS} --no-progress",
+         (f"{ART}/training/{RUN}/stage3/export", f"{ART}/evals/prompts", f"{ART}/raw/shapes/eval",
           f"{ART}/foundations/encoder/model.safetensors", f"{ART}/foundations/vae/diffusion_pytorch_model.safetensors"),
          # persist: an interrupted evaluation resumes (its samples and answers are kept per checkpoint hash)
-         ({f"{ART}/evals/${{key}}": {"persist": True}},),
-         ("seed", "sampling", "variants.${key}", "profiles.${profile}.evaluation"),
-         metrics=(f"{ART}/evals/metrics/${{key}}.json",), per_variant=True),
-    Node("external_judgements", "evals.judges", "--variant ${key}", (f"{ART}/evals/${{key}}",),
+         ({f"{ART}/evals/{RUN}": {"persist": True}},),
+         ("seed", "sampling", "variants.${item.variant}", "profiles.${profile}.evaluation"),
+         metrics=(f"{ART}/evals/metrics/{RUN}.json",), per_run=True),
+    Node("external_judgements", "evals.judges", RUN_ARGS, (f"{ART}/evals/{RUN}",),
          # persist: a judge's results stay while the evaluated weights do (GPU hours for the official judges)
-         ({f"{ART}/evals/judged/${{key}}": {"persist": True}},), ("profiles.${profile}.evaluation.external_judges",),
-         per_variant=True),
+         ({f"{ART}/evals/judged/{RUN}": {"persist": True}},), ("profiles.${profile}.evaluation.external_judges",),
+         per_run=True),
     Node("benchmark_tables", "evals.cli", "tables", (f"{ART}/evals/metrics", f"{ART}/evals/judged"),
-         (f"{ART}/evals/tables",), ("variants",), resources=("evals/reference/paper",)),
+         (f"{ART}/evals/tables",), ("variants", "seeds"), resources=("evals/reference/paper",)),
     Node("comparison_report", "reports.cli", "", (f"{ART}/evals/tables", f"{ART}/evals/metrics",
                                                    f"{ART}/evals/judged", f"{ART}/training"),
-         (f"{ART}/report",), ("variants", "profiles.${profile}.report"),
+         (f"{ART}/report",), ("variants", "seeds", "profiles.${profile}.report"),
          resources=("evals/reference/paper", "reports/templates")),
 )
 BY_NAME = {node.name: node for node in NODES}

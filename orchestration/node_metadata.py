@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import MetadataValue
 
 from evals.run import EvalRun
+from janusflow.params import RunKey
 from orchestration.metadata import image, read_json, table
 from orchestration.resources import PipelinePaths
 from reports.figures import loss_curves
@@ -58,8 +59,8 @@ def foundation(paths: PipelinePaths, name: str) -> Metadata:
             "path": MetadataValue.path(str(folder))}
 
 
-def training_stage(paths: PipelinePaths, stage: str, variant: str) -> Metadata:
-    folder = paths.training().stage_dir(variant, stage)
+def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
+    folder = paths.training().stage_dir(run, stage)
     report = read_json(folder / "metrics.json")
     losses = report.get("losses") or {}
     metadata: Metadata = {
@@ -70,7 +71,7 @@ def training_stage(paths: PipelinePaths, stage: str, variant: str) -> Metadata:
         "export": MetadataValue.path(str(folder / "export"))}
     curve = folder / "losses.csv"
     if curve.is_file():
-        metadata["loss_curve"] = image(loss_curves({(variant, stage): pd.read_csv(curve)}, stage), "loss curve")
+        metadata["loss_curve"] = image(loss_curves({(run.variant, stage): pd.read_csv(curve)}, stage), "loss curve")
     grids = sorted((folder / "samples").glob("ba*.png"), key=lambda p: int(p.stem[2:]))
     if grids:
         metadata["samples"] = image(grids[-1].read_bytes(), "sample grid")
@@ -82,21 +83,21 @@ def benchmark_prompts(paths: PipelinePaths) -> Metadata:
     return {"geneval": len(sets.geneval), "dpg": len(sets.dpg), "fid": len(sets.fid)}
 
 
-def benchmark_results(paths: PipelinePaths, variant: str) -> Metadata:
+def benchmark_results(paths: PipelinePaths, run: RunKey) -> Metadata:
     settings = paths.evaluation()
-    result = read_json(settings.variant_dir(variant) / "metrics.json")
+    result = read_json(settings.variant_dir(run) / "metrics.json")
     summary = {k: v for k, v in (result.get("summary") or {}).items() if v is not None}
     return {"summary": table([summary]), **{k: float(v) for k, v in summary.items()},
             "seconds": float(result.get("seconds", 0.0)),
-            "metrics": MetadataValue.path(str(settings.variant_dir(variant) / "metrics.json"))}
+            "metrics": MetadataValue.path(str(settings.variant_dir(run) / "metrics.json"))}
 
 
-def external_judgements(paths: PipelinePaths, variant: str) -> Metadata:
-    judged = read_json(paths.evaluation().judged_dir(variant) / "judged.json")
+def external_judgements(paths: PipelinePaths, run: RunKey) -> Metadata:
+    judged = read_json(paths.evaluation().judged_dir(run) / "judged.json")
     scores = {f"{name}_score": float(judged[name].get("overall", judged[name].get("dpg_score", 0.0)))
               for name in judged.get("judges") or []}
     return {"judges": ", ".join(judged.get("judges") or []) or "none (judged inside the evaluation)", **scores,
-            "path": MetadataValue.path(str(paths.evaluation().judged_dir(variant)))}
+            "path": MetadataValue.path(str(paths.evaluation().judged_dir(run)))}
 
 
 def benchmark_tables(paths: PipelinePaths) -> Metadata:

@@ -20,6 +20,7 @@ from data.profile import DataProfile
 from data.settings import load_profile, selected_profile
 from evals.settings import EvalSettings
 from janusflow.foundations.settings import FoundationSettings
+from janusflow.params import RunKey
 from janusflow.training.settings import TrainSettings
 from reports.settings import ReportSettings
 
@@ -135,12 +136,12 @@ class TrainerLauncher(ConfigurableResource):
             raise ValueError(f"TrainerLauncher.mode is {self.mode!r}; use auto, in_process or pipes.")
         return ("in_process" if profile == "tiny" else "pipes") if self.mode == "auto" else self.mode
 
-    def launch(self, context, paths: PipelinePaths, stage: str, variant: str) -> dict[str, Any]:
+    def launch(self, context, paths: PipelinePaths, stage: str, run: RunKey) -> dict[str, Any]:
         from janusflow.training.run import StageRun, run_stage
 
         if self.resolved_mode(paths.profile_name) == "in_process":
-            return run_stage(StageRun.from_params(paths.params, paths.profile_name, variant, stage))
+            return run_stage(StageRun.from_params(paths.params, paths.profile_name, run.variant, stage, run.seed))
         command = [*(self.command or [sys.executable]), "-m", "orchestration.pipes_stage", stage, "--variant",
-                   variant, *paths.cli_args()]
+                   run.variant, "--seed", str(run.seed), *paths.cli_args()]
         PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
-        return json.loads((paths.training().stage_dir(variant, stage) / "metrics.json").read_text())
+        return json.loads((paths.training().stage_dir(run, stage) / "metrics.json").read_text())

@@ -13,6 +13,7 @@ import pandas as pd
 from evals.judges import read_results
 from evals.run import EvalRun
 from evals.tables import REFERENCE_DIR
+from janusflow.params import RunKey
 from janusflow.training.settings import TrainSettings
 from janusflow.training.stages import STAGES
 from reports.settings import ReportSettings
@@ -72,7 +73,7 @@ def read_examples(run: EvalRun, variants: list[str], count: int) -> list[Example
         return []
     answers: dict[str, dict[str, str]] = {}
     for variant in variants:
-        path = run.settings.variant_dir(variant) / "understanding" / "vqa" / "predictions.jsonl"
+        path = run.settings.variant_dir(RunKey(variant, run.seeds[0])) / "understanding" / "vqa" / "predictions.jsonl"
         if path.is_file():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             answers[variant] = {r["id"]: r.get("prediction", "") for r in rows if "id" in r}
@@ -92,20 +93,22 @@ def read_examples(run: EvalRun, variants: list[str], count: int) -> list[Example
 
 def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, dict],
             reference_dir: Path = REFERENCE_DIR) -> ReportInputs:
-    names = list(variants)
-    results = {v: r for v, r in read_results(run.settings.out, names).items() if r.get("profile") == run.profile_name}
+    names, first = list(variants), run.seeds[0]
+    results = {v: r for v, r in read_results(run.settings.out, names, first).items()
+               if r.get("profile") == run.profile_name}
     pooled = {v: [r["summary"]] for v, r in results.items()}
-    for extra in settings.extra_results:
-        for variant, result in read_results(extra, names).items():
+    for out, seed in [*((run.settings.out, s) for s in run.seeds[1:]),
+                      *((extra, s) for extra in settings.extra_results for s in run.seeds)]:
+        for variant, result in read_results(out, names, seed).items():
             pooled.setdefault(variant, []).append(result["summary"])
     training = TrainSettings.from_profile(run.profile)
     losses, grids = {}, {}
     for variant in names:
         for stage in STAGES:
-            path = training.stage_dir(variant, stage) / "losses.csv"
+            path = training.stage_dir(RunKey(variant, first), stage) / "losses.csv"
             if path.is_file():
                 losses[(variant, stage)] = pd.read_csv(path)
-        grid = last_sample_grid(training.stage_dir(variant, "stage3") / "samples")
+        grid = last_sample_grid(training.stage_dir(RunKey(variant, first), "stage3") / "samples")
         if grid is not None:
             grids[variant] = grid
     table5 = reference_dir / "table5_ablations.csv"

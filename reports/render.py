@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
 from data.settings import code_version
-from reports.claims import OUR_METRICS, check_claims
+from reports.claims import OUR_METRICS, check_claims, pooled_scores
 from reports.collect import ReportInputs
 from reports.figures import metric_bars, stage_figures, sweep_plot, thumbnail
 
@@ -30,14 +30,18 @@ PAPER_COLUMNS = {"pope": "pope", "vqav2_val": "vqav2", "gqa": "gqa", "fid_mjhq10
 
 
 def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
-    """Table 5's layout: each variant's design, our numbers, then the paper's numbers for the same variant."""
+    """Table 5's layout: each variant's design, our numbers (the mean ± the standard deviation over seeds when a
+    variant has several runs), then the paper's numbers for the same variant."""
     paper = inputs.paper_table5.set_index("exp") if inputs.paper_table5 is not None else None
+    means, spreads = pooled_scores(inputs.pooled)
     rows = []
     for name, variant in inputs.variants.items():
         summary = (inputs.results.get(name) or {}).get("summary") or {}
         row = {"exp": name, "REPA": "yes" if variant.get("repa") else "no", "und encoder": variant.get("und_encoder"),
                "trains on": "+".join(variant.get("tasks", []))}
-        row |= {f"ours: {m}": summary.get(m) for m in metrics}
+        several = len(inputs.pooled.get(name, [])) > 1
+        row |= {f"ours: {m}": (f"{means[name][m]:.2f} ± {spreads[name].get(m, 0.0):.2f}"
+                               if several and means[name].get(m) is not None else summary.get(m)) for m in metrics}
         if paper is not None and name in paper.index:
             row |= {f"paper: {label}": paper.at[name, column] for column, label in PAPER_COLUMNS.items()}
         rows.append(row)
@@ -142,7 +146,7 @@ def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
     sets = {r.get("benchmark_set", "shapes world") for r in inputs.results.values()}
     benchmark_set = "standard" if sets == {"standard"} else "shapes world"
     wanted = OUR_METRICS[benchmark_set]["generation"] + OUR_METRICS[benchmark_set]["understanding"]
-    claims = check_claims(inputs.results, inputs.paper_table5, tolerance)
+    claims = check_claims(inputs.results, inputs.paper_table5, tolerance, inputs.pooled)
     bars = metric_bars(inputs.pooled, [(m, METRIC_TITLES.get(m, m)) for m in wanted])
     stages = {stage: pictures.add(f"losses_{stage}.png", data) for stage, data in stage_figures(inputs.losses).items()}
     sweeps = {}

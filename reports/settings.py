@@ -14,7 +14,7 @@ class ReportSettings:
     out: Path
     close_tolerance: float = 0.10       # relative gap under which the unified model counts as close to a specialist
     understanding_examples: int = 8     # held-out questions shown with every variant's answer
-    extra_results: tuple[Path, ...] = ()  # other seeds' evaluation outs, pooled for spread
+    extra_results: tuple[Path, ...] = ()  # other studies' evaluation outs (every seed), pooled for spread
 
     @classmethod
     def from_profile(cls, profile: dict[str, Any]) -> ReportSettings:

@@ -36,11 +36,11 @@ def chromium() -> str:
     return found
 
 
-def browse(url: str, screenshot: Path) -> str:
-    """The page's DOM after scripts ran (20 s of virtual time), with a 1400x900 screenshot."""
+def browse(url: str, screenshot: Path, height: int = 900) -> str:
+    """The page's DOM after scripts ran (20 s of virtual time), with a 1400 x ``height`` screenshot."""
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     command = [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--virtual-time-budget=20000", "--window-size=1400,900", f"--screenshot={screenshot}", "--dump-dom", url]
+               "--virtual-time-budget=20000", f"--window-size=1400,{height}", f"--screenshot={screenshot}", "--dump-dom", url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=screenshot.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -92,7 +92,9 @@ def dagster_ui(tmp_path_factory):
 
 
 def test_the_dagster_ui_shows_the_training_lineage_with_partitions_a_to_f(dagster_ui):
-    dom = browse(f"{dagster_ui}/locations/janusflow/asset-groups/training", ARTIFACTS / "dagster_training_lineage.png")
+    # tall: the graph draws only what is on screen, and each stage reads the foundations and shards
+    dom = browse(f"{dagster_ui}/locations/janusflow/asset-groups/training", ARTIFACTS / "dagster_training_lineage.png",
+                 height=2400)
     for name in ("stage1", "stage2", "stage3", "foundation_llm", "shards_gen", "benchmark_results"):
         assert name in dom
     assert dom.count("6 partitions") == 3
@@ -172,9 +174,10 @@ def test_a_partition_materialized_through_the_ui_dialog_shows_its_run_and_metada
         page.get_by_role("button", name="Confirm").click()  # "upstream assets have not been materialized"
         # The partition menu is a dialog too and may linger in the page, closed, after Escape.
         dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
-        dialog.get_by_text("Select a partition or create one").click()
-        page.get_by_role("menuitem", name=re.compile(r"^F(\s+F)?$")).click()  # the partition, shown twice
-        page.keyboard.press("Escape")  # closes the partition menu, not the dialog
+        for value in ("0", "F"):  # the seed, then the variant: each dimension has its own partition menu
+            dialog.get_by_text("Select a partition or create one").first.click()
+            page.get_by_role("menuitem", name=re.compile(rf"^{value}(\s+{value})?$")).click()  # shown twice
+            page.keyboard.press("Escape")  # closes the partition menu, not the dialog
         page.screenshot(path=str(ARTIFACTS / "dagster_materialize_dialog.png"))
         assert "1 partition" in dialog.inner_text()
         page.get_by_role("button", name="Launch 1 run").click()
@@ -183,12 +186,12 @@ def test_a_partition_materialized_through_the_ui_dialog_shows_its_run_and_metada
         status = wait_for_run(page, base)
         page.screenshot(path=str(ARTIFACTS / "dagster_runs.png"))
         assert status == "Success"
-        page.goto(f"{base}/assets/stage1?view=events&partition=F")
+        page.goto(f"{base}/assets/stage1?view=events&partition=0|F")
         page.get_by_text("loss_train_total_last10").wait_for(timeout=60_000)
         events = page.inner_text("body")
         page.screenshot(path=str(ARTIFACTS / "dagster_stage1_materialization.png"))
         browser.close()
-    assert "Partition F materialized in run" in events and re.search(r"batches\s+6\b", events)
-    for key in ("loss_curve", "samples", str(root / "training" / "F" / "stage1" / "export")):
+    assert "Partition 0|F materialized in run" in events and re.search(r"batches\s+6\b", events)
+    for key in ("loss_curve", "samples", str(root / "training" / "F" / "seed0" / "stage1" / "export")):
         assert key in events
-    assert (root / "training" / "F" / "stage1" / "export" / "model.safetensors").is_file()
+    assert (root / "training" / "F" / "seed0" / "stage1" / "export" / "model.safetensors").is_file()

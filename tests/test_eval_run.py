@@ -21,7 +21,7 @@ def export(params, variant: str) -> None:
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
     JanusFlowProcessor.for_model(tokenizer, model.config)
-    folder = run.settings.stage_dir(variant, "stage3") / "export"
+    folder = run.settings.stage_dir(run.key, "stage3") / "export"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -48,7 +48,7 @@ def test_a_variant_is_evaluated_resumed_and_tabled(eval_params, tmp_path, capsys
     with pytest.warns(UserWarning, match=r"has 24 images but the features have 32 dimensions.*at least 33"):
         assert main(["variant", "--variant", "F", "--params", str(eval_params), "--sweep", "--no-progress"]) == 0
     out = tmp_path / "evals"
-    metrics = json.loads((out / "F" / "metrics.json").read_text())
+    metrics = json.loads((out / "F" / "seed0" / "metrics.json").read_text())
     summary = metrics["summary"]
     assert set(summary) >= {"geneval_overall", "dpg_score", "fid", "kid", "clip_score", "vqa", "pope", "mmbench"}
     assert all(summary[k] is not None for k in ("geneval_overall", "dpg_score", "fid", "vqa", "pope", "mmbench"))
@@ -63,23 +63,23 @@ def test_a_variant_is_evaluated_resumed_and_tabled(eval_params, tmp_path, capsys
     assert bounds["through_vae"]["geneval"]["overall"] <= 100.0 and bounds["through_vae"]["fid"] >= 0
     low, high = generation["geneval"]["interval_95"]["overall"]
     assert low <= generation["geneval"]["overall"] <= high
-    assert len(list((out / "F" / "generation" / "dpg" / "grids").glob("*.png"))) == 2
+    assert len(list((out / "F" / "seed0" / "generation" / "dpg" / "grids").glob("*.png"))) == 2
     assert [(r["cfg_weight"], r["steps"]) for r in metrics["sweep"]] == [(1.0, 2), (3.0, 2)]
     assert metrics["understanding"]["pope"]["questions"] == 3 * 8
     for benchmark in ("vqa", "pope", "mmbench"):                       # every number comes with its control
         control = metrics["understanding"][benchmark]["shuffled"]
         assert control["questions"] == metrics["understanding"][benchmark]["questions"]
         assert summary[f"{benchmark}_shuffled"] == control["score"]
-        assert (out / "F" / "understanding" / benchmark / "shuffled" / "predictions.jsonl").is_file()
+        assert (out / "F" / "seed0" / "understanding" / benchmark / "shuffled" / "predictions.jsonl").is_file()
     assert "F (tiny" in capsys.readouterr().out
 
     assert main(["variant", "--variant", "F", "--params", str(eval_params), "--no-progress"]) == 0
-    again = json.loads((out / "F" / "metrics.json").read_text())
+    again = json.loads((out / "F" / "seed0" / "metrics.json").read_text())
     assert all(step["sampled"] == 0 for step in again["generation"]["sampling"].values())
     assert again["summary"] == summary
 
     assert main(["variant", "--variant", "D", "--params", str(eval_params), "--no-progress"]) == 0
-    only_und = json.loads((out / "D" / "metrics.json").read_text())
+    only_und = json.loads((out / "D" / "seed0" / "metrics.json").read_text())
     assert only_und["generation"] is None and only_und["summary"]["fid"] is None and only_und["summary"]["vqa"] >= 0
     assert main(["tables", "--params", str(eval_params)]) == 0
     assert "ours D" in (out / "tables" / "table4_understanding.md").read_text()
@@ -88,11 +88,11 @@ def test_a_variant_is_evaluated_resumed_and_tabled(eval_params, tmp_path, capsys
 def test_new_weights_are_evaluated_afresh(eval_params, tmp_path):
     args = ["variant", "--variant", "D", "--params", str(eval_params), "--no-progress"]
     assert main(args) == 0
-    predictions = tmp_path / "evals" / "D" / "understanding" / "vqa" / "predictions.jsonl"
+    predictions = tmp_path / "evals" / "D" / "seed0" / "understanding" / "vqa" / "predictions.jsonl"
     predictions.write_text(predictions.read_text().replace('"prediction": "', '"prediction": "stale '))
     assert main(args) == 0 and "stale" in predictions.read_text()          # same weights: finished work kept
     export(eval_params, "D")                                               # same path, new weights (new seed state)
-    weights = tmp_path / "training" / "D" / "stage3" / "export" / "model.safetensors"
+    weights = tmp_path / "training" / "D" / "seed0" / "stage3" / "export" / "model.safetensors"
     import safetensors.torch as st
 
     tensors = st.load_file(weights)

@@ -14,8 +14,10 @@ import yaml
 from evals.judges import judge_variant, main, read_dpg, read_geneval, read_results, with_judgements
 from evals.settings import EvalSettings
 from evals.tables import write_tables
+from janusflow.params import RunKey
 
 ROOT = Path(__file__).resolve().parents[1]
+RUN = RunKey("F", 0)
 DPG_OUTPUT = """\
 grids/item_a.png, 0.5, 1.0, 1.0, 0.5, 0.75
 grids/item_b.png, 1.0, 1.0, 0.5, 0.5, 0.75
@@ -62,7 +64,7 @@ def test_official_result_files_are_scored_as_the_official_scripts_do(tmp_path):
 
 def evaluated(tmp_path: Path, fingerprint: str, judges: dict[str, str]) -> EvalSettings:
     settings = EvalSettings(out=tmp_path / "evals", external_judges=judges)
-    variant = settings.variant_dir("F")
+    variant = settings.variant_dir(RUN)
     for folder in ("generation/geneval/geneval/00000", "generation/dpg/grids"):
         (variant / folder).mkdir(parents=True, exist_ok=True)
     result = {"variant": "F", "tasks": ["und", "gen"], "profile": "paper", "benchmark_set": "standard",
@@ -83,21 +85,21 @@ def test_each_judge_runs_once_per_checkpoint_and_the_tables_read_its_scores_back
     judges = {"geneval": f"{sys.executable} {tmp_path}/judge.py geneval {{images}} {{results}}",
               "dpg": f"{sys.executable} {tmp_path}/judge.py dpg {{images}} {{results}} {tmp_path}/dpg_output.txt"}
     settings = evaluated(tmp_path, "weights-1", judges)
-    first = judge_variant(settings, "F")
+    first = judge_variant(settings, RUN)
     assert first["judges"] == ["dpg", "geneval"] and first["geneval"]["overall"] == 75.0  # the mean of the tasks (50, 100)
     assert first["dpg"]["dpg_score"] == 75.0
-    judge_variant(settings, "F")  # the same weights: nothing to judge again
-    runs = settings.out / "judged"
+    judge_variant(settings, RUN)  # the same weights: nothing to judge again
+    runs = settings.out / "judged" / "F"
     assert (runs / "geneval_runs.txt").read_text() == "x" and (runs / "dpg_runs.txt").read_text() == "x"
-    result = read_results(settings.out, ["F"])["F"]
+    result = read_results(settings.out, ["F"], 0)["F"]
     assert result["summary"]["dpg_score"] == 75.0 and result["generation"]["dpg"]["categories"]["entity"] == 80.0
-    write_tables(settings.out, "paper", ["F"])
+    write_tables(settings.out, "paper", ["F"], 0)
     table2 = (settings.out / "tables" / "table2_geneval_dpg.csv").read_text().splitlines()
     assert table2[1].split(",")[:5] == ["paper", "standard", "unified", "ours F", "0.75"]
     assert ",75.0," in table2[1]  # the DPG score, read back instead of left "external"
     evaluated(tmp_path, "weights-2", judges)  # retrained: the old judgements no longer apply
-    assert read_results(settings.out, ["F"])["F"]["summary"]["dpg_score"] is None
-    judge_variant(settings, "F")
+    assert read_results(settings.out, ["F"], 0)["F"]["summary"]["dpg_score"] is None
+    judge_variant(settings, RUN)
     assert (runs / "geneval_runs.txt").read_text() == "xx"
 
 
@@ -105,14 +107,14 @@ def test_a_failing_or_misconfigured_judge_is_named_and_nothing_is_read_back(tmp_
     (tmp_path / "judge.py").write_text(FAKE_JUDGE)
     failing = evaluated(tmp_path, "w", {"geneval": f"{sys.executable} {tmp_path}/judge.py broken {{images}} {{results}}"})
     with pytest.raises(RuntimeError, match="the geneval judge exited with status 3: .*judge.py broken"):
-        judge_variant(failing, "F")
+        judge_variant(failing, RUN)
     missing = evaluated(tmp_path, "w", {"dpg": "no-such-program {images} {results}"})
     with pytest.raises(RuntimeError, match="fix evaluation.external_judges.dpg in params.yaml"):
-        judge_variant(missing, "F")
+        judge_variant(missing, RUN)
     silent = evaluated(tmp_path, "w", {"dpg": f"{sys.executable} -c pass {{images}} {{results}}"})
     with pytest.raises(FileNotFoundError, match="the dpg judge wrote no .*dpg_results.txt"):
-        judge_variant(silent, "F")
-    result = json.loads((failing.variant_dir("F") / "metrics.json").read_text())
+        judge_variant(silent, RUN)
+    result = json.loads((failing.variant_dir(RUN) / "metrics.json").read_text())
     assert with_judgements(result, {"checkpoint_fingerprint": "other", "dpg": {"dpg_score": 1.0}}) == result
 
 
@@ -122,5 +124,5 @@ def test_the_tiny_profile_has_nothing_to_judge_outside_its_evaluation(tmp_path, 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["--variant", "F", "--params", str(tmp_path / "params.yaml"), "--profile", "tiny"]) == 0
     assert "no external judges in this profile" in capsys.readouterr().out
-    judged = json.loads((tmp_path / "evals" / "judged" / "F" / "judged.json").read_text())
-    assert judged == {"variant": "F", "checkpoint_fingerprint": None, "judges": []}
+    judged = json.loads((tmp_path / "evals" / "judged" / "F" / "seed0" / "judged.json").read_text())
+    assert judged == {"variant": "F", "seed": 0, "checkpoint_fingerprint": None, "judges": []}

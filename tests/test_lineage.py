@@ -1,8 +1,10 @@
 """The lineage table is the one definition of the graph: dvc.yaml is generated from it, the Dagster assets take
-their names, upstream assets and code versions from it, and each node's code deps are what its CLI imports."""
+their names, upstream assets and code versions from it, and each node's code deps are what its CLI imports.
+Per-run nodes are partitioned (and DVC-matrixed) by variant x seed."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,11 @@ from dagster import AssetKey
 from orchestration import lineage
 from orchestration.code_deps import collapse, content_hash, imported_modules, module_closure
 from orchestration.definitions import defs
+from janusflow.params import RunKey, study_seeds
+from janusflow.training.run import StageRun
 from orchestration.lineage import BY_NAME, NODES, upstream_assets
+from orchestration.partitions import partition_key, run_of, run_of_dvc_item, runs_partitions
+from orchestration.resources import default_dvc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_dvc_yaml_is_the_table_written_out_and_a_hand_edit_is_caught(tmp_path, monkeypatch, capsys):
     assert lineage.main(["--check"]) == 0
     edited = tmp_path / "dvc.yaml"
-    edited.write_text((ROOT / "dvc.yaml").read_text().replace("--variant ${key}", "--variant F", 1))
+    edited.write_text((ROOT / "dvc.yaml").read_text().replace("--seed ${item.seed}", "--seed 0", 1))
     monkeypatch.setattr(lineage, "DVC_YAML", edited)
     assert lineage.main(["--check"]) == 1
     assert "differs from orchestration/lineage.py; run python -m orchestration.lineage" in capsys.readouterr().out
@@ -38,8 +44,9 @@ def test_every_asset_has_its_nodes_name_upstream_and_code_version():
             assert asset.code_version == node.code_version() and len(asset.code_version) == 16
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == [node.name for node in NODES]
-    assert stages["benchmark_results"]["do"]["cmd"] == \
-        "python -m evals.cli variant --variant ${key} --no-progress --profile ${profile}"
+    assert stages["benchmark_results"]["cmd"] == \
+        "python -m evals.cli variant --variant ${item.variant} --seed ${item.seed} --no-progress --profile ${profile}"
+    assert stages["benchmark_results"]["matrix"] == {"variant": "${variants}", "seed": "${seeds}"}
 
 
 def test_code_deps_are_what_each_cli_imports_including_what_hand_lists_missed():
@@ -89,3 +96,35 @@ def test_the_code_version_changes_with_any_file_it_covers(tmp_path):
     assert content_hash(["data/b.py", "data/sub"], tmp_path) == before  # order does not matter
     (tmp_path / "data" / "sub" / "deep.py").write_text("x = 2\n")
     assert content_hash(["data/sub", "data/b.py"], tmp_path) != before
+
+
+def test_seeds_are_a_second_dimension_of_every_per_run_node(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["seeds"] = [0, 1, 2]
+    keys = runs_partitions(params).get_partition_keys()
+    assert len(keys) == 18 and run_of(keys[-1]) == RunKey("F", 2) and str(partition_key(RunKey("C", 1))) == "1|C"
+    assert run_of_dvc_item("F-2") == RunKey("F", 2) and RunKey("F", 2).folder == Path("F/seed2")
+    with pytest.raises(ValueError, match="not a DVC run item"):
+        run_of_dvc_item("F")
+    for bad in ([], [0, 0], [-1], "0"):
+        with pytest.raises(ValueError, match="give a list of distinct non-negative integers"):
+            study_seeds({"seeds": bad})
+    env = {"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    subprocess.run([default_dvc(), "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    listed = subprocess.run([default_dvc(), "stage", "list", "--name-only"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert len(names) == 7 + 5 * 18 + 3
+    assert [n for n in names if n.startswith("stage2@F")] == ["stage2@F-0", "stage2@F-1", "stage2@F-2"]
+
+
+def test_a_run_trains_from_its_seed_into_its_own_folder():
+    first = StageRun.from_params(ROOT / "params.yaml", "tiny", "F", "stage2")
+    other = StageRun.from_params(ROOT / "params.yaml", "tiny", "F", "stage2", seed=3)
+    assert first.seed == 0 and first.key == RunKey("F", 0)
+    assert other.directory.parts[-3:] == ("F", "seed3", "stage2") and other.upstream().parts[-4:] == (
+        "F", "seed3", "stage1", "export")

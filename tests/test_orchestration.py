@@ -1,5 +1,5 @@
 """The Dagster definitions and their DVC twin: every lineage node is an asset and a DVC stage, variants are
-partitions and foreach items read from params.yaml, blocking checks stop what follows a bad result, training
+partitions and matrix items (variant x seed) read from params.yaml, blocking checks stop what follows a bad result, training
 stages materialize in-process with their metadata, and DVC commits from two materializations at once leave a
 valid dvc.lock."""
 
@@ -35,12 +35,14 @@ def graph():
     return defs.get_repository_def().asset_graph
 
 
-def test_every_lineage_node_is_an_asset_and_variants_are_partitions_from_params():
+def test_every_lineage_node_is_an_asset_and_runs_are_partitions_from_params():
     assets = graph()
     assert sorted(k.to_user_string() for k in assets.get_all_asset_keys()) == sorted(LINEAGE)
     for name in ("stage1", "stage2", "stage3", "benchmark_results", "external_judgements"):
         node = assets.get(AssetKey(name))
-        assert node.partitions_def.get_partition_keys() == list(PARAMS["variants"]) == list("ABCDEF")
+        assert node.partitions_def.get_partition_keys() == [f"0|{v}" for v in PARAMS["variants"]] == \
+            [f"0|{v}" for v in "ABCDEF"]  # seed | variant, with params.yaml's seeds: [0]
+        assert node.partitions_def.partition_dimension_names == ["seed", "variant"]
     assert {k.to_user_string() for k in assets.get(AssetKey("stage1")).parent_keys} == {
         "foundation_tokenizer", "foundation_llm", "foundation_encoder", "foundation_vae", "shards_und", "shards_gen",
         "shards_text"}
@@ -80,15 +82,15 @@ def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
                             "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
                             "benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"]
     for name in ("stage1", "stage2", "stage3", "benchmark_results", "external_judgements"):
-        assert stages[name]["foreach"] == "${variants}"
-        params = stages[name]["do"]["params"]
-        assert "variants" not in params  # a change to C reruns only C
-        assert ("variants.${key}" in params) == (name != "external_judgements")  # judges read only their commands
+        assert stages[name]["matrix"] == {"variant": "${variants}", "seed": "${seeds}"}
+        params = stages[name]["params"]
+        assert "variants" not in params and "seeds" not in params  # a change to C reruns only C's runs
+        assert ("variants.${item.variant}" in params) == (name != "external_judgements")  # judges: their commands
     listed = subprocess.run([default_dvc(), "stage", "list", "--name-only"], cwd=ROOT,
                             capture_output=True, text=True, env={"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin"})
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
-    assert [n for n in names if n.startswith("stage3@")] == [f"stage3@{v}" for v in "ABCDEF"]
+    assert [n for n in names if n.startswith("stage3@")] == [f"stage3@{v}-0" for v in "ABCDEF"]
     assert len(names) == 7 + 5 * 6 + 3
 
 
@@ -125,7 +127,7 @@ def test_training_stages_materialize_a_variant_with_checks_and_pictures(pipeline
         stage["batch_size"] = 8  # the blocking loss check reads 3 batches a side: batches of 4 are mostly noise
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    result = materialize([*ASSETS, *CHECKS], selection=[stage1, stage2, stage3], partition_key="F",
+    result = materialize([*ASSETS, *CHECKS], selection=[stage1, stage2, stage3], partition_key="0|F",
                          resources=quick_resources(params), raise_on_error=False)
     checks = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
     assert sorted(checks) == ["stage1", "stage2", "stage3"]
@@ -138,7 +140,7 @@ def test_training_stages_materialize_a_variant_with_checks_and_pictures(pipeline
     assert metadata["batches"].value == 4
     assert metadata["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
     assert metadata["samples"].value.startswith("![sample grid](data:image/png;base64,")
-    assert (tmp_path / "training" / "F" / "stage3" / "export" / "model.safetensors").is_file()
+    assert (tmp_path / "training" / "F" / "seed0" / "stage3" / "export" / "model.safetensors").is_file()
 
 
 def git_dvc_repo(root: Path) -> None:
@@ -192,10 +194,12 @@ def test_an_interrupted_stage_keeps_what_it_wrote_under_the_repositorys_output_d
     resample every image and a resumed training stage would lose its earlier loss rows. A stand-in stage with the
     evaluation's and the loss curve's declarations from dvc.yaml is interrupted once and rerun."""
     real = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    (evaluation, evaluation_options), = real["benchmark_results"]["do"]["outs"][0].items()
-    (curve, curve_options), = real["stage2"]["do"]["plots"][0].items()
-    evaluation = evaluation.replace("${profile}", "tiny").replace("${key}", "F") + "/samples.txt"
-    curve = curve.replace("${profile}", "tiny").replace("${key}", "F")
+    (evaluation, evaluation_options), = real["benchmark_results"]["outs"][0].items()
+    (curve, curve_options), = real["stage2"]["plots"][0].items()
+    def concrete(path: str) -> str:
+        return path.replace("${profile}", "tiny").replace("${item.variant}", "F").replace("${item.seed}", "0")
+
+    evaluation, curve = concrete(evaluation) + "/samples.txt", concrete(curve)
     env = {"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
     subprocess.run([default_dvc(), "init", "-q"], cwd=tmp_path, check=True, env=env)
@@ -293,7 +297,7 @@ def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(p
     params.write_text(yaml.safe_dump(raw))
     resources = quick_resources(params) | {"launcher": TrainerLauncher(mode="pipes")}
     instance = DagsterInstance.ephemeral()
-    result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="F", resources=resources,
+    result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="0|F", resources=resources,
                          instance=instance)
     assert result.success
     metadata = result.asset_materializations_for_node("stage1")[0].metadata
@@ -313,9 +317,10 @@ def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick
         "shards": {"cmd": "x", "outs": [{"path": f"artifacts/tiny/shards/{part}{task}", "md5": f"{part}{task}"}
                                         for task in ("und", "gen", "text") for part in ("", "val/")]},
         "foundation_vae": {"cmd": "x", "outs": [{"path": "artifacts/tiny/foundations/vae/config.json", "md5": "v"}]},
-        "stage1@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/training/F/stage1/export", "md5": "s.dir"}]},
-        "benchmark_results@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "e.dir"}]},
-        "benchmark_results@Z": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/Z", "md5": "z.dir"}]},
+        "stage1@F-0": {"cmd": "x", "outs": [{"path": "artifacts/tiny/training/F/seed0/stage1/export", "md5": "s.dir"}]},
+        "benchmark_results@F-0": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F/seed0", "md5": "e.dir"}]},
+        "benchmark_results@Z-0": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/Z/seed0", "md5": "z.dir"}]},
+        "benchmark_results@F-3": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F/seed3", "md5": "3.dir"}]},
         "evaluate@F": {"cmd": "x", "outs": [{"path": "artifacts/tiny/evals/F", "md5": "old.dir"}]},  # renamed since
         "comparison_report": {"cmd": "x", "outs": [{"path": "artifacts/tiny/report", "md5": "r.dir"}]}}}
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
@@ -325,8 +330,8 @@ def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick
     expected = {("raw_sources", None): {"artifacts/tiny/raw/shapes": "a1.dir"},
                 ("shards_gen", None): {"artifacts/tiny/shards/gen": "gen", "artifacts/tiny/shards/val/gen": "val/gen"},
                 ("foundation_vae", None): {"artifacts/tiny/foundations/vae/config.json": "v"},
-                ("stage1", "F"): {"artifacts/tiny/training/F/stage1/export": "s.dir"},
-                ("benchmark_results", "F"): {"artifacts/tiny/evals/F": "e.dir"},
+                ("stage1", "0|F"): {"artifacts/tiny/training/F/seed0/stage1/export": "s.dir"},
+                ("benchmark_results", "0|F"): {"artifacts/tiny/evals/F/seed0": "e.dir"},
                 ("comparison_report", None): {"artifacts/tiny/report": "r.dir"}}
     assert {(s.asset, s.partition) for s in recorded} == {*expected, ("shards_und", None), ("shards_text", None)}
     for (asset, partition), hashes in expected.items():

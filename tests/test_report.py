@@ -72,6 +72,20 @@ def test_our_claims_follow_our_numbers():
     assert {c.name: c for c in check_claims(partial, TABLE5, 0.1)}["specialists"].ours.label == "not checked"
 
 
+def test_a_difference_inside_the_seed_spread_decides_nothing():
+    results = shapes_results(a_fid=51.0)
+    pooled = {v: [r["summary"]] for v, r in results.items()}
+    pooled["F"] = [results["F"]["summary"] | {"fid": 50.0}, results["F"]["summary"] | {"fid": 54.0}]
+    repa = {c.name: c for c in check_claims(results, TABLE5, 0.1, pooled)}["repa"].ours
+    assert repa.label == "within the seed spread" and repa.holds is None
+    assert "fid F 52.00 within the spread of A 51.00 (spread 2.83)" in repa.evidence
+    assert "geneval_overall F 40.00 vs A 35.00" in repa.evidence  # no spread there: decided as before
+    pooled["F"] = [results["F"]["summary"] | {"fid": 50.0}, results["F"]["summary"] | {"fid": 50.2}]
+    assert {c.name: c for c in check_claims(results, TABLE5, 0.1, pooled)}["repa"].ours.label == "holds"
+    pooled["A"] = [results["A"]["summary"] | {"geneval_overall": 45.0}]  # A now better on one metric: no verdict
+    assert {c.name: c for c in check_claims(results, TABLE5, 0.1, pooled)}["repa"].ours.label == "metrics disagree"
+
+
 def test_the_comparison_puts_our_numbers_beside_the_papers_for_each_variant():
     inputs = ReportInputs(profile="tiny", variants=VARIANTS, results=shapes_results(), pooled={},
                           paper_table5=TABLE5)
@@ -114,7 +128,8 @@ def test_the_report_is_markdown_with_figures_and_self_contained_html(tmp_path):
                     "## Does the image follow the prompt?"):
         assert heading in markdown
     assert "| REPA helps generation (F with REPA vs A without) | **holds** | **holds** |" in markdown
-    assert "Bars are means; error bars span the runs (seeds)." in markdown
+    assert "Numbers and bars are means over the seeds, with their standard deviation" in markdown
+    assert "| 52.00 ± 2.83 |" in markdown  # F's FID over its two runs (50, 54); one-run variants stay plain
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").iterdir())
     assert figures == ["example_0.png", "losses_stage1.png", "metrics.png", "samples_F.png", "sweep_F.png"]
     assert all(f"figures/{name}" in markdown for name in figures)

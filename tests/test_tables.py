@@ -25,15 +25,15 @@ def result(variant: str, profile: str, benchmark_set: str, extractor: str) -> di
 def test_tiny_tables_have_no_paper_rows_and_label_the_features(tmp_path):
     results = [result(v, "tiny", "shapes world", "tiny_understanding_encoder") for v in "DEF"]
     for r in results:
-        (tmp_path / r["variant"]).mkdir()
-        (tmp_path / r["variant"] / "metrics.json").write_text(json.dumps(r))
+        (tmp_path / r["variant"] / "seed0").mkdir(parents=True)
+        (tmp_path / r["variant"] / "seed0" / "metrics.json").write_text(json.dumps(r))
     t5 = table5(results)
     assert list(t5["exp"]) == ["D", "E", "F"] and set(t5["profile"]) == {"tiny"}
     assert set(t5["fid_features"]) == {"tiny encoder (not comparable to Inception)"}
     assert "pope" not in t5 and list(t5["shapes_pope"]) == [70.0] * 3
     assert list(table2(results)["method"]) == ["ours E", "ours F"]              # D has no generation
     assert list(table4(results)["model"]) == ["ours D", "ours F"]               # E has no understanding
-    written = write_tables(tmp_path, "tiny", ["A", "D", "E", "F"])
+    written = write_tables(tmp_path, "tiny", ["A", "D", "E", "F"], 0)
     assert len(written) == 9
     text = (tmp_path / "tables" / "tables.md").read_text()
     assert "| tiny" in text and "not comparable to Inception FID" in text and "paper (published)" not in text

@@ -54,7 +54,7 @@ def weights(directory: Path) -> dict[str, torch.Tensor]:
 def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_path):
     params = with_out(pipeline_params, tmp_path / "chain")
     stage1 = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
-    out = tmp_path / "chain" / "F"
+    out = tmp_path / "chain" / "F" / "seed0"
     model = JanusFlowModel.from_pretrained(out / "stage1" / "export")
     foundations = Path(yaml.safe_load(params.read_text())["profiles"]["tiny"]["foundations"]["out"])
     llm = LlamaForCausalLM.from_pretrained(foundations / "llm")
@@ -100,7 +100,7 @@ def test_a_mixture_without_a_required_stream_says_which_and_how_to_make_it(pipel
     assert main(["stage1", "--variant", "F", "--params", str(params), "--device", "cpu"]) == 0
     assert main(["stage2", "--variant", "F", "--params", str(params), "--device", "cpu"]) == 1
     err = capfd.readouterr().err
-    assert "mixture 'F-stage2-val' needs the 'text' stream (weight 6)" in err and "produce it with the shard stage" in err
+    assert "mixture 'F-0-stage2-val' needs the 'text' stream (weight 6)" in err and "produce it with the shard stage" in err
 
 
 def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp_path):
@@ -108,17 +108,17 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_weights(pipeline_params, tmp
     first = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(killed), "5", "F", "stage1"], capture_output=True,
                            text=True)
     assert first.returncode == -9, first.stderr[-2000:]
-    checkpoints = tmp_path / "killed" / "F" / "stage1" / "checkpoints"
-    assert (checkpoints / "ep0-ba4-rank0.pt").is_file() and not (tmp_path / "killed" / "F" / "stage1" / "export").exists()
+    checkpoints = tmp_path / "killed" / "F" / "seed0" / "stage1" / "checkpoints"
+    assert (checkpoints / "ep0-ba4-rank0.pt").is_file() and not (tmp_path / "killed" / "F" / "seed0" / "stage1" / "export").exists()
     resumed = run_stage(StageRun.from_params(killed, "tiny", "F", "stage1"), "cpu")
     assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6
     straight = run_stage(StageRun.from_params(with_out(pipeline_params, tmp_path / "straight"), "tiny", "F", "stage1"),
                          "cpu")
     assert straight["resumed_at_batch"] == 0
-    a = weights(tmp_path / "killed" / "F" / "stage1" / "export")
-    b = weights(tmp_path / "straight" / "F" / "stage1" / "export")
+    a = weights(tmp_path / "killed" / "F" / "seed0" / "stage1" / "export")
+    b = weights(tmp_path / "straight" / "F" / "seed0" / "stage1" / "export")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    curves = [(tmp_path / name / "F" / "stage1" / "losses.csv").read_text().splitlines() for name in ("killed", "straight")]
+    curves = [(tmp_path / name / "F" / "seed0" / "stage1" / "losses.csv").read_text().splitlines() for name in ("killed", "straight")]
     assert curves[0][0] == "step,ar,rf,repa,total,val_ar,val_rf,val_repa"
     assert [line.split(",")[0] for line in curves[0][1:]] == ["0", "1", "2", "3", "4", "5"]
     assert curves[0] == curves[1]  # rows before the kill were kept, the rest continued identically
@@ -135,7 +135,7 @@ def test_a_changed_setting_discards_finished_checkpoints_instead_of_resuming(pip
     again = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
     assert again["discarded_stale_checkpoints"] is True
     assert again["resumed_at_batch"] == 0 and again["batches"] == 6
-    checkpoints = tmp_path / "changed" / "F" / "stage1" / "checkpoints"
+    checkpoints = tmp_path / "changed" / "F" / "seed0" / "stage1" / "checkpoints"
     kept = sorted(p.name for p in checkpoints.iterdir())
     assert claim_checkpoints(StageRun.from_params(params, "tiny", "F", "stage1")) is False  # same settings: kept
     assert sorted(p.name for p in checkpoints.iterdir()) == kept and "ep0-ba6-rank0.pt" in kept
@@ -154,14 +154,14 @@ class NaNAt(Callback):
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(pipeline_params, tmp_path):
     params = with_out(pipeline_params, tmp_path / "nan")
-    checkpoints = tmp_path / "nan" / "F" / "stage1" / "checkpoints"
+    checkpoints = tmp_path / "nan" / "F" / "seed0" / "stage1" / "checkpoints"
     with pytest.raises(NonFiniteLossError, match=rf"loss became non-finite at batch 3 .*last good checkpoint is in "
                                                  rf"{checkpoints}"):
         run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu", [NaNAt(3)])
     assert sorted(p.name for p in checkpoints.glob("ep*.pt")) == ["ep0-ba2-rank0.pt"]
     again = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
     assert again["resumed_at_batch"] == 2 and again["batches"] == 6
-    exported = weights(tmp_path / "nan" / "F" / "stage1" / "export")
+    exported = weights(tmp_path / "nan" / "F" / "seed0" / "stage1" / "export")
     assert all(torch.isfinite(v).all() for v in exported.values())
 
 
@@ -198,9 +198,9 @@ def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_p
         done = subprocess.run([*launcher, "stage1", "--variant", "F", "--params", str(params), "--device", "cpu"],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        report = json.loads((tmp_path / f"world{n}" / "F" / "stage1" / "metrics.json").read_text())
+        report = json.loads((tmp_path / f"world{n}" / "F" / "seed0" / "stage1" / "metrics.json").read_text())
         assert report["world_size"] == n
-        runs[n] = tmp_path / f"world{n}" / "F" / "stage1" / "logs" / "log-rank0.txt"
+        runs[n] = tmp_path / f"world{n}" / "F" / "seed0" / "stage1" / "logs" / "log-rank0.txt"
     one, two = logged(runs[1], "loss/train/total"), logged(runs[2], "loss/train/total")
     assert len(one) == len(two) == 10
     ar_one, ar_two = logged(runs[1], "loss/train/ar"), logged(runs[2], "loss/train/ar")
@@ -241,7 +241,7 @@ def test_fully_sharded_training_matches_data_parallel_and_resumes(pipeline_param
         done = subprocess.run([composer, "-n", "2", "--master_port", str(free_port()), *script],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        runs[parallelism] = tmp_path / parallelism / "F" / "stage1"
+        runs[parallelism] = tmp_path / parallelism / "F" / "seed0" / "stage1"
         report = json.loads((runs[parallelism] / "metrics.json").read_text())
         assert (report["world_size"], report["distribution"]) == (2, parallelism)
         assert report["resumed_at_batch"] == (4 if parallelism == "fsdp" else 0) and report["batches"] == 6
@@ -269,7 +269,7 @@ def test_a_variant_with_parts_it_never_uses_resumes_too(pipeline_params, tmp_pat
     assert killed.returncode == -9, killed.stderr[-2000:]
     resumed = run_stage(StageRun.from_params(params, "tiny", "C", "stage2"), "cpu")
     assert resumed["resumed_at_batch"] == 4 and resumed["batches"] == 6
-    report = json.loads((tmp_path / "c" / "C" / "stage1" / "metrics.json").read_text())
+    report = json.loads((tmp_path / "c" / "C" / "seed0" / "stage1" / "metrics.json").read_text())
     assert report["understanding_alignment"] is None  # C reads images through its own VAE+ConvNeXt encoder
 
 

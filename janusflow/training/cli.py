@@ -24,18 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--variant", default="F")
+    parser.add_argument("--seed", type=int, default=None, help="the run's seed (default: the first of params.yaml's seeds)")
     add_profile_options(parser)
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parse_with_profile(parser, argv)
     try:
-        run = StageRun.from_params(args.params, args.profile, args.variant, args.stage)
+        run = StageRun.from_params(args.params, args.profile, args.variant, args.stage, args.seed)
         report = run_stage(run, args.device)
     except (SettingsError, MissingUpstreamError, MixtureError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     losses = report["losses"]
     shown = ", ".join(f"{k.split('/')[-1]}={v['last10_mean']}" for k, v in losses.items() if k.startswith("loss/"))
-    print(f"{args.variant} {args.stage}: {report['batches']} batches in {report['seconds']} s; {shown}; "
+    print(f"{run.key.name} {args.stage}: {report['batches']} batches in {report['seconds']} s; {shown}; "
           f"export: {run.directory / 'export'}")
     return 0
 

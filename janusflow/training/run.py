@@ -48,7 +48,7 @@ from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import load_params
+from janusflow.params import RunKey, load_params, study_seeds
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
     CompleteOptimizerState,
@@ -83,28 +83,31 @@ class StageRun:
     stage: StageSettings
     settings: TrainSettings
     data: DataProfile
+    seed: int  # the run's seed (params.yaml seeds): the new parts' initialisation, data order, noise
 
     @classmethod
-    def from_params(cls, params_path: str | Path, profile_name: str, variant: str, stage: str) -> StageRun:
+    def from_params(cls, params_path: str | Path, profile_name: str, variant: str, stage: str,
+                    seed: int | None = None) -> StageRun:
+        """``seed`` defaults to the first of params.yaml's ``seeds``."""
         profile = load_profile(params_path, profile_name)
         params = load_params(params_path)
         chosen = get_variant(params, variant)
         return cls(profile_name=profile_name, profile=profile, sampling=dict(params.get("sampling") or {}),
                    variant=chosen,
                    stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
-                   data=DataProfile.from_profile(profile))
+                   data=DataProfile.from_profile(profile), seed=study_seeds(params)[0] if seed is None else seed)
 
     @property
-    def seed(self) -> int:
-        return int(self.profile.get("seed", 0))
+    def key(self) -> RunKey:
+        return RunKey(self.variant.name, self.seed)
 
     @property
     def directory(self) -> Path:
-        return self.settings.stage_dir(self.variant.name, self.stage.name)
+        return self.settings.stage_dir(self.key, self.stage.name)
 
     def upstream(self) -> Path | None:
         previous = self.stage.previous
-        return None if previous is None else self.settings.stage_dir(self.variant.name, previous) / "export"
+        return None if previous is None else self.settings.stage_dir(self.key, previous) / "export"
 
     def base_config(self, vocab_size: int) -> JanusFlowConfig:
         model = self.profile["model"]
@@ -139,7 +142,7 @@ class StageRun:
             raise MissingUpstreamError(
                 f"{self.stage.name} of variant {self.variant.name} starts from {export}, which {previous} produces; "
                 f"run it first: python -m janusflow.training.cli {previous} --variant {self.variant.name} "
-                f"--profile {self.profile_name}")
+                f"--seed {self.seed} --profile {self.profile_name}")
         return export
 
     def initial_model(self, vocab_size: int) -> JanusFlowModel:
@@ -269,7 +272,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
     if s.eval_interval:
         evaluator = Evaluator(label="val", dataloader=validation_batches(
             run, composer_model.processor, stage.mixture[-1].ratio, s.eval_batches,
-            f"{run.variant.name}-{stage.name}-val", run.seed + 1), metric_names=[f"val_{t}" for t in TERMS],
+            f"{run.key.name}-{stage.name}-val", run.seed + 1), metric_names=[f"val_{t}" for t in TERMS],
             device_eval_microbatch_size=microbatch)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
@@ -277,7 +280,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval,
                               int(sampling.get("steps", 30)), float(sampling.get("cfg_weight", 2.0)))]
     trainer = Trainer(
-        model=composer_model, run_name=f"{run.variant.name}-{stage.name}",
+        model=composer_model, run_name=f"{run.key.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), CompleteOptimizerState(),
@@ -306,7 +309,7 @@ def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor)
         if done == start:
             trainer.state.dataset_state = None
         loader = mixed_loader(run, processor, phase.ratio, end - start,
-                              f"{run.variant.name}-{run.stage.name}-phase{index}", run.seed)
+                              f"{run.key.name}-{run.stage.name}-phase{index}", run.seed)
         trainer.fit(train_dataloader=loader, duration=f"{end - done}ba")
 
 
@@ -367,7 +370,8 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
         shutil.rmtree(run.directory / "samples", ignore_errors=True)  # grids of an earlier, discarded run
     train_phases(trainer, run, processor)
     trainer.close()
-    report = {"variant": asdict(run.variant), "stage": asdict(run.stage), "training": asdict(run.settings),
+    report = {"variant": asdict(run.variant), "seed": run.seed, "stage": asdict(run.stage),
+              "training": asdict(run.settings),
               "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
               "distribution": distribution_of(trainer.state.model),
               "trainable_parts": parts, "understanding_alignment": alignment, "resumed_at_batch": resumed_at,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from data.settings import SettingsError
+from janusflow.params import RunKey
 
 COMPUTE_DTYPES = {"fp32": "float32", "amp_bf16": "bfloat16"}  # Composer's precisions and the dtype each computes in
 PRECISIONS = tuple(COMPUTE_DTYPES)
@@ -22,7 +23,7 @@ def fsdp_mixed_precision(precision: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    out: Path                                # <out>/<variant>/<stage>/{checkpoints, export, logs, metrics.json}
+    out: Path                                # <out>/<variant>/seed<seed>/<stage>/{checkpoints, export, logs, ...}
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.0
     gradient_clip: float = 1.0
@@ -69,5 +70,5 @@ class TrainSettings:
                          "activation_checkpointing": self.activation_checkpointing,
                          "activation_checkpointing_reentrant": False, "use_orig_params": True}}
 
-    def stage_dir(self, variant: str, stage: str) -> Path:
-        return self.out / variant / stage
+    def stage_dir(self, run: RunKey, stage: str) -> Path:
+        return self.out / run.folder / stage
