@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,15 @@ def prompt_gap(model: JanusFlowModel, processor: JanusFlowProcessor, pairs: Pair
     return gap
 
 
+def rate_factor(step: int, warmup: int, steps: int, schedule: str) -> float:
+    """The learning rate's multiple of its peak: linear warmup, then constant or a cosine down to zero."""
+    if step < warmup:
+        return step / warmup
+    if schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
 def geneval(model: JanusFlowModel, processor: JanusFlowProcessor, codec: LatentCodec, prompts: list[dict],
             folder: Path, cfg_weight: float, template: str) -> dict:
     settings = SampleSettings(steps=30, cfg_weight=cfg_weight, seed=0, images_per_prompt=4, batch_size=64,
@@ -106,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="E", help="whose stage-1 model (REPA, encoders) to start from")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (constant after warmup)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, reached after --warmup")
+    parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                        help="after warmup: hold the peak, or decay it to zero by --steps")
     parser.add_argument("--new-parts-lr", type=float, default=None,
                         help="a separate learning rate for the parts JanusFlow adds (default: --lr)")
     parser.add_argument("--warmup", type=int, default=20)
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pairs.ids)} pairs; {args.steps} steps", flush=True)
     for step in range(1, args.steps + 1):
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * group["lr_scale"] * min(1.0, step / args.warmup)
+            group["lr"] = args.lr * group["lr_scale"] * rate_factor(step, args.warmup, args.steps, args.schedule)
         rows = torch.randint(len(pairs.ids), (args.batch_size,), generator=generator)
         prefix = processor.pad_generation_prompts([pairs.ids[i] for i in rows])
         terms = generation_losses(model, prefix, pairs.latents(rows, generator, codec.scaling_factor),
