@@ -74,8 +74,10 @@ class Node:
         return f"python -m {self.cli} {self.args} --profile ${{profile}}"
 
     def code(self) -> list[str]:
-        """The project code and resources this node runs, as DVC deps."""
-        return [*collapse(module_closure((self.cli,))), *self.resources]
+        """The project code and resources this node runs, as DVC deps; an empty file (a bare ``__init__.py``)
+        is left out, as DVC warns about it; once it holds code, ``--check`` asks for dvc.yaml to be rewritten."""
+        deps = collapse(module_closure((self.cli,)))
+        return [*(d for d in deps if (ROOT / d).is_dir() or (ROOT / d).stat().st_size), *self.resources]
 
     def code_version(self) -> str:
         """Changes whenever a file of ``code()`` changes: Dagster marks the asset's materializations stale."""

@@ -2,7 +2,7 @@
 with the same arguments and reports its outcome to the Dagster run that launched it; the launcher then reads the
 stage's metrics.json.
 
-    python -m orchestration.pipes_stage stage2 --variant F --profile paper
+    python -m orchestration.pipes_stage stage2 --variant F --seed 0 --profile paper
 """
 
 from __future__ import annotations

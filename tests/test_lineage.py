@@ -58,6 +58,7 @@ def test_code_deps_are_what_each_cli_imports_including_what_hand_lists_missed():
     assert "reports/templates" in BY_NAME["comparison_report"].code()
     for node in NODES:
         assert all((ROOT / dep).exists() for dep in node.code()), node.name
+        assert all((ROOT / dep).is_dir() or (ROOT / dep).stat().st_size for dep in node.code())  # DVC warns on empty
     assert upstream_assets("stage2") == ["shards_und", "shards_gen", "shards_text", "foundation_tokenizer",
                                          "foundation_llm", "foundation_encoder", "foundation_vae", "stage1"]
 
