@@ -91,13 +91,15 @@ def prompt_gap(model: JanusFlowModel, processor: JanusFlowProcessor, pairs: Pair
     return gap
 
 
-def rate_factor(step: int, warmup: int, steps: int, schedule: str) -> float:
-    """The learning rate's multiple of its peak: linear warmup, then constant or a cosine down to zero."""
+def rate_factor(step: int, warmup: int, steps: int, schedule: str, decay_from: int = 0) -> float:
+    """The learning rate's multiple of its peak: linear warmup, then constant, or constant until ``decay_from``
+    (at least the warmup) and a cosine down to zero at ``steps``."""
     if step < warmup:
         return step / warmup
-    if schedule == "constant":
+    start = max(warmup, decay_from)
+    if schedule == "constant" or step < start:
         return 1.0
-    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+    return 0.5 * (1.0 + math.cos(math.pi * (step - start) / max(1, steps - start)))
 
 
 def geneval(model: JanusFlowModel, processor: JanusFlowProcessor, codec: LatentCodec, prompts: list[dict],
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, reached after --warmup")
     parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                         help="after warmup: hold the peak, or decay it to zero by --steps")
+    parser.add_argument("--decay-from", type=int, default=0,
+                        help="with --schedule cosine: hold the peak until this step, then decay (default: warmup)")
     parser.add_argument("--new-parts-lr", type=float, default=None,
                         help="a separate learning rate for the parts JanusFlow adds (default: --lr)")
     parser.add_argument("--warmup", type=int, default=20)
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pairs.ids)} pairs; {args.steps} steps", flush=True)
     for step in range(1, args.steps + 1):
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * group["lr_scale"] * rate_factor(step, args.warmup, args.steps, args.schedule)
+            group["lr"] = args.lr * group["lr_scale"] * rate_factor(step, args.warmup, args.steps, args.schedule, args.decay_from)
         rows = torch.randint(len(pairs.ids), (args.batch_size,), generator=generator)
         prefix = processor.pad_generation_prompts([pairs.ids[i] for i in rows])
         terms = generation_losses(model, prefix, pairs.latents(rows, generator, codec.scaling_factor),
