@@ -51,4 +51,5 @@ bench: setup
 	$(OFFLINE) $(PY) benchmarks/sampling.py
 	$(OFFLINE) $(PY) benchmarks/data_loading.py
 	$(OFFLINE) $(PY) benchmarks/training.py
+	$(OFFLINE) $(PY) benchmarks/generation_step.py
 	$(OFFLINE) $(PY) benchmarks/detector.py

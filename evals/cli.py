@@ -20,9 +20,9 @@ from pathlib import Path
 from data.settings import SettingsError, add_profile_options, parse_with_profile
 from evals.generation.harness import RunFolderMismatch
 from evals.run import EvalRun, evaluate_variant, vae_ceiling
-from janusflow.params import RunKey
 from evals.tables import write_tables
 from janusflow.checkpoint import CheckpointMismatchError
+from janusflow.params import RunKey
 
 
 
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"])
     parser.add_argument("--variant", default="F")
-    parser.add_argument("--seed", type=int, default=None, help="which run of the variant (default: the first of seeds)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="which run of the variant (default: the first of seeds)")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
     parser.add_argument("--sweep", action="store_true",
                         help="also sweep CFG weight and steps (the variants in "

@@ -27,7 +27,7 @@ from pathlib import Path
 from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
 from evals.generation.geneval import summarize
 from evals.settings import EvalSettings
-from janusflow.params import RunKey, load_params, study_seeds
+from janusflow.params import RunKey, load_params, run_key
 
 RESULT_FILES = {"geneval": "geneval_results.jsonl", "dpg": "dpg_results.txt"}
 DPG_SCORE = re.compile(r"^DPG-Bench score:\s*([0-9.eE+-]+)\s*$", re.MULTILINE)
@@ -135,7 +135,8 @@ def judge_variant(settings: EvalSettings, run: RunKey) -> dict:
     for judge in runs:
         kept = previous.get(judge.name) if previous.get("checkpoint_fingerprint") == fingerprint else None
         scores[judge.name] = kept if kept and judge.results.is_file() else run_judge(judge)
-    result = {"variant": run.variant, "seed": run.seed, "checkpoint_fingerprint": fingerprint, "judges": sorted(scores), **scores}
+    result = {"variant": run.variant, "seed": run.seed, "checkpoint_fingerprint": fingerprint,
+              "judges": sorted(scores), **scores}
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -172,18 +173,19 @@ def read_results(out: Path, variants: list[str], seed: int) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--seed", type=int, default=None, help="which run of the variant (default: the first of seeds)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="which run of the variant (default: the first of seeds)")
     add_profile_options(parser)
     args = parse_with_profile(parser, argv)
     try:
         settings = EvalSettings.from_profile(load_profile(args.params, args.profile))
-        seed = study_seeds(load_params(args.params))[0] if args.seed is None else args.seed
-        result = judge_variant(settings, RunKey(args.variant, seed))
+        run = run_key(load_params(args.params), args.variant, args.seed)
+        result = judge_variant(settings, run)
     except (SettingsError, FileNotFoundError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     shown = {name: result[name].get("overall", result[name].get("dpg_score")) for name in result["judges"]}
-    print(f"{args.variant} seed {seed}: " + (", ".join(f"{k} {v}" for k, v in shown.items()) or
+    print(f"{run.name}: " + (", ".join(f"{k} {v}" for k, v in shown.items()) or
                                  "no external judges in this profile (judged inside the evaluation)"))
     return 0
 

@@ -56,7 +56,7 @@ from janusflow.foundations.metrics import detected_exactly, psnr
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.foundations.vae import reconstruct
-from janusflow.params import RunKey, load_params, study_seeds
+from janusflow.params import RunKey, load_params, run_key, study_seeds
 from janusflow.training.settings import TrainSettings
 from janusflow.training.variants import Variant, get_variant
 from janusflow.vae import load_vae
@@ -226,7 +226,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     ``seeds``), and the sweeps when asked or when the variant is in ``sweep_variants`` (first seed only); writes
     ``<out>/<variant>/seed<seed>/metrics.json`` and its summary ``<out>/metrics/<variant>/seed<seed>.json``."""
     variant = run.variant(variant_name)
-    key = RunKey(variant.name, run.seeds[0] if seed is None else seed)
+    key = run_key(run.params, variant.name, seed)
     with_sweep = with_sweep or (variant.name in run.settings.generation.sweep_variants and key.seed == run.seeds[0])
     path = Path(checkpoint) if checkpoint else run.checkpoint_path(key)
     started = time.perf_counter()
@@ -258,7 +258,8 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
                               u.answer_suffix, u.choice_suffix, progress, loaded.codec)
                      for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
             understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
-    result = {"variant": variant.name, "seed": key.seed, "description": variant.description, "tasks": list(variant.tasks),
+    result = {"variant": variant.name, "seed": key.seed, "description": variant.description,
+              "tasks": list(variant.tasks),
               "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
               "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",
               "fid_extractor": generation["fid"]["extractor"] if generation else None,

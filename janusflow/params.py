@@ -55,3 +55,8 @@ def study_seeds(params: dict[str, Any]) -> list[int]:
         raise ValueError(f"seeds in params.yaml is {seeds!r}; give a list of distinct non-negative integers, "
                          "e.g. seeds: [0, 1, 2].")
     return seeds
+
+
+def run_key(params: dict[str, Any], variant: str, seed: int | None = None) -> RunKey:
+    """The run of ``variant`` from ``seed``; without one, from the first of params.yaml's ``seeds``."""
+    return RunKey(variant, study_seeds(params)[0] if seed is None else seed)

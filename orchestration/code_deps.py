@@ -74,7 +74,8 @@ def collapse(files: tuple[Path, ...], root: Path = ROOT) -> list[str]:
     """The files as DVC deps, relative to ``root``: a folder stands for its files when every Python file under it
     is among them (the shortest such folder wins), so new files there are covered too."""
     chosen = set(files)
-    folders = sorted({parent for f in files for parent in f.parents if root in parent.parents}, key=lambda p: len(p.parts))
+    folders = sorted({parent for f in files for parent in f.parents if root in parent.parents},
+                     key=lambda p: len(p.parts))
     covered: set[Path] = set()
     deps: list[str] = []
     for folder in folders:

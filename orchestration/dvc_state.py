@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 from dagster import (
     AssetKey,
@@ -27,9 +26,9 @@ from dagster import (
 
 from janusflow.params import RunKey, load_params, study_seeds
 from orchestration import node_metadata
-from orchestration.lineage import BY_NAME, TRAINING_STAGES
+from orchestration.lineage import BY_NAME
 from orchestration.metadata import data_version
-from orchestration.partitions import partition_key, run_of, run_of_dvc_item
+from orchestration.partitions import partition_key, run_of_dvc_item
 from orchestration.resources import DvcResource, PipelinePaths
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
@@ -40,12 +39,13 @@ class NodeState:
     """One asset (and partition) as dvc.lock records it."""
 
     asset: str
-    partition: str | None   # the run's partition key (``<seed>|<variant>``) for per-run nodes
+    run: RunKey | None   # the run of a per-run node
     version: DataVersion
 
     @property
-    def run(self) -> RunKey:
-        return run_of(str(self.partition))
+    def partition(self) -> str | None:
+        """The run's partition key (``<seed>|<variant>``)."""
+        return None if self.run is None else str(partition_key(self.run))
 
 
 def lock_states(dvc: DvcResource, runs: set[RunKey]) -> list[NodeState]:
@@ -60,22 +60,9 @@ def lock_states(dvc: DvcResource, runs: set[RunKey]) -> list[NodeState]:
         if run is not None and run not in runs:
             continue
         node = BY_NAME[base]
-        partition = str(partition_key(run)) if run else None
-        states += [NodeState(key, partition, data_version(node.asset_hashes(key, hashes), []))
+        states += [NodeState(key, run, data_version(node.asset_hashes(key, hashes), []))
                    for key in node.asset_keys]
     return states
-
-
-def node_metadata_of(paths: PipelinePaths, state: NodeState) -> dict[str, Any]:
-    if state.asset.startswith("shards_"):
-        return node_metadata.shards(paths, state.asset.removeprefix("shards_"))
-    if state.asset.startswith("foundation_"):
-        return node_metadata.foundation(paths, state.asset.removeprefix("foundation_"))
-    if state.asset in TRAINING_STAGES:
-        return node_metadata.training_stage(paths, state.asset, state.run)
-    if state.partition is not None:  # benchmark_results, external_judgements
-        return getattr(node_metadata, state.asset)(paths, state.run)
-    return getattr(node_metadata, state.asset)(paths)
 
 
 def latest_version(instance: DagsterInstance, state: NodeState) -> str | None:
@@ -96,7 +83,7 @@ def record_dvc_state(instance: DagsterInstance, paths: PipelinePaths, dvc: DvcRe
         if latest_version(instance, state) == state.version.value:
             continue
         instance.report_runless_asset_event(AssetMaterialization(
-            asset_key=state.asset, partition=state.partition, metadata=node_metadata_of(paths, state),
+            asset_key=state.asset, partition=state.partition, metadata=node_metadata.of_asset(paths, state.asset, state.run),
             tags={DATA_VERSION_TAG: state.version.value}, description="built by dvc repro (dvc.lock)"))
         recorded.append(state)
     return recorded

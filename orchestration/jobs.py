@@ -1,6 +1,6 @@
 """What regenerates the benchmarks: a job over the per-run benchmark results, a nightly schedule that runs it
-for every run (variant x seed), and an automation sensor that re-evaluates a variant when its stage-3 checkpoint changes and
-then rebuilds the tables and the report (their automation conditions are ``eager``)."""
+for every run (variant x seed), and an automation sensor that re-evaluates a run when its stage-3 checkpoint
+changes and then rebuilds the tables and the report (their automation conditions are ``eager``)."""
 
 from __future__ import annotations
 
@@ -43,4 +43,5 @@ benchmarks_on_new_checkpoints = AutomationConditionSensorDefinition(
     "benchmarks_on_new_checkpoints", target=AssetSelection.assets(benchmark_results, external_judgements,
                                                                    benchmark_tables, comparison_report),
     default_status=DefaultSensorStatus.RUNNING,
-    description="A new stage-3 checkpoint re-evaluates and re-judges its variant; new results rebuild the tables and the report.")
+    description="A new stage-3 checkpoint re-evaluates and re-judges its run; new results rebuild the tables and "
+                "the report.")

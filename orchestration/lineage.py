@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from janusflow.training.stages import STAGES
 from orchestration.code_deps import ROOT, collapse, content_hash, module_closure
 
 ART = "artifacts/${profile}"
@@ -38,7 +40,6 @@ FOUNDATIONS = ("tokenizer", "llm", "encoder", "vae")
 FOUNDATION_FILES = {"tokenizer": "tokenizer/tokenizer.json", "llm": "llm/model.safetensors",
                     "encoder": "encoder/model.safetensors", "vae": "vae/diffusion_pytorch_model.safetensors"}
 SHARDS = tuple(f"{ART}/shards/{part}" for part in ("und", "gen", "text", "val/und", "val/gen", "val/text"))
-TRAINING_STAGES = ("stage1", "stage2", "stage3")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Node:
 
     def code_version(self) -> str:
         """Changes whenever a file of ``code()`` changes: Dagster marks the asset's materializations stale."""
-        return content_hash(self.code())
+        return code_version_of(self.name)
 
     def produced(self) -> list[str]:
         """Every path the node writes (outs, metrics, plots)."""
@@ -144,7 +145,7 @@ NODES: tuple[Node, ...] = (
          ("profiles.${profile}.data.shards",), metrics=(f"{ART}/shards/summary.json",),
          assets=("shards_und", "shards_gen", "shards_text")),
     *(foundation(name) for name in FOUNDATIONS),
-    *(training_stage(stage) for stage in TRAINING_STAGES),
+    *(training_stage(stage) for stage in STAGES),
     Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (f"{ART}/raw/shapes/eval",),
          (f"{ART}/evals/prompts",), ("seed", "profiles.${profile}.evaluation.generation"),
          resources=("evals/reference/geneval_evaluation_metadata.jsonl", "evals/reference/dpg_bench_prompts.jsonl")),
@@ -167,6 +168,12 @@ NODES: tuple[Node, ...] = (
          resources=("evals/reference/paper", "reports/templates")),
 )
 BY_NAME = {node.name: node for node in NODES}
+
+
+@lru_cache(maxsize=None)
+def code_version_of(name: str) -> str:
+    """Node ``name``'s code hashed once per process (the shards' three assets share it)."""
+    return content_hash(BY_NAME[name].code())
 BY_ASSET = {key: node for node in NODES for key in node.asset_keys}
 
 

@@ -11,6 +11,7 @@ from dagster import MetadataValue
 
 from evals.run import EvalRun
 from janusflow.params import RunKey
+from janusflow.training.stages import STAGES
 from orchestration.metadata import image, read_json, table
 from orchestration.resources import PipelinePaths
 from reports.figures import loss_curves
@@ -116,3 +117,14 @@ def comparison_report(paths: PipelinePaths) -> Metadata:
             "evaluated": ", ".join(report.get("evaluated") or []) or "none",
             "claims": table([{"claim": c["statement"], "paper": c["paper_label"], "ours": c["ours_label"]}
                              for c in claims])}
+
+
+def of_asset(paths: PipelinePaths, asset: str, run: RunKey | None = None) -> Metadata:
+    """The metadata of ``asset`` (and, for a per-run asset, of ``run``), by the function named for it."""
+    if asset.startswith("shards_"):
+        return shards(paths, asset.removeprefix("shards_"))
+    if asset.startswith("foundation_"):
+        return foundation(paths, asset.removeprefix("foundation_"))
+    if asset in STAGES:
+        return training_stage(paths, asset, run)
+    return globals()[asset](paths) if run is None else globals()[asset](paths, run)

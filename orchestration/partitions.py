@@ -22,11 +22,9 @@ def partition_key(run: RunKey) -> MultiPartitionKey:
     return MultiPartitionKey({VARIANT: run.variant, SEED: str(run.seed)})
 
 
-def run_of(key: str) -> RunKey:
-    """The run of a partition key (a ``MultiPartitionKey``, or its string ``<seed>|<variant>``)."""
-    dimensions = key.keys_by_dimension if isinstance(key, MultiPartitionKey) else \
-        dict(zip(sorted((SEED, VARIANT)), key.split("|"), strict=True))
-    return RunKey(dimensions[VARIANT], int(dimensions[SEED]))
+def run_of(key: MultiPartitionKey) -> RunKey:
+    """The run of a partition key (Dagster hands assets and checks a ``MultiPartitionKey``)."""
+    return RunKey(key.keys_by_dimension[VARIANT], int(key.keys_by_dimension[SEED]))
 
 
 def run_of_dvc_item(item: str) -> RunKey:

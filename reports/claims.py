@@ -94,7 +94,8 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
-def beats(scores: Scores, winner: str, losers: list[str], metrics: list[str], spreads: Spreads | None = None) -> Verdict:
+def beats(scores: Scores, winner: str, losers: list[str], metrics: list[str],
+          spreads: Spreads | None = None) -> Verdict:
     """``winner`` strictly better than every one of ``losers`` on every metric both have, by more than the two
     variants' seed spreads together (a smaller difference decides nothing)."""
     ours = _values(scores, winner, metrics)

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--variant", default="F")
-    parser.add_argument("--seed", type=int, default=None, help="the run's seed (default: the first of params.yaml's seeds)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the run's seed (default: the first of params.yaml's seeds)")
     add_profile_options(parser)
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parse_with_profile(parser, argv)

@@ -48,7 +48,7 @@ from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import RunKey, load_params, study_seeds
+from janusflow.params import RunKey, load_params, run_key
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
     CompleteOptimizerState,
@@ -95,7 +95,7 @@ class StageRun:
         return cls(profile_name=profile_name, profile=profile, sampling=dict(params.get("sampling") or {}),
                    variant=chosen,
                    stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
-                   data=DataProfile.from_profile(profile), seed=study_seeds(params)[0] if seed is None else seed)
+                   data=DataProfile.from_profile(profile), seed=run_key(params, variant, seed).seed)
 
     @property
     def key(self) -> RunKey:
