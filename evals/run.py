@@ -25,6 +25,7 @@ from PIL import Image
 from transformers import AutoTokenizer
 
 from data.profile import DataProfile
+from data.publish import atomic_file, output_lock, write_atomic
 from data.settings import code_version, load_profile
 from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
@@ -146,9 +147,13 @@ class EvalRun:
         digest = hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:16]
         cache = folder.parent / f"{folder.name}.{extractor.cache_key}.{digest}.npy"
         if cache.is_file():
-            return np.load(cache)
+            try:
+                return np.load(cache)
+            except (OSError, ValueError) as error:   # damaged: recompute rather than trust it
+                print(f"{cache} is unreadable ({error}); computing the reference features again.")
         features = folder_features(folder, extractor, self.settings.device, progress=progress)
-        np.save(cache, features)
+        with atomic_file(cache) as partial:
+            np.save(partial, features)
         return features
 
     def scorers(self, progress: bool = True) -> Scorers:
@@ -216,8 +221,7 @@ def claim_variant_folder(root: Path, weights: str, progress: bool = True) -> Non
         if progress:
             print(f"{root} holds results of other weights; evaluating the new checkpoint from scratch.")
         shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"fingerprint": weights}) + "\n")
+    write_atomic(record, json.dumps({"fingerprint": weights}) + "\n")
 
 
 def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | None = None, with_sweep: bool = False,
@@ -230,8 +234,14 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     with_sweep = with_sweep or (variant.name in run.settings.generation.sweep_variants and key.seed == run.seeds[0])
     path = Path(checkpoint) if checkpoint else run.checkpoint_path(key)
     started = time.perf_counter()
-    loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
     root = run.settings.variant_dir(key)
+    with output_lock(root):   # a second evaluation of the same run refuses to start instead of mixing files
+        return _evaluate_into(run, variant, key, path, root, with_sweep, progress, started)
+
+
+def _evaluate_into(run: EvalRun, variant: Variant, key: RunKey, path: Path, root: Path, with_sweep: bool,
+                   progress: bool, started: float) -> dict:
+    loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
     weights = fingerprint(path)
     claim_variant_folder(root, weights, progress)
     generation = None
@@ -266,8 +276,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
               "summary": summary(generation, understanding), "generation": generation,
               "understanding": understanding, "sweep": sweep_rows,
               "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
-    (root / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
-    summary_path = run.settings.summary_path(key)
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps({**result["summary"], "seconds": result["seconds"]}, indent=1) + "\n")
+    write_atomic(root / "metrics.json", json.dumps(result, indent=1) + "\n")
+    write_atomic(run.settings.summary_path(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
+                                                             indent=1) + "\n")
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.publish import publishing
 from evals.judges import read_results
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference" / "paper"
@@ -148,14 +149,14 @@ def write_tables(out: Path, profile: str, variants: list[str], seed: int,
     under ``out/tables/`` (CSV + Markdown), plus ``tables.md``."""
     results = [r for r in read_results(out, variants, seed).values() if r["profile"] == profile]
     folder = out / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
-    written, sections = [], []
-    for name, title in TABLES.items():
-        frame = BUILDERS[name](results, reference_dir)
-        frame.to_csv(folder / f"{name}.csv", index=False)
-        section = markdown(frame, title)
-        (folder / f"{name}.md").write_text(section)
-        sections.append(section)
-        written += [folder / f"{name}.csv", folder / f"{name}.md"]
-    (folder / "tables.md").write_text(f"# Benchmark tables ({profile} profile)\n\n" + "\n".join(sections))
-    return written + [folder / "tables.md"]
+    names, sections = [], []
+    with publishing(folder) as staging:
+        for name, title in TABLES.items():
+            frame = BUILDERS[name](results, reference_dir)
+            frame.to_csv(staging / f"{name}.csv", index=False)
+            section = markdown(frame, title)
+            (staging / f"{name}.md").write_text(section)
+            sections.append(section)
+            names += [f"{name}.csv", f"{name}.md"]
+        (staging / "tables.md").write_text(f"# Benchmark tables ({profile} profile)\n\n" + "\n".join(sections))
+    return [folder / name for name in (*names, "tables.md")]

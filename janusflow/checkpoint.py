@@ -15,6 +15,7 @@ from huggingface_hub import save_torch_state_dict
 from safetensors import safe_open
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
+from data.integrity import check_digests, record_digests
 from janusflow.config import JanusFlowConfig
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.modeling.repa_head import RepaHead
@@ -22,6 +23,7 @@ from janusflow.modeling.repa_head import RepaHead
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
+DIGESTS_NAME = "weights.sha256.json"   # written with our exports; official checkpoints have none
 OPTIONAL_PREFIXES = ("repa_head.",)
 _MAX_LISTED = 12
 
@@ -75,8 +77,12 @@ def weight_files(directory: Path) -> list[Path]:
 
 
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of the checkpoint; weights saved here are checked against their recorded sha256 first (a
+    flipped byte in tensor data would otherwise load silently)."""
+    files = weight_files(directory)
+    check_digests(directory, DIGESTS_NAME, "restore the checkpoint (dvc checkout) or export it again.")
     state: dict[str, torch.Tensor] = {}
-    for path in weight_files(directory):
+    for path in files:
         with safe_open(str(path), framework="pt") as handle:
             for key in handle.keys():
                 state[key] = handle.get_tensor(key)
@@ -126,4 +132,5 @@ def save_pretrained(model: JanusFlowModel, directory: str | Path, max_shard_size
              if include_repa_head or not k.startswith(OPTIONAL_PREFIXES)}
     save_torch_state_dict(state, directory, max_shard_size=max_shard_size, metadata={"format": "pt"})
     model.config.to_json_file(directory / CONFIG_NAME)
+    record_digests(directory, [p.name for p in weight_files(directory)], DIGESTS_NAME)
     return directory

@@ -102,7 +102,7 @@ def foundation_asset(name: str):
                        "gates (params.yaml foundations.gates).")
     def build(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
         ctx = foundations_cli.Context(paths.params, paths.profile_name, progress=False)
-        foundations_cli.record(name, foundations_cli.build(name, ctx), ctx)
+        foundations_cli.publish(name, ctx)
         return materialized(context, dvc, node, node_metadata.foundation(paths, name), [ctx.settings.directory(name)])
 
     return build

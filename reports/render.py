@@ -14,6 +14,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
+from data.publish import publishing
 from data.settings import code_version
 from reports.claims import OUR_METRICS, check_claims, pooled_scores
 from reports.collect import ReportInputs
@@ -196,22 +197,25 @@ code {{ background: #f6f6f6; padding: 0 3px; }}
 
 
 def render(inputs: ReportInputs, out: Path, tolerance: float) -> dict[str, Path]:
-    """Write ``report.md`` (+ ``figures/``), ``report.html`` and ``report.json`` under ``out``."""
+    """Write ``report.md`` (+ ``figures/``), ``report.html`` and ``report.json`` under ``out``, replacing the
+    previous report whole (no new Markdown beside old figures)."""
     environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
     template = environment.get_template("report.md.j2")
-    pictures = Pictures(out / "figures")
-    values = context(inputs, pictures, tolerance)
-    out.mkdir(parents=True, exist_ok=True)
-    pictures.write()
-    markdown = template.render(**values, picture=lambda name: pictures.link(name, inline=False))
-    inline = template.render(**values, picture=lambda name: pictures.link(name, inline=True))
-    body = MarkdownIt("commonmark").enable("table").render(inline)
-    paths = {"markdown": out / "report.md", "html": out / "report.html", "json": out / "report.json"}
-    paths["markdown"].write_text(markdown)
-    paths["html"].write_text(HTML_SHELL.format(title=f"JanusFlow ablations ({inputs.profile})", body=body))
-    paths["json"].write_text(json.dumps({
-        "profile": inputs.profile, "evaluated": inputs.evaluated, "missing": values["missing"],
-        "claims": [asdict(c) | {"paper_label": c.paper.label, "ours_label": c.ours.label} for c in values["claims"]],
-        "summaries": {v: r["summary"] for v, r in inputs.results.items()}, "code_version": values["code_version"],
-    }, indent=1, default=str) + "\n")
-    return paths
+    names = {"markdown": "report.md", "html": "report.html", "json": "report.json"}
+    with publishing(out) as staging:
+        pictures = Pictures(staging / "figures")
+        values = context(inputs, pictures, tolerance)
+        pictures.write()
+        markdown = template.render(**values, picture=lambda name: pictures.link(name, inline=False))
+        inline = template.render(**values, picture=lambda name: pictures.link(name, inline=True))
+        body = MarkdownIt("commonmark").enable("table").render(inline)
+        (staging / names["markdown"]).write_text(markdown)
+        (staging / names["html"]).write_text(HTML_SHELL.format(title=f"JanusFlow ablations ({inputs.profile})",
+                                                                body=body))
+        (staging / names["json"]).write_text(json.dumps({
+            "profile": inputs.profile, "evaluated": inputs.evaluated, "missing": values["missing"],
+            "claims": [asdict(c) | {"paper_label": c.paper.label, "ours_label": c.ours.label}
+                       for c in values["claims"]],
+            "summaries": {v: r["summary"] for v, r in inputs.results.items()}, "code_version": values["code_version"],
+        }, indent=1, default=str) + "\n")
+    return {kind: out / name for kind, name in names.items()}

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from data.integrity import IntegrityError, file_digest
 from janusflow.checkpoint import CheckpointMismatchError, compare_state_dicts
 from janusflow.modeling import JanusFlowModel
 from janusflow.sampling import FlowSampler
@@ -59,12 +60,24 @@ def test_mismatched_checkpoint_lists_missing_unexpected_and_shapes(tmp_path, mod
     state["vision_gen_enc_aligner.weight"] = torch.zeros(3, 3)
     state["lm_head.extra"] = torch.zeros(1)
     save_file(state, path / "model.safetensors")
+    (path / "weights.sha256.json").unlink()   # as for weights written by another tool: no recorded digest
     with pytest.raises(CheckpointMismatchError) as err:
         JanusFlowModel.from_pretrained(path)
     message = str(err.value)
     assert "missing keys (1):\n    beg_of_und_embed" in message
     assert "unexpected keys (1):\n    lm_head.extra" in message
     assert "vision_gen_enc_aligner.weight: checkpoint [3, 3] vs model [32, 32]" in message
+
+
+def test_a_flipped_byte_in_tensor_data_is_refused_by_the_recorded_sha256(tmp_path, model):
+    path = model.save_pretrained(tmp_path / "export")
+    assert json.loads((path / "weights.sha256.json").read_text()) == {"model.safetensors": file_digest(
+        path / "model.safetensors")}
+    weights = bytearray((path / "model.safetensors").read_bytes())
+    weights[-5] ^= 0x01   # inside the last tensor's data: the header still parses and the shapes still match
+    (path / "model.safetensors").write_bytes(bytes(weights))
+    with pytest.raises(IntegrityError, match="model.safetensors differs from the file that was written"):
+        JanusFlowModel.from_pretrained(path)
 
 
 def test_checkpoint_from_another_model_is_rejected(tmp_path):

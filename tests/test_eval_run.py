@@ -8,8 +8,10 @@ import json
 import pytest
 import yaml
 
+from data.integrity import record_digests
 from data.settings import load_profile
 from evals.cli import main
+from janusflow.checkpoint import DIGESTS_NAME
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.run import StageRun
@@ -98,6 +100,7 @@ def test_new_weights_are_evaluated_afresh(eval_params, tmp_path):
     tensors = st.load_file(weights)
     tensors["beg_of_und_embed"] = tensors["beg_of_und_embed"] + 1.0
     st.save_file(tensors, weights)
+    record_digests(weights.parent, [weights.name], DIGESTS_NAME)   # new weights, exported properly
     assert main(args) == 0 and "stale" not in predictions.read_text()
 
 

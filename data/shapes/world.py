@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data.publish import publishing
 from data.settings import code_version
 from data.shapes.captions import caption, detailed_caption, short_caption
 from data.shapes.conversations import CATEGORIES, conversation, question
@@ -236,18 +237,18 @@ def write_eval(config: ShapesWorldConfig, out: Path, progress: bool) -> dict[str
 
 
 def write_shapes_world(config: ShapesWorldConfig, out: str | Path, progress: bool = True) -> dict:
-    """Write every raw source of the shapes world under ``out``; returns the counts also saved in world.json."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ledger = _Ledger()
-    counts = {
-        "gen_records": write_generation(config, out / "gen", ledger, progress),
-        "und_records": write_understanding(config, out / "und", ledger, progress),
-        "text_records": write_text(config, out / "text", ledger, progress),
-        **write_eval(config, out / "eval", progress),
-        "broken_records": len(ledger.entries),
-    }
-    (out / "corruptions.json").write_text(json.dumps(ledger.entries, indent=1))
-    (out / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts,
-                                                "code_version": code_version()}, indent=1))
+    """Write every raw source of the shapes world under ``out``; returns the counts also saved in world.json. The
+    world replaces the previous one whole (no tar of a larger earlier world stays beside the new ones)."""
+    with publishing(out) as staging:
+        ledger = _Ledger()
+        counts = {
+            "gen_records": write_generation(config, staging / "gen", ledger, progress),
+            "und_records": write_understanding(config, staging / "und", ledger, progress),
+            "text_records": write_text(config, staging / "text", ledger, progress),
+            **write_eval(config, staging / "eval", progress),
+            "broken_records": len(ledger.entries),
+        }
+        (staging / "corruptions.json").write_text(json.dumps(ledger.entries, indent=1))
+        (staging / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts,
+                                                        "code_version": code_version()}, indent=1))
     return counts

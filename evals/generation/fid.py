@@ -26,6 +26,7 @@ from cleanfid.resize import build_resizer, make_resizer
 from PIL import Image
 from tqdm.auto import tqdm
 
+from data.publish import atomic_file
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.processor import IMAGE_MEAN, IMAGE_STD
 
@@ -108,8 +109,8 @@ def prepare_folder(source: str | Path, target: str | Path, resolution: int, prog
     for path in tqdm(files, desc=f"preparing {source.name} at {resolution}px", disable=not progress):
         out = target / (path.relative_to(source).with_suffix("").as_posix().replace("/", "__") + ".png")
         if not out.is_file():
-            with Image.open(path) as image:
-                gigagan_resize(image, resolution).save(out)
+            with Image.open(path) as image, atomic_file(out) as partial:   # a kill never leaves half a PNG
+                gigagan_resize(image, resolution).save(partial, format="PNG")
     return len(files)
 
 

@@ -12,7 +12,6 @@ image that would count as done. Reusing a folder with different settings is refu
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
+from data.publish import atomic_file
 from evals.generation.layouts import geneval_sample_paths
 from janusflow.sampling import FlowSampler
 
@@ -86,10 +86,8 @@ def prompt_jobs(rows: Sequence[dict], root: Path, settings: SampleSettings, gene
 
 
 def save_atomically(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    image.save(partial, format="PNG")
-    os.replace(partial, path)
+    with atomic_file(path) as partial:
+        image.save(partial, format="PNG")
 
 
 def run_jobs(sampler: FlowSampler, jobs: Sequence[ImageJob], settings: SampleSettings, progress: bool = True) -> dict:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from data.shapes.detector import detect
 from data.shapes.scene import Scene
+from data.publish import write_atomic
 from evals.generation import dpg
 from evals.generation.fid import Extractor, fid_kid, folder_features
 from evals.generation.geneval import bootstrap_intervals, judge, summarize
@@ -63,7 +64,7 @@ def judge_geneval(folder: Path, progress: bool = True) -> dict:
                 verdict = judge(detect(image), metadata)
             results.append({"filename": str(sample), "tag": metadata["tag"], "prompt": metadata["prompt"],
                             "correct": verdict.correct, "reason": "; ".join(verdict.reasons)})
-    (folder.parent / "geneval_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    write_atomic(folder.parent / "geneval_results.jsonl", "".join(json.dumps(r) + "\n" for r in results))
     scores = summarize((r["tag"], r["correct"]) for r in results)
     spread = bootstrap_intervals([(r["tag"], r["prompt"], r["correct"]) for r in results])
     return {**{k: round(100 * v, 2) for k, v in scores.items()}, "images": len(results), "prompts_without_images": missing,
@@ -140,7 +141,7 @@ def evaluate_generation(sampler: FlowSampler, checkpoint: str, sets: PromptSets,
     metrics["fid"] = fid_and_alignment(root / "fid", [r["prompt"] for r in sets.fid], scorers, progress)
     metrics["sampling"] = timing
     metrics["seconds"] = round(time.perf_counter() - started, 2)
-    (root / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    write_atomic(root / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
 
 
@@ -161,5 +162,5 @@ def sweep(sampler: FlowSampler, checkpoint: str, sets: PromptSets, settings: Sam
             sample_prompt_set(sampler, sets.geneval, folder / "geneval", point, checkpoint, progress=progress)
             row["geneval_overall"] = judge_geneval(folder / "geneval" / "geneval", progress)["overall"]
         rows.append(row)
-    (root / "sweep.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_atomic(root / "sweep.json", json.dumps(rows, indent=1) + "\n")
     return rows

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from data.publish import write_atomic
 from evals.understanding.parsing import choice_letter, llava_yes_no
 from evals.understanding.questions import Question, prompt_text
 from evals.understanding.scores import accuracy, circular, exact_match, pope
@@ -155,5 +156,5 @@ def evaluate(model: JanusFlowModel, processor: JanusFlowProcessor, benchmark: st
                       answer_suffix, choice_suffix, progress, codec)
     metrics = {"benchmark": benchmark, **score(benchmark, questions, predictions),
                "seconds": round(time.perf_counter() - started, 2)}
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    write_atomic(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics

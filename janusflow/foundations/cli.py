@@ -21,6 +21,7 @@ from pathlib import Path
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.profile import DataProfile
+from data.publish import publishing
 from data.shapes.alt_text import alt_text_batches
 from data.settings import SettingsError, add_profile_options, code_version, load_profile, parse_with_profile
 from janusflow.config import JanusFlowConfig, tiny_janusflow_config
@@ -73,9 +74,9 @@ class Context:
                             held, SlotWords.of(tokenizer))
 
 
-def build(name: str, ctx: Context) -> dict:
+def build(name: str, ctx: Context, out: Path) -> dict:
+    """Train foundation ``name`` into ``out``; returns its metrics."""
     shards, cache, raw = ctx.data.paths["shards"], ctx.data.paths["cache"], ctx.data.paths["raw"]
-    out = ctx.settings.directory(name)
     s = ctx.settings
     if name == "tokenizer":
         heldout = load_heldout(raw)
@@ -105,16 +106,26 @@ def build(name: str, ctx: Context) -> dict:
     raise ValueError(f"unknown foundation {name!r}; use one of {list(NAMES)}.")
 
 
-def record(name: str, metrics: dict, ctx: Context) -> list[str]:
-    """Write metrics.json with the gate verdict; return the gate failures."""
+def record(name: str, metrics: dict, ctx: Context, out: Path) -> list[str]:
+    """Write metrics.json with the gate verdict into ``out``; return the gate failures."""
     failures = gate_failures(metrics, ctx.settings.gates.get(name, {}), name)
     training = {"llm": ctx.settings.llm_training, "encoder": ctx.settings.encoder_training,
                 "vae": ctx.settings.vae_training}.get(name)
     report = {"foundation": name, "metrics": metrics, "gates": ctx.settings.gates.get(name, {}),
               "passed": not failures, "failures": failures,
               "training": asdict(training) if training else None, "code_version": code_version()}
-    Path(ctx.settings.directory(name), METRICS_NAME).write_text(json.dumps(report, indent=1))
+    (out / METRICS_NAME).write_text(json.dumps(report, indent=1))
     return failures
+
+
+def publish(name: str, ctx: Context) -> tuple[dict, list[str]]:
+    """Build foundation ``name`` in a staging folder and publish it with its metrics and gate verdict (a failed
+    gate is published too, so that its numbers can be read; the command then exits 1 and the lineage stops there);
+    returns (metrics, failures)."""
+    with publishing(ctx.settings.directory(name)) as staging:
+        metrics = build(name, ctx, staging)
+        failures = record(name, metrics, ctx, staging)
+    return metrics, failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args.params, args.profile, not args.no_progress)
     status = 0
     for name in NAMES if args.foundation == "all" else [args.foundation]:
-        metrics = build(name, ctx)
-        failures = record(name, metrics, ctx)
+        metrics, failures = publish(name, ctx)
         print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
         print(f"{name}: quality gates {'passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
         status = status or int(bool(failures))

@@ -13,6 +13,7 @@ keep EMA weights and export them in the official checkpoint format.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib.util
@@ -40,7 +41,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from data.collate import MixedBatchCollator
 from data.mixture import build_mixture
 from data.profile import DataProfile
+from data.publish import output_lock, publishing, write_atomic
 from data.settings import SettingsError, code_version, load_profile
+from janusflow.checkpoint import read_state_dict
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
@@ -349,7 +352,15 @@ def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
 
 
 def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | None = None) -> dict[str, Any]:
-    """Train (or resume) one stage of one variant and export its EMA weights; returns what metrics.json holds."""
+    """Train (or resume) one stage of one variant and export its EMA weights; returns what metrics.json holds.
+    The stage's folder is locked for the whole run (by rank 0), so a second run of the same stage refuses to start
+    instead of writing into the same checkpoints."""
+    lock = output_lock(run.directory) if dist.get_global_rank() == 0 else contextlib.nullcontext()
+    with lock:
+        return _train_and_export(run, device, extra_callbacks)
+
+
+def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list | None) -> dict[str, Any]:
     started = time.perf_counter()
     clean_stale_shared_memory()
     gc.collect()  # an earlier run in this process may hold its Streaming datasets (same cache folders) in cycles
@@ -380,10 +391,10 @@ def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | 
               "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
     weights = ema_state_dict(trainer)
     if dist.get_global_rank() == 0:
-        export = run.directory / "export"
         exported = JanusFlowModel(model.config)  # FSDP has replaced the trained model's parameters by shards
         exported.load_state_dict(weights)
-        exported.save_pretrained(export)
-        tokenizer.save_pretrained(export)
-        (run.directory / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
+        with publishing(run.directory / "export", verify=read_state_dict) as staging:
+            exported.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+        write_atomic(run.directory / "metrics.json", json.dumps(report, indent=1, default=str))
     return report
