@@ -66,6 +66,8 @@ def check_image(record: RawRecord, config: FilterConfig) -> tuple[str | None, st
 def check_words(text: str | None, config: FilterConfig, what: str) -> tuple[str | None, str]:
     if text is None or not text.strip():
         return f"empty_{what}", f"the {what} is empty or whitespace"
+    if len(text) > config.max_chars:   # before splitting: a 5 MB word is one word
+        return f"{what}_too_long", f"{len(text):,} characters > max_chars={config.max_chars:,}"
     words = len(text.split())
     if words < config.min_words:
         return f"{what}_too_short", f"{words} words < min_words={config.min_words}"
@@ -86,6 +88,9 @@ def check_conversation(turns: list[dict[str, str]] | None, has_image: bool, conf
             return "malformed_conversation", f"turn {index} ({turn['role']}) is empty"
     if turns[-1]["role"] != "Assistant":
         return "malformed_conversation", "the last turn is not an Assistant answer"
+    characters = sum(len(t["content"]) for t in turns)
+    if characters > config.max_chars:
+        return "conversation_too_long", f"{characters:,} characters > max_chars={config.max_chars:,}"
     tags = sum(t["content"].count(IMAGE_TAG) for t in turns)
     if tags != int(has_image):
         return "malformed_conversation", f"{tags} {IMAGE_TAG} tag(s) for {int(has_image)} image"
@@ -99,10 +104,28 @@ def conversation_digest(turns: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(turns, sort_keys=True).encode()).hexdigest()
 
 
+def not_utf8(record: RawRecord) -> str | None:
+    """The first text field of the record that cannot be written as UTF-8 (a lone surrogate, which JSON's
+    ``\\ud800`` escapes can carry), or None."""
+    fields = {"key": record.key, "image name": record.image_name, "caption": record.caption, "text": record.text,
+              **{f"turn {i}": turn["content"] for i, turn in enumerate(record.conversation or [])}}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name
+    return None
+
+
 def check_record(record: RawRecord, task: str, config: FilterConfig) -> Verdict:
     """The verdict for one record of data type ``task`` ("gen", "und" or "text")."""
     if record.problem is not None:
         return Verdict(record.problem, record.detail)
+    field_name = not_utf8(record)
+    if field_name is not None:
+        return Verdict("invalid_utf8", f"the {field_name} holds a lone surrogate; it is not valid UTF-8")
     if task == "text":
         if record.text is None or not record.text.strip():
             return Verdict("empty_text", "the text is empty or whitespace")

@@ -60,7 +60,7 @@ def decode_image(payload: bytes | None, max_pixels: int, convert_modes: bool = T
         except Image.DecompressionBombError as error:
             raise ImageProblem("decompression_bomb", str(error)) from None
         except UnidentifiedImageError:
-            raise ImageProblem("not_an_image", f"no image format recognised; starts with {payload[:16]!r}") from None
+            raise ImageProblem("not_an_image", f"{len(payload):,} bytes in no image format PIL reads") from None
         except (OSError, SyntaxError, ValueError) as error:
             raise ImageProblem("not_an_image", f"{type(error).__name__}: {error}"[:200]) from None
         if image.width * image.height > max_pixels:

@@ -15,7 +15,7 @@ from typing import Any
 
 from streaming import Stream
 
-from data.settings import SettingsError
+from data.settings import SettingsError, check_value
 from data.shards import index_digest, verify_shards
 from data.sources.base import TASKS
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
@@ -54,14 +54,15 @@ def mixture_phases(section: list[dict[str, Any]], where: str) -> list[MixturePha
         unknown = sorted(set(entry) - {"ratio", "steps"})
         if unknown:
             raise SettingsError(f"{where}[{index}] has unknown key(s) {unknown}; valid keys are ['ratio', 'steps'].")
-        ratio = dict(entry.get("ratio") or {})
+        ratio = {task: check_value(weight, float, f"{where}[{index}].ratio.{task}")
+                 for task, weight in dict(entry.get("ratio") or {}).items()}
         bad = sorted(set(ratio) - set(TASKS))
-        if bad or any(float(v) < 0 for v in ratio.values()):
+        if bad or any(v < 0 for v in ratio.values()):
             raise SettingsError(f"{where}[{index}].ratio must map {list(TASKS)} to non-negative weights, got {ratio}.")
-        steps = entry.get("steps")
+        steps = check_value(entry.get("steps"), int | None, f"{where}[{index}].steps")
         if steps is None and index < len(section) - 1:
             raise SettingsError(f"{where}[{index}] needs 'steps' (how long it lasts); only the last phase may omit it.")
-        phases.append(MixturePhase(ratio={k: float(v) for k, v in ratio.items()}, steps=steps))
+        phases.append(MixturePhase(ratio=ratio, steps=steps))
     return phases
 
 

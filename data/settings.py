@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import os
 import subprocess
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,15 +20,82 @@ class SettingsError(ValueError):
     """A params.yaml section has an unknown key, a missing key or a value of the wrong kind."""
 
 
+def describe(hint: Any) -> str:
+    """A type hint in the words of a params.yaml reader: "an integer", "a list of strings", "a number or null"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(arg) for arg in args)
+    if origin in (tuple, list):
+        if not args:
+            return "a list"
+        count = f"{len(args)} " if origin is tuple and args[-1] is not Ellipsis else ""
+        return f"a list of {count}{describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return "a mapping"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null",
+            Path: "a path"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_value(value: Any, hint: Any, where: str) -> Any:
+    """``value`` if it is of type ``hint``, in the form the code uses (a YAML list becomes a tuple where a tuple is
+    expected, an integer a float where a number is, a string a Path); otherwise a SettingsError that names the key,
+    the expected type and the value. ``repa: "false"`` would otherwise be true, and ``hashes: "sha1"`` four hashes."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or isinstance(hint, typing.TypeVar):
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return check_value(value, arg, where)
+            except SettingsError:
+                continue
+    elif origin in (tuple, list) and isinstance(value, (list, tuple)):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) == len(value):
+                return tuple(check_value(v, a, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        else:
+            items = [check_value(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+            return tuple(items) if origin is tuple else items
+    elif origin is dict and isinstance(value, dict):
+        if not args:
+            return value
+        return {check_value(k, args[0], f"{where} key"): check_value(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    elif origin is typing.Literal:
+        if value in args:
+            return value
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif hint is Path and isinstance(value, (str, Path)):
+        return Path(value)
+    elif hint is type(None) and value is None:
+        return None
+    elif hint in (bool, str) and isinstance(value, hint):
+        return value
+    elif origin is None and hint not in (bool, str, int, float, Path, type(None)) and isinstance(hint, type) \
+            and not dataclasses.is_dataclass(hint):
+        return value   # a class of the code's own (checked where it is built)
+    raise SettingsError(f"{where} is {value!r} ({type(value).__name__}); expected {describe(hint)}.")
+
+
 def from_section(cls: type[T], section: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from a params section; ``where`` names the section in error messages."""
+    """Build dataclass ``cls`` from a params section; ``where`` names the section in error messages. Unknown keys,
+    missing keys and values of the wrong type are errors that name the key and what it takes."""
+    if section is not None and not isinstance(section, dict):
+        raise SettingsError(f"{where} is {section!r}; expected a mapping with keys "
+                            f"{sorted(f.name for f in dataclasses.fields(cls))}.")
     section = dict(section or {})
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(section) - names)
     if unknown:
         raise SettingsError(f"{where} has unknown key(s) {unknown}; valid keys are {sorted(names)}.")
+    hints = typing.get_type_hints(cls)
+    typed = {key: check_value(value, hints[key], f"{where}.{key}") for key, value in section.items()}
     try:
-        return cls(**section)
+        return cls(**typed)
     except TypeError as error:
         raise SettingsError(f"{where}: {error}; valid keys are {sorted(names)}.") from error
 

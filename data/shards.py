@@ -53,7 +53,7 @@ class ShardConfig:
     gen_image_size: int = 64
     compression: str = "zstd"
     hashes: tuple[str, ...] = ("sha1", "xxh64")
-    size_limit: str = "8mb"
+    size_limit: str | int = "8mb"   # bytes, or a size such as "64mb" (Streaming reads both)
     validation_fraction: float = 0.0    # share of each data type's records held out for validation losses
 
     def __post_init__(self) -> None:

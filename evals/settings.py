@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from data.settings import SettingsError, from_section
+from data.settings import SettingsError, check_value, from_section
 from janusflow.params import RunKey
 
 SHAPES = "shapes"
@@ -72,21 +72,17 @@ class EvalSettings:
             raise SettingsError(f"evaluation has unknown key(s) {unknown}; valid keys are {valid}.")
         if "out" not in section:
             raise SettingsError("evaluation.out is missing: the folder that receives samples and metrics.")
-        generation = dict(section.get("generation") or {})
-        for key in ("sweep_cfg_weights", "sweep_steps", "sweep_variants"):
-            if key in generation:
-                generation[key] = tuple(generation[key])
-        understanding = dict(section.get("understanding") or {})
-        if "benchmarks" in understanding:
-            understanding["benchmarks"] = tuple(understanding["benchmarks"])
-            unknown = sorted(set(understanding["benchmarks"]) - set(UNDERSTANDING_BENCHMARKS))
-            if unknown:
-                raise SettingsError(f"evaluation.understanding.benchmarks names {unknown}; choose from "
-                                    f"{list(UNDERSTANDING_BENCHMARKS)}.")
-        settings = cls(out=Path(section["out"]), device=str(section.get("device", "cpu")),
-                       generation=from_section(GenerationEval, generation, "evaluation.generation"),
-                       understanding=from_section(UnderstandingEval, understanding, "evaluation.understanding"),
-                       external_judges={str(k): str(v) for k, v in (section.get("external_judges") or {}).items()})
+        understanding = from_section(UnderstandingEval, section.get("understanding"), "evaluation.understanding")
+        unknown = sorted(set(understanding.benchmarks) - set(UNDERSTANDING_BENCHMARKS))
+        if unknown:
+            raise SettingsError(f"evaluation.understanding.benchmarks names {unknown}; choose from "
+                                f"{list(UNDERSTANDING_BENCHMARKS)}.")
+        settings = cls(out=Path(section["out"]), device=check_value(section.get("device", "cpu"), str,
+                                                                     "evaluation.device"),
+                       generation=from_section(GenerationEval, section.get("generation"), "evaluation.generation"),
+                       understanding=understanding,
+                       external_judges=check_value(section.get("external_judges") or {}, dict[str, str],
+                                                   "evaluation.external_judges"))
         if settings.generation.feature_model not in FEATURE_MODELS:
             raise SettingsError(f"evaluation.generation.feature_model is {settings.generation.feature_model!r}; use "
                                 f"one of {list(FEATURE_MODELS)}.")

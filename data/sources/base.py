@@ -6,7 +6,10 @@ its position. Only a source that cannot be read at all raises ``SourceError``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +45,8 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One raw source in params.yaml: where it is, its format, and which data type it feeds."""
+    """One raw source in params.yaml: where it is, its format, and which data type it feeds. ``max_file_bytes``
+    caps one image file or tar member: a larger one is quarantined unread (a small gzip can hide a huge member)."""
 
     name: str
     format: str
@@ -51,6 +55,7 @@ class SourceSpec:
     image_root: str | None = None
     text_field: str = "text"
     caption_field: str = "caption"
+    max_file_bytes: int = 64 << 20
 
 
 def expand(spec: SourceSpec) -> list[fsspec.core.OpenFile]:
@@ -62,13 +67,59 @@ def expand(spec: SourceSpec) -> list[fsspec.core.OpenFile]:
     return files
 
 
-def read_bytes(url: str) -> bytes | None:
-    """A file's bytes, or None when it does not exist."""
+@contextlib.contextmanager
+def opened(spec: SourceSpec, handle: fsspec.core.OpenFile) -> Iterator[Any]:
+    """One source file, open; a file that cannot be opened (a folder, no permission) is a SourceError naming it."""
     try:
-        with fsspec.open(url, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
+        stream = handle.open()
+    except OSError as error:
+        raise SourceError(f"source {spec.name!r}: cannot read {handle.path} ({type(error).__name__}: "
+                          f"{error.strerror or error}); fix its permissions or path in params.yaml.") from None
+    with stream:
+        yield stream
+
+
+def require_records(spec: SourceSpec, handle: fsspec.core.OpenFile, count: int) -> None:
+    """An empty source file is an error, not zero records: a truncated download would otherwise pass unseen."""
+    if count == 0:
+        raise SourceError(f"source {spec.name!r}: {handle.path} holds no records; replace the file or remove it "
+                          "from the source path in params.yaml.")
+
+
+def _inside(root: str, name: str) -> str | None:
+    """``root/name`` when it stays inside ``root`` (for local files after resolving links); None otherwise."""
+    if not name or name.startswith("/") or "\0" in name:
         return None
+    protocol, _, rest = root.rpartition("://")
+    if protocol and protocol != "file":
+        path = posixpath.normpath(posixpath.join(rest, name))
+        base = posixpath.normpath(rest)
+        return f"{protocol}://{path}" if path.startswith(base.rstrip("/") + "/") else None
+    base = os.path.realpath(rest)
+    path = os.path.realpath(os.path.join(base, name))
+    return path if path.startswith(base.rstrip(os.sep) + os.sep) else None
+
+
+def read_image_file(spec: SourceSpec, root: str, name: str) -> tuple[bytes | None, str | None, str]:
+    """(bytes, None, "") of the image file ``name`` under ``root``, or (None, reason, detail): a path leaving its
+    root (``..``, an absolute path, a link pointing out), a missing or unreadable file, or one over the size limit.
+    The detail names the path, never the file's content."""
+    url = _inside(root, name)
+    if url is None:
+        return None, "path_outside_root", f"{name!r} resolves outside image_root {root}"
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if fs.isdir(path):
+            return None, "unreadable_image", f"{name} is a folder, not an image file"
+        size = fs.size(path)
+        if size > spec.max_file_bytes:
+            return None, "file_too_large", f"{name} has {size:,} bytes > max_file_bytes={spec.max_file_bytes:,}"
+        with fs.open(path, "rb") as handle:
+            return handle.read(), None, ""
+    except FileNotFoundError:
+        return None, "missing_image", f"{url} does not exist"
+    except OSError as error:
+        return None, "unreadable_image", f"{name}: {type(error).__name__}: {error.strerror or 'unreadable'}"
 
 
 def join(root: str, name: str) -> str:
@@ -92,6 +143,8 @@ def parse_json(payload: bytes) -> tuple[Any, str | None, str]:
         return json.loads(text), None, ""
     except json.JSONDecodeError as error:
         return None, "malformed_json", str(error)
+    except RecursionError:
+        return None, "malformed_json", "nested too deeply to parse"
 
 
 def parse_json_object(payload: bytes) -> tuple[dict | None, str | None, str]:
@@ -104,7 +157,7 @@ def parse_json_object(payload: bytes) -> tuple[dict | None, str | None, str]:
 
 def read_json_file(spec: SourceSpec, handle: fsspec.core.OpenFile, kind: type, expectation: str) -> Any:
     """A whole JSON file of top-level type ``kind``; anything else makes the source unreadable."""
-    with handle as stream:
+    with opened(spec, handle) as stream:
         value, problem, detail = parse_json(stream.read())
     if problem is not None or not isinstance(value, kind):
         raise SourceError(f"source {spec.name!r}: {handle.path} is not {expectation} "

@@ -6,19 +6,21 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, expand, join, parse_json_object, read_bytes
+from data.sources.base import RawRecord, SourceSpec, expand, opened, parse_json_object, read_image_file, require_records
 
 
 def read_image_folder(spec: SourceSpec) -> Iterator[RawRecord]:
     position = 0
     for handle in expand(spec):
         root = spec.image_root or handle.fs.unstrip_protocol(posixpath.dirname(handle.path))
-        with handle as stream:
+        start = position
+        with opened(spec, handle) as stream:
             for number, line in enumerate(stream, start=1):
                 if not line.strip():
                     continue
                 yield folder_record(spec, root, position, f"{posixpath.basename(handle.path)}:{number}", line)
                 position += 1
+        require_records(spec, handle, position - start)
 
 
 def folder_record(spec: SourceSpec, root: str, position: int, key: str, line: bytes) -> RawRecord:
@@ -29,8 +31,10 @@ def folder_record(spec: SourceSpec, root: str, position: int, key: str, line: by
         return record
     caption = entry.get(spec.caption_field, entry.get("text"))
     record.caption = caption if isinstance(caption, str) else None
-    record.image_name = str(entry.get("file_name", ""))
-    record.image = read_bytes(join(root, record.image_name)) if record.image_name else None
-    if record.image is None:
-        record.problem, record.detail = "missing_image", f"{record.image_name or 'no file_name'} not found under {root}"
+    name = entry.get("file_name")
+    if not isinstance(name, str) or not name:
+        record.problem, record.detail = "missing_image", f"{key}: no string 'file_name'"
+        return record
+    record.image_name = name
+    record.image, record.problem, record.detail = read_image_file(spec, root, name)
     return record

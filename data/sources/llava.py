@@ -9,10 +9,10 @@ from data.sources.base import (
     RawRecord,
     SourceSpec,
     expand,
-    join,
     normalise_conversation,
-    read_bytes,
+    read_image_file,
     read_json_file,
+    require_records,
 )
 
 
@@ -20,24 +20,27 @@ def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:
     position = 0
     for handle in expand(spec):
         entries = read_json_file(spec, handle, list, "a JSON list of conversations")
+        require_records(spec, handle, len(entries))
         for index, entry in enumerate(entries):
-            key = str(entry.get("id", index)) if isinstance(entry, dict) else str(index)
-            record = RawRecord(source=spec.name, position=position, key=key)
+            yield entry_record(spec, position, index, entry)
             position += 1
-            if not isinstance(entry, dict):
-                record.problem, record.detail = "malformed_conversation", "entry is not an object"
-                yield record
-                continue
-            record.conversation, why = normalise_conversation(entry.get("conversations"))
-            if record.conversation is None:
-                record.problem, record.detail = "malformed_conversation", why
-            image = entry.get("image")
-            if not isinstance(image, str) or not image:
-                record.problem, record.detail = record.problem or "missing_image", "entry has no 'image' path"
-            else:
-                record.image_name = image
-                record.image = read_bytes(join(spec.image_root, image))
-                if record.image is None:
-                    record.problem = record.problem or "missing_image"
-                    record.detail = record.detail or f"{join(spec.image_root, image)} does not exist"
-            yield record
+
+
+def entry_record(spec: SourceSpec, position: int, index: int, entry: object) -> RawRecord:
+    key = str(entry.get("id", index)) if isinstance(entry, dict) else str(index)
+    record = RawRecord(source=spec.name, position=position, key=key)
+    if not isinstance(entry, dict):
+        record.problem, record.detail = "malformed_conversation", "entry is not an object"
+        return record
+    record.conversation, why = normalise_conversation(entry.get("conversations"))
+    if record.conversation is None:
+        record.problem, record.detail = "malformed_conversation", why
+    image = entry.get("image")
+    if not isinstance(image, str) or not image:
+        record.problem, record.detail = record.problem or "missing_image", record.detail or "entry has no 'image' path"
+        return record
+    record.image_name = image
+    record.image, problem, detail = read_image_file(spec, spec.image_root, image)
+    if problem is not None and record.problem is None:
+        record.problem, record.detail = problem, detail
+    return record

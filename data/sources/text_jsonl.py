@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, expand, parse_json_object
+from data.sources.base import RawRecord, SourceSpec, expand, opened, parse_json_object, require_records
 
 
 def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
     position = 0
     for handle in expand(spec):
-        with handle as stream:
+        start = position
+        with opened(spec, handle) as stream:
             for number, line in enumerate(stream, start=1):
                 if not line.strip():
                     continue
                 yield text_record(spec, position, number, line)
                 position += 1
+        require_records(spec, handle, position - start)
 
 
 def text_record(spec: SourceSpec, position: int, number: int, line: bytes) -> RawRecord:

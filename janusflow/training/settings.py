@@ -3,11 +3,11 @@ precision, distribution, logging)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data.settings import SettingsError
+from data.settings import SettingsError, from_section
 from janusflow.params import RunKey
 
 COMPUTE_DTYPES = {"fp32": "float32", "amp_bf16": "bfloat16"}  # Composer's precisions and the dtype each computes in
@@ -45,14 +45,9 @@ class TrainSettings:
     @classmethod
     def from_profile(cls, profile: dict[str, Any]) -> TrainSettings:
         section = dict(profile.get("training") or {})
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(section) - set(valid))
-        if unknown:
-            raise SettingsError(f"training has unknown key(s) {unknown}; valid keys are {valid}.")
         if "out" not in section:
             raise SettingsError("training.out is missing: the folder that receives checkpoints and exports.")
-        settings = cls(**{**section, "out": Path(section["out"]), "betas": tuple(section.get("betas", (0.9, 0.95))),
-                          "sample_prompts": tuple(section.get("sample_prompts", ()))})
+        settings = from_section(cls, section, "training")
         if settings.precision not in PRECISIONS:
             raise SettingsError(f"training.precision is {settings.precision!r}; use one of {list(PRECISIONS)}.")
         if settings.parallelism not in PARALLELISM:

@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from data.mixture import MixturePhase, mixture_phases
-from data.settings import SettingsError
+from data.settings import SettingsError, check_value
 from janusflow.modeling import JanusFlowModel
 from janusflow.training.variants import Variant
 
@@ -86,11 +86,14 @@ def load_stage(profile: dict[str, Any], name: str) -> StageSettings:
                             f"{list(STAGE_KEYS)}.")
     if section["trainable"] not in TRAINABLE:
         raise SettingsError(f"stages.{name}.trainable is {section['trainable']!r}; use one of {list(TRAINABLE)}.")
-    steps, batch = int(section["steps"]), int(section["batch_size"])
+    where = f"stages.{name}"
+    steps, batch = (check_value(section[key], int, f"{where}.{key}") for key in ("steps", "batch_size"))
     if steps < 1 or batch < 1:
         raise SettingsError(f"stages.{name}: steps and batch_size must be positive, got {steps} and {batch}.")
-    return StageSettings(name=name, trainable=section["trainable"], learning_rate=float(section["learning_rate"]),
-                         warmup_steps=int(section["warmup_steps"]), steps=steps, batch_size=batch,
+    return StageSettings(name=name, trainable=section["trainable"],
+                         learning_rate=check_value(section["learning_rate"], float, f"{where}.learning_rate"),
+                         warmup_steps=check_value(section["warmup_steps"], int, f"{where}.warmup_steps"),
+                         steps=steps, batch_size=batch,
                          mixture=tuple(mixture_phases(section["mixture"], f"stages.{name}.mixture")))
 
 

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from data.settings import SettingsError
+from data.settings import SettingsError, check_value
 from data.sources.base import TASKS
 from janusflow.config import UND_ENCODER_SOURCES, JanusFlowConfig
 
@@ -61,14 +61,14 @@ def _variant(name: str, raw: dict[str, Any]) -> Variant:
         raise SettingsError(f"{where}: unknown key(s) {unknown}, missing {missing}; valid keys are {list(VARIANT_KEYS)}.")
     if raw["und_encoder"] not in UND_ENCODER_SOURCES:
         raise SettingsError(f"{where}.und_encoder is {raw['und_encoder']!r}; use one of {list(UND_ENCODER_SOURCES)}.")
-    tasks = tuple(raw["tasks"])
+    tasks = check_value(raw["tasks"], tuple[str, ...], f"{where}.tasks")
     if not tasks or set(tasks) - set(TASKS):
         raise SettingsError(f"{where}.tasks is {list(tasks)}; give a non-empty subset of {list(TASKS)}.")
     if "und" in tasks and raw["und_encoder"] == "none":
         raise SettingsError(f"{where} trains on understanding data but has und_encoder 'none'; give it an encoder "
                             "or drop 'und' from its tasks.")
-    return Variant(name=name, description=str(raw["description"]), repa=bool(raw["repa"]),
-                   und_encoder=str(raw["und_encoder"]), tasks=tasks)
+    return Variant(name=name, description=check_value(raw["description"], str, f"{where}.description"),
+                   repa=check_value(raw["repa"], bool, f"{where}.repa"), und_encoder=raw["und_encoder"], tasks=tasks)
 
 
 def load_variants(params: dict[str, Any]) -> dict[str, Variant]:
