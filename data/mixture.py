@@ -9,6 +9,7 @@ rule.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from streaming import Stream
 
 from data.settings import SettingsError, check_value
-from data.shards import index_digest, verify_shards
+from data.shards import index_digest, validate_cache, verify_shards
 from data.sources.base import TASKS
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
 
@@ -92,6 +93,8 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} holds no "
                                "samples; for the validation shards (val/), raise data.shards.validation_fraction.")
         local = cache_dir / f"{name}-{task}-{index_digest(directory)}"
+        for removed in validate_cache(directory, local):
+            warnings.warn(f"damaged Streaming cache, copied again from the shards: {removed}", stacklevel=2)
         streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,
                                      batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed,

@@ -61,7 +61,8 @@ def check_value(value: Any, hint: Any, where: str) -> Any:
     elif origin is dict and isinstance(value, dict):
         if not args:
             return value
-        return {check_value(k, args[0], f"{where} key"): check_value(v, args[1], f"{where}.{k}") for k, v in value.items()}
+        return {check_value(k, args[0], f"{where} key"): check_value(v, args[1], f"{where}.{k}")
+                for k, v in value.items()}
     elif origin is typing.Literal:
         if value in args:
             return value

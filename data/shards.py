@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,6 +180,20 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
     return summary
 
 
+def shard_file_problem(path: Path, info: dict, algorithms: tuple[str, ...] | None = None) -> str | None:
+    """What is wrong with one shard file against its index entry (``raw_data`` or ``zip_data``): missing, another
+    size, or a hash mismatch (every recorded hash, or only ``algorithms``); None when it is intact."""
+    if not path.is_file():
+        return f"{info['basename']}: missing"
+    data = path.read_bytes()
+    if len(data) != info["bytes"]:
+        return f"{info['basename']}: {len(data)} bytes, index says {info['bytes']} (truncated?)"
+    for algorithm, expected in sorted(info.get("hashes", {}).items()):
+        if (algorithms is None or algorithm in algorithms) and get_hash(algorithm, data) != expected:
+            return f"{info['basename']}: {algorithm} mismatch"
+    return None
+
+
 def verify_shards(directory: str | Path) -> int:
     """Check every shard file of one MDS directory against its index (size and every hash); returns the number
     of samples. Raises ShardIntegrityError naming each bad shard."""
@@ -186,23 +201,36 @@ def verify_shards(directory: str | Path) -> int:
     index_path = directory / "index.json"
     if not index_path.is_file():
         raise ShardIntegrityError(f"{directory} has no index.json; rerun the shard stage (dvc repro shards).")
-    problems = []
     index = json.loads(index_path.read_text())
-    for shard in index["shards"]:
-        info = shard["zip_data"] or shard["raw_data"]
-        path = directory / info["basename"]
-        if not path.is_file():
-            problems.append(f"{info['basename']}: missing")
-            continue
-        data = path.read_bytes()
-        if len(data) != info["bytes"]:
-            problems.append(f"{info['basename']}: {len(data)} bytes, index says {info['bytes']} (truncated?)")
-            continue
-        for algorithm, expected in sorted(info.get("hashes", {}).items()):
-            if get_hash(algorithm, data) != expected:
-                problems.append(f"{info['basename']}: {algorithm} mismatch")
-                break
+    problems = [problem for shard in index["shards"]
+                if (problem := shard_file_problem(directory / (shard["zip_data"] or shard["raw_data"])["basename"],
+                                                  shard["zip_data"] or shard["raw_data"]))]
     if problems:
         raise ShardIntegrityError(f"corrupted shard(s) in {directory}: " + "; ".join(problems)
                                   + ". Restore them (dvc checkout) or rerun the shard stage (dvc repro shards).")
     return sum(s["samples"] for s in index["shards"])
+
+
+def validate_cache(remote: str | Path, local: str | Path, algorithm: str = "xxh64") -> list[str]:
+    """Make Streaming's local copy of ``remote`` trustworthy before training reads it: every cached shard file
+    (raw or compressed) is checked against the remote index's size and ``algorithm`` hash, and a damaged one is
+    deleted, so that Streaming copies it again (verified on download). A cached index that differs from the
+    remote one discards the whole cache. Returns what was removed, and why."""
+    remote, local = Path(remote), Path(local)
+    if not local.is_dir():
+        return []
+    wanted = (remote / "index.json").read_bytes()
+    cached = local / "index.json"
+    if cached.is_file() and cached.read_bytes() != wanted:
+        shutil.rmtree(local)
+        return [f"{local}: index.json differs from {remote}'s"]
+    removed = []
+    for shard in json.loads(wanted)["shards"]:
+        for info in (shard["raw_data"], shard["zip_data"]):
+            path = local / info["basename"] if info else None
+            if path is not None and path.exists():
+                problem = shard_file_problem(path, info, (algorithm,))
+                if problem is not None:
+                    path.unlink()
+                    removed.append(f"{local}: {problem}")
+    return removed

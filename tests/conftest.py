@@ -106,6 +106,27 @@ def small_world(tmp_path_factory):
             "manifests": root / "manifests", "shards": root / "shards"}
 
 
+def small_data_params(root) -> "Path":
+    """params.yaml whose data lineage (a 40-record shapes world, its manifests and shards) lives under ``root``."""
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    data = params["profiles"]["tiny"]["data"]
+    raw = Path(root) / "raw"
+    data["paths"] = {"raw": str(raw), "manifests": str(Path(root) / "manifests"),
+                     "shards": str(Path(root) / "shards"), "cache": str(Path(root) / "cache")}
+    data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
+    for source in data["sources"]:
+        for key in ("path", "image_root"):
+            if key in source:
+                source[key] = source[key].replace("artifacts/tiny/raw/shapes", str(raw))
+    path = Path(root) / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 def write_quick_params(small_world, root, psnr_gate: float = 0.0):
     """params.yaml for the small world: tiny model sizes, 4-step foundations with lenient gates, and training
     stages of a few batches of 4 (checkpoints every 2 batches, no loader workers)."""

@@ -11,28 +11,13 @@ import yaml
 from data.cli import main
 from data.profile import DataProfile
 from data.settings import SettingsError, load_profile, selected_profile
+from conftest import small_data_params
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
-def small_params(tmp_path: Path) -> Path:
-    params = yaml.safe_load(REPO_PARAMS.read_text())
-    data = params["profiles"]["tiny"]["data"]
-    raw = tmp_path / "raw"
-    data["paths"] = {"raw": str(raw), "manifests": str(tmp_path / "manifests"), "shards": str(tmp_path / "shards"),
-                     "cache": str(tmp_path / "cache")}
-    data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
-    for source in data["sources"]:
-        for key in ("path", "image_root"):
-            if key in source:
-                source[key] = source[key].replace("artifacts/tiny/raw/shapes", str(raw))
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
-
-
 def test_the_three_commands_build_the_lineage(tmp_path, capsys):
-    params = str(small_params(tmp_path))
+    params = str(small_data_params(tmp_path))
     for command in ("shapes-world", "filter", "shards"):
         assert main([command, "--params", params, "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -45,7 +30,7 @@ def test_the_three_commands_build_the_lineage(tmp_path, capsys):
 
 
 def test_commands_run_the_profile_params_yaml_selects_unless_told(tmp_path):
-    path = small_params(tmp_path)
+    path = small_data_params(tmp_path)
     params = yaml.safe_load(path.read_text())
     params["profiles"]["small"] = params["profiles"].pop("tiny")
     params["profile"] = "small"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import gc
 
 import pytest
 import torch
@@ -157,3 +158,23 @@ def test_stage_phases():
         mixture_phases([{"ratio": {"gen": 1}}, {"ratio": {"gen": 1}}], "stages.stage2.mixture")
     with pytest.raises(SettingsError, match="must map \\['und', 'gen', 'text'\\] to non-negative weights"):
         mixture_phases([{"ratio": {"image": 1}}], "m")
+
+
+def test_a_damaged_streaming_cache_is_copied_again_before_training_reads_it(small_world, processor, tmp_path):
+    def texts() -> list[str]:
+        dataset = mixture(small_world, processor, tmp_path, {"text": 1}, name="cached", shuffle=False)
+        read = [processor.tokenizer.decode(sample["sequence"].input_ids) for sample in dataset]
+        del dataset
+        gc.collect()   # Streaming allows one dataset per local folder at a time
+        return read
+
+    clean = texts()
+    (cached,) = (tmp_path / "cache").glob("cached-text-*")
+    shard = sorted(cached.glob("shard.*.mds"))[-1]
+    data = bytearray(shard.read_bytes())
+    data[-3] ^= 0x20   # a letter of the last text changes case: the sample still decodes
+    shard.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=rf"damaged Streaming cache, copied again from the shards: .*{shard.name}: "
+                                         "xxh64 mismatch"):
+        again = texts()
+    assert again == clean

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -291,3 +292,16 @@ def test_prefilled_optimizer_state_is_what_adamw_creates_itself(fused):
         return late.detach().clone()
 
     assert torch.equal(train(prefill=True), train(prefill=False))
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before_with_a_warning(pipeline_params, tmp_path):
+    params = with_out(pipeline_params, tmp_path / "damaged")
+    assert run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")["batches"] == 6
+    checkpoints = tmp_path / "damaged" / "F" / "seed0" / "stage1" / "checkpoints"
+    latest = checkpoints / "ep0-ba6-rank0.pt"
+    latest.write_bytes(latest.read_bytes()[:-4096])   # a disk that filled up mid-save
+    with pytest.warns(UserWarning, match=r"checkpoint at batch 6 .* is damaged \(ep0-ba6-rank0.pt: not a complete "
+                                         r"checkpoint archive"):
+        again = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert again["resumed_at_batch"] == 4 and again["batches"] == 6
+    assert os.readlink(checkpoints / "latest-rank0.pt") == "ep0-ba6-rank0.pt"   # saved anew after batch 6

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from data.sources.base import RawRecord, SourceError, SourceSpec, expand, read_image_file, read_json_file, require_records
+from data.sources.base import (
+    RawRecord,
+    SourceError,
+    SourceSpec,
+    expand,
+    read_image_file,
+    read_json_file,
+    require_records,
+)
 
 
 def _valid_annotation(annotation: Any) -> bool:
@@ -31,8 +39,8 @@ def read_coco_captions(spec: SourceSpec) -> Iterator[RawRecord]:
         data = read_json_file(spec, handle, dict, "a COCO captions file (an object with 'images' and 'annotations')")
         images, annotations = data.get("images"), data.get("annotations", [])
         if not isinstance(images, list) or not isinstance(annotations, list):
-            raise SourceError(f"source {spec.name!r}: {handle.path} needs 'images' and 'annotations' lists; it is not a "
-                              "COCO captions file.")
+            raise SourceError(f"source {spec.name!r}: {handle.path} needs 'images' and 'annotations' lists; it is "
+                              "not a COCO captions file.")
         require_records(spec, handle, len(images))
         captions: dict[int | str, list[tuple[int, str]]] = {}
         for index, annotation in enumerate(annotations):

@@ -61,6 +61,7 @@ from janusflow.training.callbacks import (
     StepSeed,
     StopOnNonFiniteLoss,
 )
+from janusflow.training.checkpoint_files import fall_back_to_intact
 from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.ema_under_fsdp import patch_composer_ema
 from janusflow.training.microbatches import num_samples, split_batch
@@ -209,8 +210,9 @@ def run_fingerprint(run: StageRun) -> str:
 
 
 def claim_checkpoints(run: StageRun) -> bool:
-    """Keep the checkpoints only if they were trained from what this run would train from; return whether
-    stale ones were discarded (autoresume would otherwise call a changed stage finished)."""
+    """Keep the checkpoints only if they were trained from what this run would train from, and resume from the
+    newest intact one; return whether stale ones were discarded (autoresume would otherwise call a changed stage
+    finished)."""
     folder = run.directory / "checkpoints"
     marker, wanted = folder / RUN_FILE, run_fingerprint(run)
     stale = folder.is_dir() and any(folder.iterdir()) and (
@@ -219,6 +221,7 @@ def claim_checkpoints(run: StageRun) -> bool:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"fingerprint": wanted}) + "\n")
+    fall_back_to_intact(folder)
     return stale
 
 
