@@ -9,7 +9,6 @@ rule.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +92,7 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} holds no "
                                "samples; for the validation shards (val/), raise data.shards.validation_fraction.")
         local = cache_dir / f"{name}-{task}-{index_digest(directory)}"
-        for removed in validate_cache(directory, local):
-            warnings.warn(f"damaged Streaming cache, copied again from the shards: {removed}", stacklevel=2)
+        validate_cache(directory, local)
         streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,
                                      batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed,

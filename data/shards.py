@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -215,7 +216,7 @@ def validate_cache(remote: str | Path, local: str | Path, algorithm: str = "xxh6
     """Make Streaming's local copy of ``remote`` trustworthy before training reads it: every cached shard file
     (raw or compressed) is checked against the remote index's size and ``algorithm`` hash, and a damaged one is
     deleted, so that Streaming copies it again (verified on download). A cached index that differs from the
-    remote one discards the whole cache. Returns what was removed, and why."""
+    remote one discards the whole cache. Returns what was removed, and why; each is also a warning."""
     remote, local = Path(remote), Path(local)
     if not local.is_dir():
         return []
@@ -223,7 +224,7 @@ def validate_cache(remote: str | Path, local: str | Path, algorithm: str = "xxh6
     cached = local / "index.json"
     if cached.is_file() and cached.read_bytes() != wanted:
         shutil.rmtree(local)
-        return [f"{local}: index.json differs from {remote}'s"]
+        return _warned([f"{local}: index.json differs from {remote}'s"])
     removed = []
     for shard in json.loads(wanted)["shards"]:
         for info in (shard["raw_data"], shard["zip_data"]):
@@ -233,4 +234,10 @@ def validate_cache(remote: str | Path, local: str | Path, algorithm: str = "xxh6
                 if problem is not None:
                     path.unlink()
                     removed.append(f"{local}: {problem}")
+    return _warned(removed)
+
+
+def _warned(removed: list[str]) -> list[str]:
+    for line in removed:
+        warnings.warn(f"damaged Streaming cache, copied again from the shards: {line}", stacklevel=3)
     return removed

@@ -12,12 +12,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.publish import publishing
 from data.shapes.scene import Scene
 from evals.generation import dpg
 from evals.generation.layouts import dpg_prompts, geneval_prompts
 from evals.generation.shapes_geneval import shapes_geneval, write_jsonl
 from evals.heldout import read_eval
 from evals.settings import SHAPES, GenerationEval
+
+PUBLISH_WAIT_SECONDS = 600.0   # another evaluation writing the same prompt sets
 
 
 @dataclass
@@ -39,7 +42,13 @@ def mjhq_prompts(path: str | Path, limit: int) -> list[dict]:
 
 
 def build_prompt_sets(settings: GenerationEval, eval_dir: Path, out: Path, seed: int, max_objects: int) -> PromptSets:
-    out.mkdir(parents=True, exist_ok=True)
+    """The prompt sets of the settings, published to ``out`` whole. They are deterministic, so evaluations running
+    at once each write the same files, one after another (the publish lock)."""
+    with publishing(out, wait_seconds=PUBLISH_WAIT_SECONDS) as staging:
+        return _prompt_sets(settings, eval_dir, staging, seed, max_objects)
+
+
+def _prompt_sets(settings: GenerationEval, eval_dir: Path, out: Path, seed: int, max_objects: int) -> PromptSets:
     if settings.geneval_prompts == SHAPES:
         geneval = shapes_geneval(settings.geneval_per_tag, seed, max_objects)
         write_jsonl(geneval, out / "geneval_metadata.jsonl")

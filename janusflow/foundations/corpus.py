@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from streaming import StreamingDataset
 
-from data.shards import index_digest
+from data.shards import index_digest, validate_cache
 
 IMAGE_TAG = "<image>"
 
@@ -24,6 +24,7 @@ def shard_samples(shards: str | Path, task: str, cache: str | Path) -> Iterator[
     if not (directory / "index.json").is_file():
         raise FileNotFoundError(f"{directory} has no MDS index.json; run the shard stage first (python -m data.cli shards).")
     local = Path(cache) / f"foundations-{task}-{index_digest(directory)}"
+    validate_cache(directory, local)
     dataset = StreamingDataset(remote=str(directory), local=str(local),
                                shuffle=False, batch_size=1)
     for index in range(dataset.num_samples):
