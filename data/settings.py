@@ -93,6 +93,11 @@ def from_section(cls: type[T], section: dict[str, Any] | None, where: str) -> T:
     unknown = sorted(set(section) - names)
     if unknown:
         raise SettingsError(f"{where} has unknown key(s) {unknown}; valid keys are {sorted(names)}.")
+    required = [f.name for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in section]
+    if missing:
+        raise SettingsError(f"{where} is missing key(s) {missing}; valid keys are {sorted(names)}.")
     hints = typing.get_type_hints(cls)
     typed = {key: check_value(value, hints[key], f"{where}.{key}") for key, value in section.items()}
     try:

@@ -57,7 +57,7 @@ from janusflow.foundations.metrics import detected_exactly, psnr
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.foundations.vae import reconstruct
-from janusflow.params import RunKey, load_params, run_key, study_seeds
+from janusflow.params import RunKey, load_params, run_key, sampling_settings, study_seeds
 from janusflow.training.settings import TrainSettings
 from janusflow.training.variants import Variant, get_variant
 from janusflow.vae import load_vae
@@ -103,7 +103,7 @@ class EvalRun:
         g = self.settings.generation
         return SampleSettings(steps=g.steps, cfg_weight=g.cfg_weight, seed=g.seed,
                               images_per_prompt=IMAGES_PER_PROMPT, batch_size=g.batch_size,
-                              template=str((self.params.get("sampling") or {}).get("template", "sft")))
+                              template=sampling_settings(self.params).template)
 
     @cached_property
     def prompt_sets(self) -> PromptSets:

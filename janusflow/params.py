@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from data.settings import from_section
+
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
@@ -19,6 +21,21 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     if not isinstance(params, dict) or "profiles" not in params:
         raise ValueError(f"{path} has no 'profiles' section; restore it from the repository's params.yaml.")
     return params
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """params.yaml ``sampling``: how images are drawn unless a caller overrides it (the paper's 30 Euler steps at
+    CFG weight 2, with the SFT prompt template)."""
+
+    steps: int
+    cfg_weight: float
+    template: str
+
+
+def sampling_settings(params: dict[str, Any]) -> SamplingSettings:
+    """The ``sampling`` section, type-checked; every key is required (its values live in params.yaml only)."""
+    return from_section(SamplingSettings, params.get("sampling"), "sampling")
 
 
 def profile_params(params: dict[str, Any], profile: str) -> dict[str, Any]:

@@ -199,3 +199,13 @@ def test_quarantine_details_never_quote_the_bytes_they_read(tmp_path):
     quarantine = pd.read_parquet(tmp_path / "manifests" / "quarantine.parquet")
     assert quarantine[["reason", "detail"]].values.tolist() == [
         ["not_an_image", "170 bytes in no image format PIL reads"]]
+
+
+def test_a_jsonl_line_over_the_limit_is_quarantined_without_being_read_whole(tmp_path):
+    lines = [json.dumps({"text": "before"}), json.dumps({"text": "y" * 3_000_000}), json.dumps({"text": "after"})]
+    (tmp_path / "documents.jsonl").write_text("\n".join(lines) + "\n")
+    spec = SourceSpec(name="text", format="text_jsonl", path=str(tmp_path / "documents.jsonl"), feeds="text",
+                      max_file_bytes=1_000_000)
+    records = list(read_source(spec))
+    assert [(r.key, r.text, r.problem) for r in records] == [
+        ("1", "before", None), ("line 2", None, "record_too_large"), ("3", "after", None)]

@@ -9,6 +9,8 @@ import yaml
 
 from data.settings import SettingsError, check_value, from_section
 from data.shards import ShardConfig
+from janusflow.foundations.settings import FoundationSettings
+from janusflow.params import SamplingSettings, sampling_settings
 from janusflow.training.stages import load_stage
 from janusflow.training.variants import load_variants
 
@@ -67,3 +69,19 @@ def test_variants_and_stages_check_their_types():
     tiny["stages"]["stage2"]["mixture"][0]["ratio"]["gen"] = "50"
     with pytest.raises(SettingsError, match=r"^stages.stage2.mixture\[0\].ratio.gen is '50' \(str\); expected a "):
         load_stage(tiny, "stage2")
+
+
+def test_foundation_and_sampling_sections_check_their_types():
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    profile = {"seed": 0, **params["profiles"]["tiny"]}
+    profile["foundations"]["vae"]["channels"] = "16,32"
+    with pytest.raises(SettingsError, match=r"^foundations.vae.channels is '16,32' \(str\); expected a list of "
+                                            r"integers.$"):
+        FoundationSettings.from_profile(profile)
+    assert sampling_settings(params) == SamplingSettings(steps=30, cfg_weight=2.0, template="sft")
+    params["sampling"]["steps"] = 30.5
+    with pytest.raises(SettingsError, match=r"^sampling.steps is 30.5 \(float\); expected an integer.$"):
+        sampling_settings(params)
+    del params["sampling"]["steps"]
+    with pytest.raises(SettingsError, match=r"^sampling is missing key\(s\) \['steps'\]; valid keys are \['cfg_weight', "):
+        sampling_settings(params)

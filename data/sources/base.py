@@ -46,7 +46,8 @@ class RawRecord:
 @dataclass(frozen=True)
 class SourceSpec:
     """One raw source in params.yaml: where it is, its format, and which data type it feeds. ``max_file_bytes``
-    caps one image file or tar member: a larger one is quarantined unread (a small gzip can hide a huge member)."""
+    caps one image file, tar member or JSONL line: a larger one is quarantined unread (a small gzip can hide a
+    huge member)."""
 
     name: str
     format: str
@@ -84,6 +85,25 @@ def require_records(spec: SourceSpec, handle: fsspec.core.OpenFile, count: int) 
     if count == 0:
         raise SourceError(f"source {spec.name!r}: {handle.path} holds no records; replace the file or remove it "
                           "from the source path in params.yaml.")
+
+
+def bounded_lines(stream: Any, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for every non-blank line of a binary stream; the line is None when it is longer than
+    ``limit`` bytes, which is then skipped a megabyte at a time instead of being read whole."""
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+        elif line.strip():
+            yield number, line
+
+
+def too_long(spec: SourceSpec, position: int, key: str) -> RawRecord:
+    return RawRecord(source=spec.name, position=position, key=key, problem="record_too_large",
+                     detail=f"{key} is longer than max_file_bytes={spec.max_file_bytes:,}")
 
 
 def _inside(root: str, name: str) -> str | None:

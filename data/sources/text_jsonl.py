@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, expand, opened, parse_json_object, require_records
+from data.sources.base import (
+    RawRecord,
+    SourceSpec,
+    bounded_lines,
+    expand,
+    opened,
+    parse_json_object,
+    require_records,
+    too_long,
+)
 
 
 def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
@@ -12,10 +21,9 @@ def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
     for handle in expand(spec):
         start = position
         with opened(spec, handle) as stream:
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                yield text_record(spec, position, number, line)
+            for number, line in bounded_lines(stream, spec.max_file_bytes):
+                yield (too_long(spec, position, f"line {number}") if line is None
+                       else text_record(spec, position, number, line))
                 position += 1
         require_records(spec, handle, position - start)
 

@@ -19,7 +19,7 @@ import torch
 
 from janusflow.config import tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import DEFAULT_PARAMS, load_params, profile_params
+from janusflow.params import DEFAULT_PARAMS, load_params, profile_params, sampling_settings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler
 from janusflow.tokenizer import train_byte_level_bpe
@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cfg-weight", type=float, help="CFG weight (default: params.yaml sampling.cfg_weight)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    sampling = params["sampling"]
-    steps = sampling["steps"] if args.steps is None else args.steps
-    cfg_weight = sampling["cfg_weight"] if args.cfg_weight is None else args.cfg_weight
+    sampling = sampling_settings(params)
+    steps = sampling.steps if args.steps is None else args.steps
+    cfg_weight = sampling.cfg_weight if args.cfg_weight is None else args.cfg_weight
     summary = run(args.out, profile_params(params, "tiny"), steps, cfg_weight, params["seed"])
     print(f"model ({summary['parameters']:,} parameters, official format): {summary['model_dir']}")
     print(f"{len(summary['images'])} images in {summary['generation_seconds']} s: {args.out / 'samples_grid.png'}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from data.settings import SettingsError, from_section
+from data.settings import SettingsError, check_value, from_section
 from data.shapes.conversations import CATEGORIES
 from janusflow.foundations.reading import ReadingPhase, check_curriculum
 from janusflow.foundations.training import TrainingSettings
@@ -18,7 +18,8 @@ SECTION_KEYS = ("out", *NAMES, "gates")
 def _reading(reading: dict[str, Any]) -> tuple[int, tuple[ReadingPhase, ...]]:
     """``foundations.llm.reading``: conversations per LLM step (0: text only) and the curriculum,
     ``[{steps: 1000, categories: [color]}, {categories: [...]}]`` (all categories throughout when absent)."""
-    if set(reading) - {"batch_size", "curriculum"} or int(reading.get("batch_size", 0)) < 0:
+    batch_size = check_value(reading.get("batch_size", 0), int, "foundations.llm.reading.batch_size")
+    if set(reading) - {"batch_size", "curriculum"} or batch_size < 0:
         raise SettingsError(f"foundations.llm.reading is {reading}; give {{batch_size: N, curriculum: [...]}} (N >= 0, "
                             "0 for text only).")
     phases = reading.get("curriculum") or [{}]
@@ -29,7 +30,7 @@ def _reading(reading: dict[str, Any]) -> tuple[int, tuple[ReadingPhase, ...]]:
     except (AttributeError, TypeError, ValueError) as error:
         raise SettingsError(f"foundations.llm.reading.curriculum is {phases}: {error} Each phase is "
                             "{steps: N, categories: [...]}, the last without steps.") from error
-    return int(reading.get("batch_size", 0)), curriculum
+    return batch_size, curriculum
 
 
 @dataclass(frozen=True)
@@ -84,20 +85,26 @@ class FoundationSettings:
         if set(gates) - set(NAMES):
             raise SettingsError(f"foundations.gates names {sorted(set(gates) - set(NAMES))}; use {list(NAMES)}.")
         reading_batch_size, reading_curriculum = _reading(section["llm"].get("reading") or {})
+        def value(name: str, key: str, hint: Any) -> Any:
+            return check_value(section[name][key], hint, f"foundations.{name}.{key}")
+
+        only("tokenizer", ("vocab_size",))
+        only("llm", ("sequence_length", "initializer_range", "reading", "training"))
+        only("encoder", ("text_tower", "training"))
+        only("vae", ("channels", "kl_weight", "object_weight", "training"))
         return cls(
-            out=Path(section["out"]),
-            vocab_size=int(only("tokenizer", ("vocab_size",))["vocab_size"]),
-            sequence_length=int(only("llm", ("sequence_length", "initializer_range", "reading", "training"))[
-                "sequence_length"]),
-            llm_initializer_range=float(section["llm"]["initializer_range"]),
+            out=check_value(section["out"], Path, "foundations.out"),
+            vocab_size=value("tokenizer", "vocab_size", int),
+            sequence_length=value("llm", "sequence_length", int),
+            llm_initializer_range=value("llm", "initializer_range", float),
             llm_reading_batch_size=reading_batch_size,
             llm_reading_curriculum=reading_curriculum,
             llm_training=training("llm"),
-            text_tower=dict(only("encoder", ("text_tower", "training"))["text_tower"]),
+            text_tower=value("encoder", "text_tower", dict[str, int]),
             encoder_training=training("encoder"),
-            vae_channels=tuple(only("vae", ("channels", "kl_weight", "object_weight", "training"))["channels"]),
-            kl_weight=float(section["vae"]["kl_weight"]),
-            vae_object_weight=float(section["vae"]["object_weight"]),
+            vae_channels=value("vae", "channels", tuple[int, ...]),
+            kl_weight=value("vae", "kl_weight", float),
+            vae_object_weight=value("vae", "object_weight", float),
             vae_training=training("vae"),
-            gates=gates,
+            gates=check_value(gates, dict[str, dict[str, dict[str, float]]], "foundations.gates"),
         )

@@ -51,7 +51,7 @@ from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import RunKey, load_params, run_key
+from janusflow.params import RunKey, SamplingSettings, load_params, run_key, sampling_settings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
     CompleteOptimizerState,
@@ -82,7 +82,7 @@ class StageRun:
 
     profile_name: str
     profile: dict[str, Any]
-    sampling: dict[str, Any]
+    sampling: SamplingSettings
     variant: Variant
     stage: StageSettings
     settings: TrainSettings
@@ -96,7 +96,7 @@ class StageRun:
         profile = load_profile(params_path, profile_name)
         params = load_params(params_path)
         chosen = get_variant(params, variant)
-        return cls(profile_name=profile_name, profile=profile, sampling=dict(params.get("sampling") or {}),
+        return cls(profile_name=profile_name, profile=profile, sampling=sampling_settings(params),
                    variant=chosen,
                    stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
                    data=DataProfile.from_profile(profile), seed=run_key(params, variant, seed).seed)
@@ -284,7 +284,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
     if s.sample_prompts and "gen" in run.variant.tasks:
         sampling = run.sampling
         samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval,
-                              int(sampling.get("steps", 30)), float(sampling.get("cfg_weight", 2.0)))]
+                              sampling.steps, sampling.cfg_weight)]
     trainer = Trainer(
         model=composer_model, run_name=f"{run.key.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
