@@ -208,4 +208,4 @@ def test_a_jsonl_line_over_the_limit_is_quarantined_without_being_read_whole(tmp
                       max_file_bytes=1_000_000)
     records = list(read_source(spec))
     assert [(r.key, r.text, r.problem) for r in records] == [
-        ("1", "before", None), ("line 2", None, "record_too_large"), ("3", "after", None)]
+        ("1", "before", None), ("documents.jsonl:2", None, "record_too_large"), ("3", "after", None)]

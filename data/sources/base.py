@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,9 +101,25 @@ def bounded_lines(stream: Any, limit: int) -> Iterator[tuple[int, bytes | None]]
             yield number, line
 
 
-def too_long(spec: SourceSpec, position: int, key: str) -> RawRecord:
-    return RawRecord(source=spec.name, position=position, key=key, problem="record_too_large",
-                     detail=f"{key} is longer than max_file_bytes={spec.max_file_bytes:,}")
+LineParser = Callable[[fsspec.core.OpenFile, int, int, bytes], RawRecord]
+
+
+def jsonl_records(spec: SourceSpec, parse: LineParser) -> Iterator[RawRecord]:
+    """Every record of a JSONL source, one per non-blank line: ``parse(file, position, line number, line)``, or a
+    ``record_too_large`` record for a line over ``max_file_bytes``. An empty file is an error naming it."""
+    position = 0
+    for handle in expand(spec):
+        start = position
+        with opened(spec, handle) as stream:
+            for number, line in bounded_lines(stream, spec.max_file_bytes):
+                if line is None:
+                    key = f"{posixpath.basename(handle.path)}:{number}"
+                    yield RawRecord(source=spec.name, position=position, key=key, problem="record_too_large",
+                                    detail=f"{key} is longer than max_file_bytes={spec.max_file_bytes:,}")
+                else:
+                    yield parse(handle, position, number, line)
+                position += 1
+        require_records(spec, handle, position - start)
 
 
 def _inside(root: str, name: str) -> str | None:

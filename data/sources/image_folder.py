@@ -6,30 +6,17 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 
-from data.sources.base import (
-    RawRecord,
-    SourceSpec,
-    bounded_lines,
-    expand,
-    opened,
-    parse_json_object,
-    read_image_file,
-    require_records,
-    too_long,
-)
+import fsspec
+
+from data.sources.base import RawRecord, SourceSpec, jsonl_records, parse_json_object, read_image_file
 
 
 def read_image_folder(spec: SourceSpec) -> Iterator[RawRecord]:
-    position = 0
-    for handle in expand(spec):
+    def parse(handle: fsspec.core.OpenFile, position: int, number: int, line: bytes) -> RawRecord:
         root = spec.image_root or handle.fs.unstrip_protocol(posixpath.dirname(handle.path))
-        start = position
-        with opened(spec, handle) as stream:
-            for number, line in bounded_lines(stream, spec.max_file_bytes):
-                key = f"{posixpath.basename(handle.path)}:{number}"
-                yield too_long(spec, position, key) if line is None else folder_record(spec, root, position, key, line)
-                position += 1
-        require_records(spec, handle, position - start)
+        return folder_record(spec, root, position, f"{posixpath.basename(handle.path)}:{number}", line)
+
+    return jsonl_records(spec, parse)
 
 
 def folder_record(spec: SourceSpec, root: str, position: int, key: str, line: bytes) -> RawRecord:

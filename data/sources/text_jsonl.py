@@ -4,28 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import (
-    RawRecord,
-    SourceSpec,
-    bounded_lines,
-    expand,
-    opened,
-    parse_json_object,
-    require_records,
-    too_long,
-)
+from data.sources.base import RawRecord, SourceSpec, jsonl_records, parse_json_object
 
 
 def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:
-    position = 0
-    for handle in expand(spec):
-        start = position
-        with opened(spec, handle) as stream:
-            for number, line in bounded_lines(stream, spec.max_file_bytes):
-                yield (too_long(spec, position, f"line {number}") if line is None
-                       else text_record(spec, position, number, line))
-                position += 1
-        require_records(spec, handle, position - start)
+    return jsonl_records(spec, lambda handle, position, number, line: text_record(spec, position, number, line))
 
 
 def text_record(spec: SourceSpec, position: int, number: int, line: bytes) -> RawRecord:
