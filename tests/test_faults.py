@@ -88,6 +88,9 @@ def built(tmp_path_factory) -> tuple[Path, Path, dict[str, dict[str, str]]]:
     outputs as it found them (its rerun restores them), so that the next one starts from the same lineage."""
     root = tmp_path_factory.mktemp("lineage")
     params = single_process(small_data_params(root))
+    raw = yaml.safe_load(params.read_text())
+    raw["profiles"]["tiny"]["foundations"]["out"] = str(root / "foundations")
+    params.write_text(yaml.safe_dump(raw))
     for stage in STAGES:
         assert run(params, stage).returncode == 0
     return root, params, {stage: digests(root / folder) for stage, folder in STAGES.items()}
@@ -149,3 +152,20 @@ def test_a_manifest_with_one_flipped_byte_stops_the_shard_stage(built):
     assert "gen.parquet is missing or differs from the one the filter stage wrote" in result.stderr
     assert digests(root / "shards") == undisturbed["shards"]
     assert run(params, "filter").returncode == 0 and digests(root / "manifests") == undisturbed["filter"]
+
+
+def test_a_foundation_killed_after_training_keeps_the_previous_one_and_its_rerun_matches(built):
+    root, params, _ = built
+    command = [sys.executable, "-m", "janusflow.foundations.cli", "tokenizer", "--params", str(params),
+               "--no-progress"]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    folder = root / "foundations" / "tokenizer"
+    before = digests(folder)
+    assert first.returncode in (0, 1) and "tokenizer.json" in before   # 1: a gate failed; published with its verdict
+    kill = KILL_ON_CALL.replace('runpy.run_module("data.cli"', 'runpy.run_module("janusflow.foundations.cli"')
+    result = subprocess.run([sys.executable, "-c", kill, "janusflow.foundations.gates:gate_failures", "1", "exchange",
+                             *command[3:]], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]   # trained, metrics not yet written
+    assert digests(folder) == before and list(root.glob("foundations/.tokenizer.staging/tokenizer.json"))
+    assert subprocess.run(command, cwd=REPO, capture_output=True, text=True).returncode == first.returncode
+    assert digests(folder) == before

@@ -158,10 +158,6 @@ def read_image_file(spec: SourceSpec, root: str, name: str) -> tuple[bytes | Non
         return None, "unreadable_image", f"{name}: {type(error).__name__}: {error.strerror or 'unreadable'}"
 
 
-def join(root: str, name: str) -> str:
-    return f"{root.rstrip('/')}/{name.lstrip('/')}"
-
-
 def decode_text(payload: bytes) -> tuple[str | None, str | None]:
     """(text, None) for valid UTF-8, (None, "invalid_utf8") otherwise."""
     try:
