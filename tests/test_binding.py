@@ -10,7 +10,7 @@ import torch
 import yaml
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from evals.understanding.binding import (BACKGROUND, COLOR_NAMES, GRID, BindingTask, Vocabulary, example,
+from diagnostics.binding import (BACKGROUND, COLOR_NAMES, GRID, BindingTask, Vocabulary, example,
                                          train)
 
 

@@ -11,7 +11,7 @@ import torch
 from data.shapes.patch_words import patch_labels
 from data.shapes.scene import Scene
 from evals.heldout import read_eval
-from evals.understanding.grounding import (
+from diagnostics.grounding import (
     SLOT_SWAPS,
     answered_batch,
     centre_features,

@@ -13,7 +13,7 @@ from data.shapes.patch_words import PATCH_WORDS, REGION_WORDS, patch_labels, reg
 from data.shapes.scene import Scene, SceneObject
 from data.shapes.world import ShapesWorldConfig
 from janusflow.config import tiny_janusflow_config
-from evals.understanding.reading import train_reading
+from diagnostics.reading import train_reading
 from janusflow.foundations.reading import (
     ReadingPhase,
     SceneReading,

@@ -3,7 +3,7 @@ of the object whose centre lies in that patch, or nothing (the background), and 
 ("top left", as position questions answer).
 
 The understanding encoder learns to say, per patch, which words belong there (a dense objective beside its
-sigmoid loss, ``janusflow.foundations.siglip``); the scene-reading experiment (``evals.understanding.reading``)
+sigmoid loss, ``janusflow.foundations.siglip``); the scene-reading experiment (``diagnostics.reading``)
 asks whether the LLM can learn to answer from a scene written this way. Objects never overlap and keep a gap, so their
 centres lie at least 0.19 of the side apart along one axis and no two share a patch on any grid of at least 6 x 6.
 """

@@ -11,7 +11,7 @@ held-out accuracy (teacher-forced exact match, per category) uses the evaluation
 If it learns quickly, stage 1 only has to map the encoder's patches onto the same vectors (the encoder's
 patch-word head says which vector belongs where). docs/understanding.md gives the curves this command prints.
 
-    python -m evals.understanding.reading --foundations artifacts/tiny/foundations --steps 2000 \
+    python -m diagnostics.reading --foundations artifacts/tiny/foundations --steps 2000 \
         [--curriculum color:1000 color,count,position,existence] [--text-batch-size 8] \
         [--initializer-range 0.02] [--official-system-prompt] [--region-words]
 

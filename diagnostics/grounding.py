@@ -10,7 +10,7 @@ the tiny profile, on the shapes world's held-out scenes:
   aligner's output replaced at object slots, at empty slots or at every slot by what the LLM foundation read
   there (the scene in patch words), which says whether the answers are lost in the image path or in the LLM.
 
-    python -m evals.understanding.grounding --checkpoint artifacts/tiny/training/F/stage3/export
+    python -m diagnostics.grounding --checkpoint artifacts/tiny/training/F/stage3/export
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the answer: only the two together do. The control (``--control``) always asks ab
 answers it. Both train the whole LLM and the aligner with AdamW on the answer token, and report the accuracy on
 256 fixed held-out examples as training goes.
 
-    python -m evals.understanding.binding --foundations artifacts/tiny/foundations [--control] [--random-init]
+    python -m diagnostics.binding --foundations artifacts/tiny/foundations [--control] [--random-init]
 """
 
 from __future__ import annotations
