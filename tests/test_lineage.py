@@ -53,7 +53,7 @@ def test_code_deps_are_what_each_cli_imports_including_what_hand_lists_missed():
     prompts = BY_NAME["benchmark_prompts"].code()
     covered = {path for path in ("data/shapes/scene.py", "data/shapes/captions.py", "evals/generation")
                if any(path == dep or path.startswith(dep + "/") for dep in prompts)}
-    assert covered == {"data/shapes/scene.py", "data/shapes/captions.py", "evals/generation"}   # a folder covers its files
+    assert covered == {"data/shapes/scene.py", "data/shapes/captions.py", "evals/generation"}   # or their folder
     training = BY_NAME["stage2"].code()
     assert {"janusflow/vae.py", "janusflow/foundations/codec.py", "data/images.py", "janusflow/training",
             "janusflow/modeling"} <= set(training)
