@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import LlamaConfig
+
+from data.settings import SettingsError, check_value
 
 MODEL_TYPE = "multi_modality"
 
@@ -337,3 +340,15 @@ def tiny_janusflow_config(vocab_size: int, image_size: int = 64, und_patch_size:
         },
         "repa_config": {"enabled": True, "layer": repa_layer, "hidden_size": hidden * 2},
     }, source="tiny config")
+
+
+def tiny_config_from_section(section: dict[str, Any], vocab_size: int, where: str = "model") -> JanusFlowConfig:
+    """``tiny_janusflow_config`` from a params.yaml ``model`` section: unknown keys and values of the wrong type
+    are errors naming the key and what it takes."""
+    hints = typing.get_type_hints(tiny_janusflow_config)
+    valid = sorted(set(hints) - {"vocab_size", "return"})
+    unknown = sorted(set(section) - set(valid))
+    if unknown:
+        raise SettingsError(f"{where} has unknown key(s) {unknown}; valid keys are {valid}.")
+    return tiny_janusflow_config(vocab_size=vocab_size, **{key: check_value(value, hints[key], f"{where}.{key}")
+                                                           for key, value in section.items()})

@@ -17,7 +17,7 @@ import yaml
 from dagster import ConfigurableResource, PipesSubprocessClient
 
 from data.profile import DataProfile
-from data.settings import load_profile, selected_profile
+from data.settings import check_value, load_profile, selected_profile
 from evals.settings import EvalSettings
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.params import RunKey
@@ -56,7 +56,7 @@ class PipelinePaths(ConfigurableResource):
         return ReportSettings.from_profile(self.section())
 
     def checks(self) -> dict[str, Any]:
-        return dict(self.section().get("checks") or {})
+        return check_value(self.section().get("checks") or {}, dict[str, dict[str, float]], "checks")
 
     def cli_args(self) -> list[str]:
         return ["--params", self.params, "--profile", self.profile_name]

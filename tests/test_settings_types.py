@@ -9,6 +9,7 @@ import yaml
 
 from data.settings import SettingsError, check_value, from_section
 from data.shards import ShardConfig
+from janusflow.config import tiny_config_from_section
 from janusflow.foundations.settings import FoundationSettings
 from janusflow.params import SamplingSettings, sampling_settings
 from janusflow.training.stages import load_stage
@@ -85,3 +86,15 @@ def test_foundation_and_sampling_sections_check_their_types():
     del params["sampling"]["steps"]
     with pytest.raises(SettingsError, match=r"^sampling is missing key\(s\) \['steps'\]; valid keys are \['cfg_weight', "):
         sampling_settings(params)
+
+
+def test_model_and_checks_sections_check_their_types():
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    model = dict(params["profiles"]["tiny"]["model"])
+    assert tiny_config_from_section(model, 448).language_config["hidden_size"] == 64
+    with pytest.raises(SettingsError, match=r"^model.hidden is '64' \(str\); expected an integer.$"):
+        tiny_config_from_section({**model, "hidden": "64"}, 448)
+    with pytest.raises(SettingsError, match=r"^model has unknown key\(s\) \['hiden'\]; valid keys are \['chat_"):
+        tiny_config_from_section({"hiden": 64}, 448)
+    with pytest.raises(SettingsError, match=r"^checks.quarantine_rate.min is '1%' \(str\); expected a number.$"):
+        check_value({"quarantine_rate": {"min": "1%"}}, dict[str, dict[str, float]], "checks")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from janusflow.config import tiny_janusflow_config
+from janusflow.config import tiny_config_from_section
 from janusflow.modeling import JanusFlowModel
 from janusflow.params import DEFAULT_PARAMS, load_params, profile_params, sampling_settings
 from janusflow.processor import JanusFlowProcessor
@@ -44,7 +44,7 @@ def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["foundations"]["tokenizer"]["vocab_size"])
-    config = tiny_janusflow_config(vocab_size=len(tokenizer), **tiny["model"])
+    config = tiny_config_from_section(tiny["model"], len(tokenizer))
     torch.manual_seed(seed)
     JanusFlowModel(config).save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")

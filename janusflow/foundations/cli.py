@@ -24,7 +24,7 @@ from data.profile import DataProfile
 from data.publish import publishing
 from data.shapes.alt_text import alt_text_batches
 from data.settings import SettingsError, add_profile_options, code_version, load_profile, parse_with_profile
-from janusflow.config import JanusFlowConfig, tiny_janusflow_config
+from janusflow.config import JanusFlowConfig, tiny_config_from_section
 from janusflow.foundations.corpus import HeldOut, load_heldout, training_pairs, training_texts
 from janusflow.foundations.gates import gate_failures
 from janusflow.foundations.language_model import pretrain_language_model
@@ -56,7 +56,7 @@ class Context:
         return AutoTokenizer.from_pretrained(directory)
 
     def config(self, vocab_size: int) -> JanusFlowConfig:
-        return tiny_janusflow_config(vocab_size=vocab_size, **self.model)
+        return tiny_config_from_section(self.model, vocab_size)
 
     def scene_reading(self, tokenizer: PreTrainedTokenizerBase, heldout: HeldOut) -> SceneReading | None:
         """The LLM's scene reading, in the model's chat layout: training scenes of the shapes world, and the

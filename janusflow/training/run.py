@@ -44,7 +44,7 @@ from data.profile import DataProfile
 from data.publish import output_lock, publishing, write_atomic
 from data.settings import SettingsError, code_version, load_profile
 from janusflow.checkpoint import read_state_dict
-from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_janusflow_config
+from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config_from_section
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
 from janusflow.foundations.codec import profile_codec
@@ -119,7 +119,7 @@ class StageRun:
             return official_janusflow_1_3b_config()
         if not isinstance(model, dict):
             raise SettingsError(f"model is {model!r}; give tiny_janusflow_config sizes or 'official_janusflow_1_3b'.")
-        return tiny_janusflow_config(vocab_size=vocab_size, **model)
+        return tiny_config_from_section(model, vocab_size)
 
     def foundations(self) -> dict[str, Any]:
         return self.profile.get("foundations") or {}
