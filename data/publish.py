@@ -79,6 +79,7 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def _remove(path: Path) -> None:
+    """Delete a file, link or folder; nothing when the path does not exist."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
@@ -96,8 +97,7 @@ def swap_in(staging: Path, target: Path) -> None:
         _remove(staging)
         return
     previous = _sibling(target, "previous")
-    if previous.exists():
-        _remove(previous)
+    _remove(previous)
     os.rename(target, previous)
     os.rename(staging, target)
     _remove(previous)
@@ -109,9 +109,8 @@ def recover(target: Path) -> None:
     previous = _sibling(target, "previous")
     if previous.exists() and not target.exists():
         os.rename(previous, target)
-    for leftover in (previous, _sibling(target, "staging")):
-        if leftover.exists() or leftover.is_symlink():
-            _remove(leftover)
+    _remove(previous)
+    _remove(_sibling(target, "staging"))
 
 
 @contextlib.contextmanager

@@ -150,7 +150,8 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
     checked against the filter's record of them first; the shards are verified (hashes, and samples = manifest
     rows) before they replace the previous ones, all together."""
     manifests = Path(manifests)
-    expected = verify_manifests(manifests)
+    recorded = verify_manifests(manifests)
+    expected = {task: entry["rows"] for task, entry in recorded.items()}
     summary: dict = {"config": asdict(config), "tasks": {}, "code_version": code_version()}
     tasks = [t for t in COLUMNS if t in expected]
     if not tasks:
@@ -176,7 +177,7 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
                     held = held_out(sample["source"], sample["key"], config.validation_fraction)
                     (val if held else train).write(sample)
             summary["tasks"][task] = {**shard_info(targets["train"]), "validation": shard_info(targets["val"]),
-                                      "manifest_sha256": file_digest(manifests / f"{task}.parquet")}
+                                      "manifest_sha256": recorded[task]["sha256"]}
         (staging / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

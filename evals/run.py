@@ -236,47 +236,42 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     started = time.perf_counter()
     root = run.settings.variant_dir(key)
     with output_lock(root):   # a second evaluation of the same run refuses to start instead of mixing files
-        return _evaluate_into(run, variant, key, path, root, with_sweep, progress, started)
-
-
-def _evaluate_into(run: EvalRun, variant: Variant, key: RunKey, path: Path, root: Path, with_sweep: bool,
-                   progress: bool, started: float) -> dict:
-    loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
-    weights = fingerprint(path)
-    claim_variant_folder(root, weights, progress)
-    generation = None
-    understanding: dict[str, dict] = {}
-    sweep_rows = None
-    if "gen" in variant.tasks:
-        scorers = run.scorers(progress)
-        generation = evaluate_generation(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
-                                         root / "generation", progress=progress)
-        if scorers.judge_here:
-            generation["detector"] = run.detector_check()
-            generation["bounds"] = generation_bounds(run.prompt_sets, run.fid_scenes(), scorers, loaded.codec,
-                                                     root / "generation" / "bounds",
-                                                     run.settings.generation.resolution, run.seed)
-        if with_sweep:
-            g = run.settings.generation
-            sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
-                               root / "sweep", g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
-    if "und" in variant.tasks:
-        u = run.settings.understanding
-        for benchmark in u.benchmarks:
-            folder, questions = root / "understanding" / benchmark, run.questions(benchmark)
-            asked = [evaluate(loaded.model, loaded.processor, benchmark, these, where, u.batch_size, u.max_new_tokens,
-                              u.answer_suffix, u.choice_suffix, progress, loaded.codec)
-                     for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
-            understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
-    result = {"variant": variant.name, "seed": key.seed, "description": variant.description,
-              "tasks": list(variant.tasks),
-              "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
-              "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",
-              "fid_extractor": generation["fid"]["extractor"] if generation else None,
-              "summary": summary(generation, understanding), "generation": generation,
-              "understanding": understanding, "sweep": sweep_rows,
-              "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
-    write_atomic(root / "metrics.json", json.dumps(result, indent=1) + "\n")
-    write_atomic(run.settings.summary_path(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
-                                                             indent=1) + "\n")
-    return result
+        loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
+        weights = fingerprint(path)
+        claim_variant_folder(root, weights, progress)
+        generation = None
+        understanding: dict[str, dict] = {}
+        sweep_rows = None
+        if "gen" in variant.tasks:
+            scorers = run.scorers(progress)
+            generation = evaluate_generation(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(),
+                                             scorers, root / "generation", progress=progress)
+            if scorers.judge_here:
+                generation["detector"] = run.detector_check()
+                generation["bounds"] = generation_bounds(run.prompt_sets, run.fid_scenes(), scorers, loaded.codec,
+                                                         root / "generation" / "bounds",
+                                                         run.settings.generation.resolution, run.seed)
+            if with_sweep:
+                g = run.settings.generation
+                sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
+                                   root / "sweep", g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
+        if "und" in variant.tasks:
+            u = run.settings.understanding
+            for benchmark in u.benchmarks:
+                folder, questions = root / "understanding" / benchmark, run.questions(benchmark)
+                asked = [evaluate(loaded.model, loaded.processor, benchmark, these, where, u.batch_size,
+                                  u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress, loaded.codec)
+                         for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
+                understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
+        result = {"variant": variant.name, "seed": key.seed, "description": variant.description,
+                  "tasks": list(variant.tasks),
+                  "profile": run.profile_name, "checkpoint": str(path), "checkpoint_fingerprint": weights,
+                  "benchmark_set": "shapes world" if run.settings.understanding.sets == SHAPES else "standard",
+                  "fid_extractor": generation["fid"]["extractor"] if generation else None,
+                  "summary": summary(generation, understanding), "generation": generation,
+                  "understanding": understanding, "sweep": sweep_rows,
+                  "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
+        write_atomic(root / "metrics.json", json.dumps(result, indent=1) + "\n")
+        write_atomic(run.settings.summary_path(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
+                                                                 indent=1) + "\n")
+        return result

@@ -43,7 +43,6 @@ from data.mixture import build_mixture
 from data.profile import DataProfile
 from data.publish import output_lock, publishing, write_atomic
 from data.settings import SettingsError, code_version, load_profile
-from janusflow.checkpoint import read_state_dict
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config_from_section
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
@@ -396,7 +395,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     if dist.get_global_rank() == 0:
         exported = JanusFlowModel(model.config)  # FSDP has replaced the trained model's parameters by shards
         exported.load_state_dict(weights)
-        with publishing(run.directory / "export", verify=read_state_dict) as staging:
+        with publishing(run.directory / "export") as staging:
             exported.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
         write_atomic(run.directory / "metrics.json", json.dumps(report, indent=1, default=str))
