@@ -33,18 +33,16 @@ from streaming import StreamingDataLoader
 from torch.utils.data import DataLoader, Dataset
 
 from data.collate import MixedBatchCollator
-from data.filtering import FilterConfig
 from data.manifest import build_manifests
-from data.mixture import LoaderConfig, build_mixture
-from data.profile import DataProfile
-from data.settings import load_profile
-from data.shapes.world import ShapesWorldConfig, write_shapes_world
-from data.shards import ShardConfig, write_shards
-from data.sources import source_specs
+from data.mixture import build_mixture
+from data.shapes.world import write_shapes_world
+from data.shards import write_shards
 from data.streaming import encode_sample
 from janusflow.config import tiny_janusflow_config
 from janusflow.processor import JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
+from settings.data import FilterConfig, LoaderConfig, ShapesWorldConfig, ShardConfig, SourceSpec
+from settings.params import load_params
 
 BATCH = 32
 
@@ -81,8 +79,8 @@ def build(root: Path, records: int, raw_resolution: int) -> tuple[dict[int, floa
     world = ShapesWorldConfig(resolution=raw_resolution, gen_pairs=10, conversations=records, text_documents=10,
                               eval_scenes=1, broken_fraction=0.0)
     write_shapes_world(world, root / "raw", progress=False)
-    specs = source_specs([{"name": "shapes_und", "format": "llava", "path": str(root / "raw/und/conversations.json"),
-                           "image_root": str(root / "raw/und/images"), "feeds": "und"}])
+    specs = [SourceSpec(name="shapes_und", format="llava", path=str(root / "raw/und/conversations.json"),
+                        image_root=str(root / "raw/und/images"), feeds="und")]
     filters = {"und": FilterConfig(min_side=32, max_words=300)}
     rates = {}
     for workers in (1, 2):
@@ -133,7 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/data_cpu.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    loader = DataProfile.from_profile(load_profile(args.params, "tiny")).loader
+    loader = load_params(args.params).select("tiny").data.loader
     runs = {}
     for resolution in args.raw_resolutions:
         with tempfile.TemporaryDirectory() as tmp:

@@ -48,15 +48,16 @@ def build_sampler(seed: int = 0) -> FlowSampler:
 
 
 def ours(sampler: FlowSampler, seeds: list[int]):
-    return sampler.sample(PROMPTS, seeds, steps=STEPS, cfg_weight=CFG)
+    return sampler.sample(PROMPTS, seeds, steps=STEPS, cfg_weight=CFG, template="sft")
 
 
 def ours_one_prompt_per_call(sampler: FlowSampler, seeds: list[int]):
-    return [sampler.sample([p], [s], steps=STEPS, cfg_weight=CFG) for p, s in zip(PROMPTS, seeds)]
+    return [sampler.sample([p], [s], steps=STEPS, cfg_weight=CFG, template="sft") for p, s in zip(PROMPTS, seeds)]
 
 
 def official_demo_behaviour(sampler: FlowSampler, seeds: list[int]):
-    outs = [sampler.sample([p], [s], steps=STEPS, cfg_weight=CFG, cache_prefix=False) for p, s in zip(PROMPTS, seeds)]
+    outs = [sampler.sample([p], [s], steps=STEPS, cfg_weight=CFG, template="sft", cache_prefix=False)
+            for p, s in zip(PROMPTS, seeds)]
     return torch.cat([o.latents for o in outs]), torch.cat([o.images for o in outs])
 
 

@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sampler = build(args.config, args.device, getattr(torch, args.dtype))
-    run = {"steps": args.steps, "cfg_weight": args.cfg_weight}
-    sampler.sample(PROMPTS[:1], [0], steps=2, cfg_weight=args.cfg_weight)  # warm-up (kernels, allocator)
+    run = {"steps": args.steps, "cfg_weight": args.cfg_weight, "template": "sft"}
+    sampler.sample(PROMPTS[:1], [0], steps=2, cfg_weight=args.cfg_weight, template="sft")  # warm-up (kernels, allocator)
     rows = []
     for batch in args.batch_sizes:
         prompts = (PROMPTS * (batch // len(PROMPTS) + 1))[:batch]

@@ -25,9 +25,8 @@ from composer.algorithms import GradientClipping
 from composer.core import DataSpec
 from training_full_size import synthetic_batch
 
-from janusflow.config import tiny_janusflow_config
+from janusflow.config import tiny_config
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import load_params, profile_params
 from janusflow.processor import JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
 from janusflow.training.callbacks import StepSeed
@@ -35,18 +34,19 @@ from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import step_generator
 from janusflow.vae import LatentCodec, tiny_vae
+from settings.params import load_params
 
 CORPUS = ["a photo of two red circles", "a blue square left of a green triangle", "What colour is it?"] * 20
 
 
 def build(batch_size: int, steps: int) -> tuple[JanusFlowComposerModel, list[dict]]:
-    tiny = profile_params(load_params(), "tiny")
-    tokenizer = train_byte_level_bpe(CORPUS, vocab_size=tiny["foundations"]["tokenizer"]["vocab_size"])
-    config = tiny_janusflow_config(vocab_size=len(tokenizer), **tiny["model"])
+    tiny = load_params().select("tiny")
+    tokenizer = train_byte_level_bpe(CORPUS, vocab_size=tiny.foundations.tokenizer.vocab_size)
+    config = tiny_config(tiny.model, len(tokenizer))
     torch.manual_seed(0)
     model = JanusFlowModel(config)
     codec = LatentCodec(tiny_vae(sample_size=config.und_encoder_spec().image_size,
-                                 channels=tuple(tiny["foundations"]["vae"]["channels"]), attention=False))
+                                 channels=tiny.foundations.vae.channels, attention=False))
     composer_model = JanusFlowComposerModel(model, codec, JanusFlowProcessor.for_model(tokenizer, config))
     batch = synthetic_batch(batch_size, config.und_encoder_spec().image_size, config.und_encoder_spec().num_tokens,
                             config.llama_config().vocab_size, "cpu")

@@ -31,8 +31,8 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
 from janusflow.training.objective import Objective, step_generator
-from janusflow.training.settings import fsdp_mixed_precision
 from janusflow.vae import LatentCodec, tiny_vae
+from settings.training import fsdp_mixed_precision
 
 PROMPT_TOKENS, CHAT_TOKENS, ANSWER_TOKENS = 64, 704, 64
 

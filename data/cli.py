@@ -13,30 +13,33 @@ import argparse
 import sys
 
 from data.manifest import build_manifests
-from data.profile import DataProfile
-from data.settings import add_profile_options, load_profile, parse_with_profile
 from data.shapes.world import write_shapes_world
 from data.shards import write_shards
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import Profile, load_params
 
 
-def shapes_world(profile: DataProfile, progress: bool) -> dict:
-    if profile.shapes_world is None:
+def shapes_world(profile: Profile, progress: bool) -> dict:
+    data = profile.data
+    if data.shapes_world is None:
         raise SystemExit("this profile has no data.shapes_world section; the shapes world belongs to the tiny profile.")
-    counts = write_shapes_world(profile.shapes_world, profile.paths["raw"], progress=progress)
-    print(f"shapes world written to {profile.paths['raw']}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    counts = write_shapes_world(data.shapes_world, data.paths.raw, progress=progress)
+    print(f"shapes world written to {data.paths.raw}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
 
-def filter_sources(profile: DataProfile, progress: bool) -> dict:
-    report = build_manifests(profile.sources, profile.filters, profile.paths["manifests"], seed=profile.seed,
-                             workers=profile.workers, progress=progress)
-    print((profile.paths["manifests"] / "report.md").read_text())
+def filter_sources(profile: Profile, progress: bool) -> dict:
+    data = profile.data
+    report = build_manifests(data.sources, data.filters, data.paths.manifests, seed=profile.seed,
+                             workers=data.workers, progress=progress)
+    print((data.paths.manifests / "report.md").read_text())
     return report
 
 
-def shards(profile: DataProfile, progress: bool) -> dict:
-    summary = write_shards(profile.sources, profile.paths["manifests"], profile.paths["shards"], profile.shards,
-                           workers=profile.workers, progress=progress)
+def shards(profile: Profile, progress: bool) -> dict:
+    data = profile.data
+    summary = write_shards(data.sources, data.paths.manifests, data.paths.shards, data.shards,
+                           workers=data.workers, progress=progress)
     for task, info in summary["tasks"].items():
         print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes; held out for "
               f"validation: {info['validation']['samples']} samples; hashes verified")
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
     args = parse_with_profile(parser, argv)
-    profile = DataProfile.from_profile(load_profile(args.params, args.profile))
+    profile = load_params(args.params).select(args.profile)
     COMMANDS[args.command](profile, progress=not args.no_progress)
     return 0
 

@@ -13,28 +13,7 @@ from typing import Any
 
 from data.images import ImageProblem, decode_image, pixel_hash
 from data.sources.base import IMAGE_TAG, RawRecord
-
-
-@dataclass(frozen=True)
-class FilterConfig:
-    """Thresholds for one data type (params.yaml ``data.filters.<type>``); fields a type has no use for are ignored."""
-
-    min_side: int = 32
-    max_aspect_ratio: float = 3.0
-    max_pixels: int = 40_000_000
-    min_aesthetic: float | None = None
-    min_words: int = 1
-    max_words: int = 300
-    max_chars: int = 20_000
-    convert_modes: bool = True
-    dedup: bool = True
-    keep_fraction: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.keep_fraction <= 1.0:
-            raise ValueError(f"keep_fraction={self.keep_fraction} must be in (0, 1]; 1 keeps every passing record.")
-        if self.max_aspect_ratio < 1.0:
-            raise ValueError(f"max_aspect_ratio={self.max_aspect_ratio} must be >= 1 (long side / short side).")
+from settings.data import FilterConfig
 
 
 @dataclass

@@ -19,12 +19,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from data.filtering import FilterConfig, Verdict, check_record
+from data.filtering import Verdict, check_record
 from data.integrity import IntegrityError, file_digest
 from data.parallel import ordered_map
 from data.publish import publishing
-from data.settings import code_version
-from data.sources import RawRecord, SourceSpec, read_source
+from data.sources import RawRecord, read_source
+from settings.data import FilterConfig, SourceSpec
+from settings.provenance import code_version
 
 QUARANTINE_COLUMNS = ["task", "source", "position", "key", "reason", "detail"]
 

@@ -9,61 +9,18 @@ rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from streaming import Stream
 
-from data.settings import SettingsError, check_value
 from data.shards import index_digest, validate_cache, verify_shards
-from data.sources.base import TASKS
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
+from settings.data import TASKS
 
 
 class MixtureError(ValueError):
     """A mixture that cannot be built: a required stream is missing, or the ratio is empty or malformed."""
-
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """How training reads a mixture (params.yaml ``data.loader``).
-
-    ``predownload``: samples Streaming prepares ahead of the reader. While it runs ahead, Streaming takes a file
-    lock per sample, which halves iteration speed on fast local shards; a value at least the epoch size prepares
-    everything at the start instead (the tiny profile's setting). Leave it None (8 batches) for remote shards.
-    """
-
-    predownload: int | None = None
-    num_workers: int = 0
-    prefetch_factor: int | None = None
-
-
-@dataclass(frozen=True)
-class MixturePhase:
-    ratio: dict[str, float]
-    steps: int | None = None
-
-
-def mixture_phases(section: list[dict[str, Any]], where: str) -> list[MixturePhase]:
-    """Parse a stage's ``mixture`` list; every phase but the last needs ``steps``."""
-    if not section:
-        raise SettingsError(f"{where} is empty; give at least one phase {{ratio: {{und: .., gen: .., text: ..}}}}.")
-    phases = []
-    for index, entry in enumerate(section):
-        unknown = sorted(set(entry) - {"ratio", "steps"})
-        if unknown:
-            raise SettingsError(f"{where}[{index}] has unknown key(s) {unknown}; valid keys are ['ratio', 'steps'].")
-        ratio = {task: check_value(weight, float, f"{where}[{index}].ratio.{task}")
-                 for task, weight in dict(entry.get("ratio") or {}).items()}
-        bad = sorted(set(ratio) - set(TASKS))
-        if bad or any(v < 0 for v in ratio.values()):
-            raise SettingsError(f"{where}[{index}].ratio must map {list(TASKS)} to non-negative weights, got {ratio}.")
-        steps = check_value(entry.get("steps"), int | None, f"{where}[{index}].steps")
-        if steps is None and index < len(section) - 1:
-            raise SettingsError(f"{where}[{index}] needs 'steps' (how long it lasts); only the last phase may omit it.")
-        phases.append(MixturePhase(ratio=ratio, steps=steps))
-    return phases
 
 
 def active_streams(ratio: dict[str, float]) -> dict[str, float]:

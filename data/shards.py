@@ -15,7 +15,7 @@ import math
 import shutil
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -29,8 +29,9 @@ from data.integrity import file_digest
 from data.manifest import verify_manifests
 from data.parallel import ordered_map
 from data.publish import publishing
-from data.settings import code_version
-from data.sources import RawRecord, SourceSpec, read_source
+from data.sources import RawRecord, read_source
+from settings.data import ShardConfig, SourceSpec
+from settings.provenance import code_version
 
 COLUMNS: dict[str, dict[str, str]] = {
     "und": {"task": "str", "source": "str", "key": "str", "image": "png", "conversation": "json", "meta": "json"},
@@ -47,20 +48,6 @@ class ShardIntegrityError(RuntimeError):
 
 class ManifestMismatchError(RuntimeError):
     """The raw sources no longer match the manifest the filter wrote."""
-
-
-@dataclass(frozen=True)
-class ShardConfig:
-    und_image_size: int = 64
-    gen_image_size: int = 64
-    compression: str = "zstd"
-    hashes: tuple[str, ...] = ("sha1", "xxh64")
-    size_limit: str | int = "8mb"   # bytes, or a size such as "64mb" (Streaming reads both)
-    validation_fraction: float = 0.0    # share of each data type's records held out for validation losses
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"shards.validation_fraction is {self.validation_fraction}; use a share in [0, 1).")
 
 
 def held_out(source: str, key: str, fraction: float) -> bool:

@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from data.settings import add_profile_options, parse_with_profile
 from data.shapes.patch_words import patch_labels
 from data.shapes.scene import COLORS, SHAPES, Scene
 from evals.heldout import read_eval
@@ -35,6 +34,8 @@ from janusflow.foundations.reading import SlotWords, answer_accuracy, patch_word
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor, SequenceBatch, preprocess_image
 from janusflow.vae import LatentCodec
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import load_params
 
 
 def scene_id(question: Question) -> str:
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     add_profile_options(parser)
     parser.add_argument("--out", default=None, help="default: <checkpoint>/../grounding")
     args = parse_with_profile(parser, argv)
-    run = EvalRun.from_params(args.params, args.profile)
+    run = EvalRun.from_params(load_params(args.params), args.profile)
     loaded = load_checkpoint(args.checkpoint, profile_codec(run.profile), run.settings.device)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "grounding"
     out.mkdir(parents=True, exist_ok=True)

@@ -28,23 +28,15 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from data.profile import DataProfile
-from data.settings import add_profile_options, load_profile, parse_with_profile
-from janusflow.config import tiny_janusflow_config
+from janusflow.config import tiny_config
 from janusflow.foundations.corpus import load_heldout, training_texts
 from janusflow.foundations.language_model import pack, step_loss
-from janusflow.foundations.reading import (
-    ReadingPhase,
-    SceneReading,
-    SlotWords,
-    check_curriculum,
-    heldout_reading,
-    reading_accuracy,
-    reading_batches,
-)
-from janusflow.foundations.settings import FoundationSettings
-from janusflow.foundations.training import TrainingSettings, random_indices, train
+from janusflow.foundations.reading import SceneReading, SlotWords, heldout_reading, reading_accuracy, reading_batches
+from janusflow.foundations.training import random_indices, train
 from janusflow.processor import DEFAULT_SYSTEM_PROMPT, JanusFlowProcessor
+from settings.cli import add_profile_options, parse_with_profile
+from settings.foundations import FoundationSettings, ReadingPhase, TrainingSettings, check_curriculum
+from settings.params import load_params
 
 HELD_OUT_QUESTIONS = 800
 
@@ -103,26 +95,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="text rows per step (default: params' foundations.llm.training.batch_size)")
     parser.add_argument("--out", default=None, help="a JSON file for the settings and the accuracy curve")
     args = parse_with_profile(parser, argv)
-    profile = load_profile(args.params, args.profile)
-    data, settings = DataProfile.from_profile(profile), FoundationSettings.from_profile(profile)
-    if data.shapes_world is None:
-        raise SystemExit("scene reading needs the profile's data.shapes_world section.")
+    profile = load_params(args.params).select(args.profile)
+    data, settings = profile.data, profile.foundations
+    if data.shapes_world is None or not isinstance(settings, FoundationSettings):
+        raise SystemExit("scene reading needs a tiny-model profile with a data.shapes_world section.")
     tokenizer = AutoTokenizer.from_pretrained(Path(args.foundations) / "tokenizer")
-    config = tiny_janusflow_config(vocab_size=len(tokenizer), **profile["model"])
+    config = tiny_config(profile.model, len(tokenizer))
     processor = JanusFlowProcessor.for_model(
         tokenizer, config, **({"system_prompt": DEFAULT_SYSTEM_PROMPT} if args.official_system_prompt else {}))
-    heldout = load_heldout(data.paths["raw"])
-    curriculum = settings.llm_reading_curriculum if args.curriculum is None else parse_curriculum(args.curriculum)
+    heldout = load_heldout(data.paths.raw)
+    curriculum = settings.llm.reading.curriculum if args.curriculum is None else parse_curriculum(args.curriculum)
     words = SlotWords.of(tokenizer, args.region_words)
     asked = [q for q in heldout.questions if q["category"] in curriculum[-1].categories][:HELD_OUT_QUESTIONS]
     held = heldout_reading(dict(zip(heldout.scene_ids, heldout.scenes)), asked, processor)
-    text_rows = pack(training_texts(data.paths["shards"], data.paths["cache"]), tokenizer, settings.sequence_length)
+    text_rows = pack(training_texts(data.paths.shards, data.paths.cache), tokenizer, settings.llm.sequence_length)
     llama = config.llama_config()
-    llama.initializer_range = args.initializer_range or settings.llm_initializer_range
-    torch.manual_seed(settings.llm_training.seed)
-    training = replace(settings.llm_training, steps=args.steps,
-                       learning_rate=args.learning_rate or settings.llm_training.learning_rate,
-                       batch_size=args.text_batch_size or settings.llm_training.batch_size)
+    llama.initializer_range = args.initializer_range or settings.llm.initializer_range
+    training = settings.llm.training
+    torch.manual_seed(training.seed)
+    training = replace(training, steps=args.steps, learning_rate=args.learning_rate or training.learning_rate,
+                       batch_size=args.text_batch_size or training.batch_size)
     reading = SceneReading(reading_batches(data.shapes_world, processor, args.batch_size, curriculum), held, words)
     curve = train_reading(LlamaForCausalLM(llama), reading, text_rows, training)
     if args.out:

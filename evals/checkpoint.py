@@ -15,6 +15,7 @@ from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler
 from janusflow.vae import LatentCodec
 
+
 @dataclass
 class EvalCheckpoint:
     path: Path

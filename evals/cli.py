@@ -15,15 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from data.settings import SettingsError, add_profile_options, parse_with_profile
 from evals.generation.harness import RunFolderMismatch
 from evals.run import EvalRun, evaluate_variant, vae_ceiling
 from evals.tables import write_tables
 from janusflow.checkpoint import CheckpointMismatchError
-from janusflow.params import RunKey
-
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import load_params
+from settings.run import RunKey
+from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parse_with_profile(parser, argv)
     try:
-        run = EvalRun.from_params(args.params, args.profile)
+        run = EvalRun.from_params(load_params(args.params), args.profile)
         if args.command == "prompts":
             sets = run.prompt_sets
             print(f"prompt sets in {run.settings.out / 'prompts'}: GenEval {len(sets.geneval)}, DPG {len(sets.dpg)}, "
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_variant(run, args.variant, args.checkpoint, args.sweep, not args.no_progress, args.seed)
             shown = ", ".join(f"{k}={v}" for k, v in result["summary"].items() if v is not None)
             print(f"{args.variant} ({args.profile}, {result['seconds']} s): {shown}; "
-                  f"{run.settings.variant_dir(RunKey(args.variant, result['seed'])) / 'metrics.json'}")
+                  f"{run.settings.layout.run_dir(RunKey(args.variant, result['seed'])) / 'metrics.json'}")
         else:
-            written = write_tables(run.settings.out, run.profile_name, list(run.params["variants"]), run.seeds[0])
+            written = write_tables(run.settings.out, run.profile_name, list(run.params.variants), run.seeds[0])
             print("tables: " + ", ".join(str(p) for p in written))
     except (SettingsError, FileNotFoundError, CheckpointMismatchError, RunFolderMismatch, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -24,11 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
 from data.publish import write_atomic
 from evals.generation.geneval import summarize
-from evals.settings import EvalSettings
-from janusflow.params import RunKey, load_params, run_key
+from settings.cli import add_profile_options, parse_with_profile
+from settings.evaluation import EvalSettings
+from settings.layout import EvalLayout
+from settings.params import load_params
+from settings.run import RunKey
+from settings.typed import SettingsError
 
 RESULT_FILES = {"geneval": "geneval_results.jsonl", "dpg": "dpg_results.txt"}
 DPG_SCORE = re.compile(r"^DPG-Bench score:\s*([0-9.eE+-]+)\s*$", re.MULTILINE)
@@ -53,12 +56,12 @@ class JudgeRun:
 def sample_folders(settings: EvalSettings, run: RunKey) -> dict[str, Path]:
     """Where the evaluation leaves what each judge reads: GenEval's ``<index>/metadata.jsonl + samples/`` layout
     and DPG-Bench's 2x2 grids named by item id."""
-    generation = settings.variant_dir(run) / "generation"
+    generation = settings.layout.run_dir(run) / "generation"
     return {"geneval": generation / "geneval" / "geneval", "dpg": generation / "dpg" / "grids"}
 
 
 def judge_runs(settings: EvalSettings, run: RunKey) -> list[JudgeRun]:
-    folders, out = sample_folders(settings, run), settings.judged_dir(run)
+    folders, out = sample_folders(settings, run), settings.layout.judged_dir(run)
     unknown = sorted(set(settings.external_judges) - set(RESULT_FILES))
     if unknown:
         raise SettingsError(f"evaluation.external_judges names {unknown}; the judges are {sorted(RESULT_FILES)}.")
@@ -117,7 +120,7 @@ def run_judge(judge: JudgeRun) -> dict:
 
 
 def evaluated_fingerprint(settings: EvalSettings, run: RunKey) -> str:
-    metrics = settings.variant_dir(run) / "metrics.json"
+    metrics = settings.layout.run_dir(run) / "metrics.json"
     if not metrics.is_file():
         raise FileNotFoundError(f"{metrics} is missing; evaluate the run first (dvc repro benchmark_results@"
                                 f"{run.name}).")
@@ -127,7 +130,7 @@ def evaluated_fingerprint(settings: EvalSettings, run: RunKey) -> str:
 def judge_variant(settings: EvalSettings, run: RunKey) -> dict:
     """Run every configured judge whose results are missing or belong to other weights; write and return
     ``<out>/judged/<variant>/seed<seed>/judged.json``."""
-    out = settings.judged_dir(run)
+    out = settings.layout.judged_dir(run)
     record = out / "judged.json"
     runs = judge_runs(settings, run)
     fingerprint = evaluated_fingerprint(settings, run) if runs else None
@@ -160,11 +163,11 @@ def with_judgements(result: dict, judged: dict) -> dict:
 def read_results(out: Path, variants: list[str], seed: int) -> dict[str, dict]:
     """Each evaluated variant's ``metrics.json`` of the run from ``seed``, in variant order, with its external
     judgements read back."""
-    settings, found = EvalSettings(out=out), {}
+    layout, found = EvalLayout(out), {}
     for variant in variants:
-        path = settings.variant_dir(RunKey(variant, seed)) / "metrics.json"
+        path = layout.metrics(RunKey(variant, seed))
         if path.is_file():
-            judged = settings.judged_dir(RunKey(variant, seed)) / "judged.json"
+            judged = layout.judged_dir(RunKey(variant, seed)) / "judged.json"
             result = json.loads(path.read_text())
             found[variant] = with_judgements(result, json.loads(judged.read_text())) if judged.is_file() else result
     return found
@@ -178,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     add_profile_options(parser)
     args = parse_with_profile(parser, argv)
     try:
-        settings = EvalSettings.from_profile(load_profile(args.params, args.profile))
-        run = run_key(load_params(args.params), args.variant, args.seed)
+        params = load_params(args.params)
+        settings = params.select(args.profile).evaluation
+        run = params.run(args.variant, args.seed)
         result = judge_variant(settings, run)
     except (SettingsError, FileNotFoundError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -24,9 +24,7 @@ import numpy as np
 from PIL import Image
 from transformers import AutoTokenizer
 
-from data.profile import DataProfile
 from data.publish import atomic_file, output_lock, write_atomic
-from data.settings import code_version, load_profile
 from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
 from evals.checkpoint import EvalCheckpoint, fingerprint, load_checkpoint
@@ -45,22 +43,25 @@ from evals.generation.layouts import IMAGES_PER_PROMPT
 from evals.generation.prompt_sets import PromptSets, build_prompt_sets
 from evals.generation.runner import Alignment, Scorers, evaluate_generation, sweep
 from evals.heldout import read_eval
-from evals.settings import SHAPES, TINY_ENCODER, EvalSettings
 from evals.understanding.questions import Question
 from evals.understanding.runner import evaluate
-from evals.understanding.shuffled import shuffled_images
 from evals.understanding.shapes_sets import shapes_questions
+from evals.understanding.shuffled import shuffled_images
 from evals.understanding.standard_sets import standard_questions
 from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.corpus import load_heldout
 from janusflow.foundations.metrics import detected_exactly, psnr
-from janusflow.foundations.settings import FoundationSettings
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.foundations.vae import reconstruct
-from janusflow.params import RunKey, load_params, run_key, sampling_settings, study_seeds
-from janusflow.training.settings import TrainSettings
-from janusflow.training.variants import Variant, get_variant
 from janusflow.vae import load_vae
+from settings.data import DataSettings
+from settings.evaluation import SHAPES, TINY_ENCODER, EvalSettings
+from settings.foundations import FoundationSettings
+from settings.params import Params, Profile, load_params
+from settings.provenance import code_version
+from settings.run import RunKey
+from settings.training import Variant
+from settings.typed import SettingsError
 
 UNDERSTANDING_KEYS = ("vqa", "pope", "mmbench", "vqav2", "gqa")
 SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", *UNDERSTANDING_KEYS,
@@ -69,41 +70,54 @@ SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "cli
 
 @dataclass
 class EvalRun:
-    profile_name: str
-    profile: dict[str, Any]
-    params: dict[str, Any]
-    settings: EvalSettings
-    data: DataProfile
+    """The evaluation of one profile's runs."""
+
+    params: Params
+    profile: Profile
 
     @classmethod
-    def from_params(cls, params_path: str | Path, profile_name: str) -> EvalRun:
-        profile = load_profile(params_path, profile_name)
-        return cls(profile_name, profile, load_params(params_path), EvalSettings.from_profile(profile),
-                   DataProfile.from_profile(profile))
+    def from_params(cls, params: Params | str | Path, profile: str | None) -> EvalRun:
+        """``params``: parsed, or a params file; ``profile`` None: the file's own."""
+        params = params if isinstance(params, Params) else load_params(params)
+        return cls(params, params.select(profile))
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile.name
+
+    @property
+    def settings(self) -> EvalSettings:
+        return self.profile.evaluation
+
+    @property
+    def data(self) -> DataSettings:
+        return self.profile.data
 
     @property
     def seed(self) -> int:
-        return int(self.profile.get("seed", 0))
+        return self.profile.seed
 
     @property
     def eval_dir(self) -> Path:
-        return self.data.paths["raw"] / "eval"
+        return self.data.paths.raw / "eval"
 
     def variant(self, name: str) -> Variant:
-        return get_variant(self.params, name)
+        return self.params.variant(name)
 
     @property
     def seeds(self) -> list[int]:
-        return study_seeds(self.params)
+        return list(self.params.seeds)
 
     def checkpoint_path(self, run: RunKey) -> Path:
-        return TrainSettings.from_profile(self.profile).stage_dir(run, "stage3") / "export"
+        return self.profile.training.layout.stage_dir(run, "stage3") / "export"
 
     def sample_settings(self) -> SampleSettings:
+        """The top-level sampling with the evaluation's explicit overrides (``evaluation.generation.sampling``)."""
         g = self.settings.generation
-        return SampleSettings(steps=g.steps, cfg_weight=g.cfg_weight, seed=g.seed,
-                              images_per_prompt=IMAGES_PER_PROMPT, batch_size=g.batch_size,
-                              template=sampling_settings(self.params).template)
+        sampling = self.params.sampling.with_overrides(g.sampling, f"profiles.{self.profile_name}.evaluation."
+                                                                   "generation.sampling")
+        return SampleSettings(steps=sampling.steps, cfg_weight=sampling.cfg_weight, seed=g.seed,
+                              images_per_prompt=IMAGES_PER_PROMPT, batch_size=g.batch_size, template=sampling.template)
 
     @cached_property
     def prompt_sets(self) -> PromptSets:
@@ -112,7 +126,10 @@ class EvalRun:
                                  world.max_objects if world else 4)
 
     def _tiny_encoder(self) -> tuple[SiglipDualEncoder, Any]:
-        foundations = FoundationSettings.from_profile(self.profile)
+        foundations = self.profile.foundations
+        if not isinstance(foundations, FoundationSettings):
+            raise SettingsError(f"profile {self.profile_name} scores with the tiny encoder, which only a tiny-model "
+                                "profile trains; set evaluation.generation.feature_model and alignment_model.")
         encoder = SiglipDualEncoder.from_pretrained(foundations.directory("encoder"))
         return encoder, AutoTokenizer.from_pretrained(foundations.directory("tokenizer"), local_files_only=True)
 
@@ -189,7 +206,7 @@ def vae_ceiling(run: EvalRun, vae: str | Path) -> dict:
     """What one VAE lets generation be judged to draw on ``run``'s prompts: the PSNR and the detector's exact reads
     of its held-out reconstructions (as its foundation reports them), and the ``through_vae`` bounds; images under
     ``<out>/vae_ceiling/<vae folder name>/``."""
-    codec, heldout = load_vae(vae), load_heldout(run.data.paths["raw"])
+    codec, heldout = load_vae(vae), load_heldout(run.data.paths.raw)
     reconstruction = reconstruct(codec.vae, heldout.images)
     through = generation_bounds(run.prompt_sets, run.fid_scenes(), run.scorers(progress=False), codec,
                                 run.settings.out / "vae_ceiling" / Path(vae).name,
@@ -230,11 +247,11 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     ``seeds``), and the sweeps when asked or when the variant is in ``sweep_variants`` (first seed only); writes
     ``<out>/<variant>/seed<seed>/metrics.json`` and its summary ``<out>/metrics/<variant>/seed<seed>.json``."""
     variant = run.variant(variant_name)
-    key = run_key(run.params, variant.name, seed)
+    key = run.params.run(variant.name, seed)
     with_sweep = with_sweep or (variant.name in run.settings.generation.sweep_variants and key.seed == run.seeds[0])
     path = Path(checkpoint) if checkpoint else run.checkpoint_path(key)
     started = time.perf_counter()
-    root = run.settings.variant_dir(key)
+    root = run.settings.layout.run_dir(key)
     with output_lock(root):   # a second evaluation of the same run refuses to start instead of mixing files
         loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
         weights = fingerprint(path)
@@ -272,6 +289,6 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
                   "understanding": understanding, "sweep": sweep_rows,
                   "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
         write_atomic(root / "metrics.json", json.dumps(result, indent=1) + "\n")
-        write_atomic(run.settings.summary_path(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
+        write_atomic(run.settings.layout.summary(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
                                                                  indent=1) + "\n")
         return result

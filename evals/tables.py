@@ -9,7 +9,6 @@ are the tiny encoder's, not Inception's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd

@@ -9,15 +9,16 @@ Unknown fields are errors, not silently ignored: a typo in a size would otherwis
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import LlamaConfig
 
-from data.settings import SettingsError, check_value
+from settings.model import TinyModelSettings
+from settings.training import UND_ENCODER_SOURCES
 
 MODEL_TYPE = "multi_modality"
 
@@ -42,7 +43,6 @@ REPA_FIELDS = {"enabled", "layer", "hidden_size", "target_dim"}
 # model; the others encode the image's VAE latents with a VAE+ConvNeXt encoder: the generation encoder itself
 # ("shared_generation", variant B) or a copy of it with its own weights ("separate_generation", variant C);
 # "none" builds a generation-only model (variant E).
-UND_ENCODER_SOURCES = ("siglip", "shared_generation", "separate_generation", "none")
 TOP_LEVEL = {"model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "language_config",
              "vision_und_enc_config", "vision_gen_enc_config", "vision_gen_dec_config", "repa_config",
              "und_encoder_source", "chat_system_prompt"}
@@ -342,13 +342,6 @@ def tiny_janusflow_config(vocab_size: int, image_size: int = 64, und_patch_size:
     }, source="tiny config")
 
 
-def tiny_config_from_section(section: dict[str, Any], vocab_size: int, where: str = "model") -> JanusFlowConfig:
-    """``tiny_janusflow_config`` from a params.yaml ``model`` section: unknown keys and values of the wrong type
-    are errors naming the key and what it takes."""
-    hints = typing.get_type_hints(tiny_janusflow_config)
-    valid = sorted(set(hints) - {"vocab_size", "return"})
-    unknown = sorted(set(section) - set(valid))
-    if unknown:
-        raise SettingsError(f"{where} has unknown key(s) {unknown}; valid keys are {valid}.")
-    return tiny_janusflow_config(vocab_size=vocab_size, **{key: check_value(value, hints[key], f"{where}.{key}")
-                                                           for key, value in section.items()})
+def tiny_config(model: TinyModelSettings, vocab_size: int) -> JanusFlowConfig:
+    """``tiny_janusflow_config`` with a params.yaml ``model`` section's sizes."""
+    return tiny_janusflow_config(vocab_size=vocab_size, **dataclasses.asdict(model))

@@ -27,6 +27,7 @@ from janusflow.tokenizer import (
     IMAGE_TOKEN,
     PAD_TOKEN,
 )
+from settings.sampling import Template
 
 IGNORE_INDEX = -100
 DEFAULT_SYSTEM_PROMPT = (
@@ -36,7 +37,6 @@ DEFAULT_SYSTEM_PROMPT = (
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
 ROLES = ("User", "Assistant")
-GenerationTemplate = Literal["sft", "pretrain"]
 
 
 class TokenizerError(ValueError):
@@ -285,7 +285,7 @@ class JanusFlowProcessor:
     # ----- generation ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def generation_text(prompt: str, template: GenerationTemplate = "sft") -> str:
+    def generation_text(prompt: str, template: Template = "sft") -> str:
         """The text before the generation tag: SFT form ``User: ...\\n\\nAssistant:`` or pre-training form."""
         if template == "sft":
             return f"User: {prompt.strip()}\n\nAssistant:"
@@ -293,7 +293,7 @@ class JanusFlowProcessor:
             return prompt.strip()
         raise ValueError(f"unknown generation template {template!r}; use 'sft' or 'pretrain'.")
 
-    def generation_prompt_ids(self, prompt: str, template: GenerationTemplate = "sft", reserved: int = 0,
+    def generation_prompt_ids(self, prompt: str, template: Template = "sft", reserved: int = 0,
                               truncate: bool = False) -> list[int]:
         """BOS + the prompt's ids, up to (not including) the generation tag; ``reserved`` is the number of slots
         that follow (time + image tokens), checked against the context (with ``truncate``, the prompt is cut)."""
@@ -307,7 +307,7 @@ class JanusFlowProcessor:
             )
         return row
 
-    def encode_generation_prompts(self, prompts: Sequence[str], template: GenerationTemplate = "sft",
+    def encode_generation_prompts(self, prompts: Sequence[str], template: Template = "sft",
                                   reserved: int = 0) -> GenerationPrefix:
         """Left-padded BOS + prompt ids for a batch of prompts."""
         if isinstance(prompts, str):

@@ -17,8 +17,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from janusflow.modeling.janusflow import JanusFlowModel
-from janusflow.processor import GenerationTemplate, JanusFlowProcessor
+from janusflow.processor import JanusFlowProcessor
 from janusflow.vae import LatentCodec
+from settings.sampling import Template
 
 
 @dataclass
@@ -78,9 +79,12 @@ class FlowSampler:
         self.num_latent_tokens = (latent_size // patch) ** 2
 
     @torch.no_grad()
-    def sample(self, prompts: Sequence[str], seeds: Sequence[int], steps: int = 30, cfg_weight: float = 2.0,
-               template: GenerationTemplate = "sft", batch_size: int | None = None, cache_prefix: bool = True,
+    def sample(self, prompts: Sequence[str], seeds: Sequence[int], *, steps: int, cfg_weight: float,
+               template: Template, batch_size: int | None = None, cache_prefix: bool = True,
                decode: bool = True, progress: bool = False) -> SampleOutput:
+        """One image per (prompt, seed), ``steps`` Euler steps at CFG weight ``cfg_weight``. The sampling settings
+        have no defaults here: they are params.yaml ``sampling`` (the paper's 30 steps at w = 2, SFT template),
+        passed by every caller."""
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds; give one seed per image.")
         if steps < 1:
@@ -101,7 +105,7 @@ class FlowSampler:
         return SampleOutput(latents=latents, images=images)
 
     def _sample_batch(self, prompts: Sequence[str], seeds: Sequence[int], steps: int, cfg_weight: float,
-                      template: GenerationTemplate, cache_prefix: bool, bar: tqdm) -> torch.Tensor:
+                      template: Template, cache_prefix: bool, bar: tqdm) -> torch.Tensor:
         device = self.model.device
         prefix = self.processor.encode_generation_prompts(prompts, template, reserved=1 + self.num_latent_tokens)
         use_cfg = cfg_weight != 1.0

@@ -18,12 +18,10 @@ from dagster import (
 )
 
 from data import cli as data_cli
-from data.sources.base import TASKS
 from evals.judges import judge_variant
 from evals.run import EvalRun, evaluate_variant
 from evals.tables import write_tables
 from janusflow.foundations import cli as foundations_cli
-from janusflow.params import DEFAULT_PARAMS, load_params
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME, upstream_assets
 from orchestration.metadata import data_version
@@ -31,6 +29,8 @@ from orchestration.partitions import run_of, runs_partitions
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
 from reports.collect import collect
 from reports.render import render
+from settings.data import TASKS
+from settings.params import DEFAULT_PARAMS, load_params
 
 POOL = "janusflow"  # every asset writes artifacts and dvc.lock: one at a time (limit in .dagster_home/dagster.yaml)
 runs = runs_partitions(load_params(DEFAULT_PARAMS))  # variant x seed
@@ -63,20 +63,20 @@ def materialized(context: AssetExecutionContext, dvc: DvcResource, name: str, me
 @asset(group_name="data", pool=POOL, **lineage("raw_sources"),
        description="Raw sources: the shapes world (tiny) or the external data the paper profile's sources point at.")
 def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    profile = paths.data()
-    if profile.shapes_world is None:
+    profile = paths.settings()
+    if profile.data.shapes_world is None:
         return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
                                  data_version=data_version({}, []))
     data_cli.shapes_world(profile, progress=False)
-    return materialized(context, dvc, "raw_sources", node_metadata.raw_sources(paths), [profile.paths["raw"]])
+    return materialized(context, dvc, "raw_sources", node_metadata.raw_sources(paths), [profile.data.paths.raw])
 
 
 @asset(group_name="data", pool=POOL, **lineage("manifests"),
        description="Filtered manifests per data type (parquet) and the quarantine report.")
 def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    profile = paths.data()
+    profile = paths.settings()
     data_cli.filter_sources(profile, progress=False)
-    return materialized(context, dvc, "manifests", node_metadata.manifests(paths), [profile.paths["manifests"]])
+    return materialized(context, dvc, "manifests", node_metadata.manifests(paths), [profile.data.paths.manifests])
 
 
 @multi_asset(specs=[AssetSpec(f"shards_{task}", group_name="data", **lineage("shards"),
@@ -84,14 +84,14 @@ def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcReso
                                           f"validation split (val/{task})") for task in TASKS],
              name="shards", pool=POOL)
 def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource):
-    profile = paths.data()
+    profile = paths.settings()
     data_cli.shards(profile, progress=False)
     hashes = dvc.commit("shards")
     for task in TASKS:
         key = f"shards_{task}"
         yield MaterializeResult(asset_key=key, metadata=built(context, key, node_metadata.shards(paths, task)),
                                 data_version=data_version(BY_NAME["shards"].asset_hashes(key, hashes),
-                                                          [profile.paths["shards"] / task]))
+                                                          [profile.data.paths.shards / task]))
 
 
 def foundation_asset(name: str):
@@ -123,7 +123,7 @@ def stage_asset(stage: str):
               launcher: TrainerLauncher) -> MaterializeResult:
         run = run_of(context.partition_key)
         launcher.launch(context, paths, stage, run)
-        folder = paths.training().stage_dir(run, stage)
+        folder = paths.training().layout.stage_dir(run, stage)
         return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, run),
                             [folder / "export"])
 
@@ -148,10 +148,10 @@ def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc:
                    "understanding; sweeps for evaluation.generation.sweep_variants).")
 def benchmark_results(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     key = run_of(context.partition_key)
-    run = EvalRun.from_params(paths.params, paths.profile_name)
+    run = EvalRun.from_params(paths.parsed(), paths.profile_name)
     evaluate_variant(run, key.variant, progress=False, seed=key.seed)
     return materialized(context, dvc, "benchmark_results", node_metadata.benchmark_results(paths, key),
-                        [run.settings.summary_path(key)])
+                        [run.settings.layout.summary(key)])
 
 
 @asset(group_name="evaluation", partitions_def=runs, pool=POOL, **lineage("external_judgements"),
@@ -163,14 +163,14 @@ def external_judgements(context: AssetExecutionContext, paths: PipelinePaths, dv
     settings = paths.evaluation()
     judge_variant(settings, run)
     return materialized(context, dvc, "external_judgements", node_metadata.external_judgements(paths, run),
-                        [settings.judged_dir(run)])
+                        [settings.layout.judged_dir(run)])
 
 
 @asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("benchmark_tables"),
        description="The paper's Tables 2-5 from every evaluated variant (CSV + Markdown).")
 def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-    run = EvalRun.from_params(paths.params, paths.profile_name)
-    write_tables(run.settings.out, run.profile_name, list(run.params["variants"]), run.seeds[0])
+    run = EvalRun.from_params(paths.parsed(), paths.profile_name)
+    write_tables(run.settings.out, run.profile_name, list(run.params.variants), run.seeds[0])
     return materialized(context, dvc, "benchmark_tables", node_metadata.benchmark_tables(paths),
                         [run.settings.out / "tables" / "tables.md"])
 
@@ -179,8 +179,8 @@ def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: 
        description="The comparison report of A-F (Markdown + self-contained HTML) with the paper's claims checked.")
 def comparison_report(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     settings = paths.report()
-    run = EvalRun.from_params(paths.params, paths.profile_name)
-    written = render(collect(run, settings, dict(run.params["variants"])), settings.out, settings.close_tolerance)
+    run = EvalRun.from_params(paths.parsed(), paths.profile_name)
+    written = render(collect(run, settings, dict(run.params.variants)), settings.out, settings.close_tolerance)
     return materialized(context, dvc, "comparison_report", node_metadata.comparison_report(paths),
                         [written["markdown"]])
 

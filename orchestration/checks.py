@@ -33,9 +33,9 @@ PERCENT_METRICS = ("geneval_overall", "dpg_score", "pope_accuracy", *UNDERSTANDI
 @asset_check(asset=manifests, blocking=True, description="Each data type's quarantine rate lies within "
              "checks.quarantine_rate (a rate of 0 on the tiny profile would mean the filters never ran).")
 def quarantine_rate_in_bounds(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-    bounds = paths.checks().get("quarantine_rate") or {}
-    low, high = float(bounds.get("min", 0.0)), float(bounds.get("max", 1.0))
-    report = read_json(paths.data().paths["manifests"] / "report.json")
+    bounds = paths.checks().quarantine_rate
+    low, high = bounds.min, bounds.max
+    report = read_json(paths.data().paths.manifests / "report.json")
     rates = {t: c["quarantined"] / c["read"] for t, c in (report.get("tasks") or {}).items() if c.get("read")}
     outside = {t: r for t, r in rates.items() if not low <= r <= high}
     return AssetCheckResult(passed=bool(rates) and not outside,
@@ -49,10 +49,10 @@ def shard_check(task: str):
                              "together they hold the manifest's kept rows.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
         data = paths.data()
-        kept = (read_json(data.paths["manifests"] / "report.json").get("tasks") or {}).get(task, {}).get("kept")
+        kept = (read_json(data.paths.manifests / "report.json").get("tasks") or {}).get(task, {}).get("kept")
         try:
-            samples = verify_shards(data.paths["shards"] / task)
-            held_out = verify_shards(data.paths["shards"] / "val" / task)
+            samples = verify_shards(data.paths.shards / task)
+            held_out = verify_shards(data.paths.shards / "val" / task)
         except (ShardIntegrityError, FileNotFoundError) as error:
             return AssetCheckResult(passed=False, metadata={"error": str(error)})
         return AssetCheckResult(passed=samples + held_out == kept,
@@ -110,7 +110,7 @@ def stage_check(stage_asset):
     @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=runs,
                  description=f"{stage}'s exported weights are all finite and its loss fell over the stage.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-        folder = paths.training().stage_dir(run_of(context.partition_key), stage)
+        folder = paths.training().layout.stage_dir(run_of(context.partition_key), stage)
         tensors, bad = finite_weights(folder / "export")
         curve = folder / "losses.csv"
         first, last = loss_fell(pd.read_csv(curve)) if curve.is_file() else (math.nan, math.nan)
@@ -156,7 +156,7 @@ def result_problems(result: dict) -> list[str]:
              description="Every benchmark number is finite and within its range, each task the variant trained has "
                          "its metrics, and most questions ran without an error.")
 def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-    result = read_json(paths.evaluation().variant_dir(run_of(context.partition_key)) / "metrics.json")
+    result = read_json(paths.evaluation().layout.run_dir(run_of(context.partition_key)) / "metrics.json")
     problems = result_problems(result)
     return AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("data", "janusflow", "evals", "reports", "orchestration")
+PACKAGES = ("settings", "data", "janusflow", "evals", "reports", "orchestration")
 
 
 def module_file(module: str, root: Path = ROOT) -> Path | None:

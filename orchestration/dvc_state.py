@@ -24,12 +24,13 @@ from dagster import (
     sensor,
 )
 
-from janusflow.params import RunKey, load_params, study_seeds
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME
 from orchestration.metadata import data_version
 from orchestration.partitions import partition_key, run_of_dvc_item
 from orchestration.resources import DvcResource, PipelinePaths
+from settings.params import load_params
+from settings.run import RunKey
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster keeps a materialization's data version
 
@@ -77,7 +78,7 @@ def latest_version(instance: DagsterInstance, state: NodeState) -> str | None:
 def record_dvc_state(instance: DagsterInstance, paths: PipelinePaths, dvc: DvcResource) -> list[NodeState]:
     """Record every node of dvc.lock whose data version the instance does not have yet; returns them."""
     params = load_params(paths.params)
-    runs = {RunKey(variant, seed) for variant in params["variants"] for seed in study_seeds(params)}
+    runs = set(params.runs())
     recorded = []
     for state in lock_states(dvc, runs):
         if latest_version(instance, state) == state.version.value:

@@ -17,13 +17,12 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from janusflow.training.stages import STAGES
 from orchestration.code_deps import ROOT, collapse, content_hash, module_closure
+from settings.training import STAGES
 
 ART = "artifacts/${profile}"
 RUN = "${item.variant}/seed${item.seed}"            # a run's folder (janusflow.params.RunKey.folder)

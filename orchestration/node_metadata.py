@@ -10,11 +10,11 @@ import pandas as pd
 from dagster import MetadataValue
 
 from evals.run import EvalRun
-from janusflow.params import RunKey
-from janusflow.training.stages import STAGES
 from orchestration.metadata import image, read_json, table
 from orchestration.resources import PipelinePaths
 from reports.figures import loss_curves
+from settings.run import RunKey
+from settings.training import STAGES
 
 Metadata = dict[str, Any]
 
@@ -24,13 +24,13 @@ def raw_sources(paths: PipelinePaths) -> Metadata:
     if profile.shapes_world is None:
         listed = [{"source": s.name, "format": s.format, "path": s.path, "feeds": s.feeds} for s in profile.sources]
         return {"sources": table(listed)}
-    counts = read_json(profile.paths["raw"] / "world.json").get("counts") or {}
+    counts = read_json(profile.paths.raw / "world.json").get("counts") or {}
     return {"records": table([{"kind": k, "count": v} for k, v in counts.items()]),
-            "path": MetadataValue.path(str(profile.paths["raw"]))}
+            "path": MetadataValue.path(str(profile.paths.raw))}
 
 
 def manifests(paths: PipelinePaths) -> Metadata:
-    folder = paths.data().paths["manifests"]
+    folder = paths.data().paths.manifests
     report = read_json(folder / "report.json")
     reasons: dict[str, int] = {}
     for source in (report.get("sources") or {}).values():
@@ -42,7 +42,7 @@ def manifests(paths: PipelinePaths) -> Metadata:
 
 
 def shards(paths: PipelinePaths, task: str) -> Metadata:
-    folder = paths.data().paths["shards"]
+    folder = paths.data().paths.shards
     info = (read_json(folder / "summary.json").get("tasks") or {}).get(task, {})
     return {"samples": info.get("samples", 0), "shards": info.get("shards", 0), "bytes": info.get("bytes", 0),
             "validation_samples": info.get("validation", {}).get("samples", 0),
@@ -61,7 +61,7 @@ def foundation(paths: PipelinePaths, name: str) -> Metadata:
 
 
 def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
-    folder = paths.training().stage_dir(run, stage)
+    folder = paths.training().layout.stage_dir(run, stage)
     report = read_json(folder / "metrics.json")
     losses = report.get("losses") or {}
     metadata: Metadata = {
@@ -80,25 +80,25 @@ def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
 
 
 def benchmark_prompts(paths: PipelinePaths) -> Metadata:
-    sets = EvalRun.from_params(paths.params, paths.profile_name).prompt_sets
+    sets = EvalRun.from_params(paths.parsed(), paths.profile_name).prompt_sets
     return {"geneval": len(sets.geneval), "dpg": len(sets.dpg), "fid": len(sets.fid)}
 
 
 def benchmark_results(paths: PipelinePaths, run: RunKey) -> Metadata:
     settings = paths.evaluation()
-    result = read_json(settings.variant_dir(run) / "metrics.json")
+    result = read_json(settings.layout.run_dir(run) / "metrics.json")
     summary = {k: v for k, v in (result.get("summary") or {}).items() if v is not None}
     return {"summary": table([summary]), **{k: float(v) for k, v in summary.items()},
             "seconds": float(result.get("seconds", 0.0)),
-            "metrics": MetadataValue.path(str(settings.variant_dir(run) / "metrics.json"))}
+            "metrics": MetadataValue.path(str(settings.layout.run_dir(run) / "metrics.json"))}
 
 
 def external_judgements(paths: PipelinePaths, run: RunKey) -> Metadata:
-    judged = read_json(paths.evaluation().judged_dir(run) / "judged.json")
+    judged = read_json(paths.evaluation().layout.judged_dir(run) / "judged.json")
     scores = {f"{name}_score": float(judged[name].get("overall", judged[name].get("dpg_score", 0.0)))
               for name in judged.get("judges") or []}
     return {"judges": ", ".join(judged.get("judges") or []) or "none (judged inside the evaluation)", **scores,
-            "path": MetadataValue.path(str(paths.evaluation().judged_dir(run)))}
+            "path": MetadataValue.path(str(paths.evaluation().layout.judged_dir(run)))}
 
 
 def benchmark_tables(paths: PipelinePaths) -> Metadata:

@@ -1,21 +1,20 @@
 """The study's runs as Dagster partitions: two dimensions, variant x seed, read from params.yaml (``variants``,
 ``seeds``), so ``seeds: [0, 1, 2]`` runs every per-run asset three times. DVC's matrix names the same run
-``<variant>-<seed>`` (``stage1@F-0``); ``janusflow.params.RunKey`` is the run in the library."""
+``<variant>-<seed>`` (``stage1@F-0``); ``settings.run.RunKey`` is the run in the library."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from dagster import MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from janusflow.params import RunKey, study_seeds
+from settings.params import Params
+from settings.run import RunKey
 
 VARIANT, SEED = "variant", "seed"
 
 
-def runs_partitions(params: dict[str, Any]) -> MultiPartitionsDefinition:
-    return MultiPartitionsDefinition({VARIANT: StaticPartitionsDefinition(list(params["variants"])),
-                                      SEED: StaticPartitionsDefinition([str(s) for s in study_seeds(params)])})
+def runs_partitions(params: Params) -> MultiPartitionsDefinition:
+    return MultiPartitionsDefinition({VARIANT: StaticPartitionsDefinition(list(params.variants)),
+                                      SEED: StaticPartitionsDefinition([str(s) for s in params.seeds])})
 
 
 def partition_key(run: RunKey) -> MultiPartitionKey:

@@ -16,47 +16,51 @@ from typing import Any
 import yaml
 from dagster import ConfigurableResource, PipesSubprocessClient
 
-from data.profile import DataProfile
-from data.settings import check_value, load_profile, selected_profile
-from evals.settings import EvalSettings
-from janusflow.foundations.settings import FoundationSettings
-from janusflow.params import RunKey
-from janusflow.training.settings import TrainSettings
-from reports.settings import ReportSettings
+from settings.checks import CheckSettings
+from settings.data import DataSettings
+from settings.evaluation import EvalSettings
+from settings.foundations import FoundationSettings, PretrainedFoundations
+from settings.params import Params, Profile, load_params
+from settings.report import ReportSettings
+from settings.run import RunKey
+from settings.training import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class PipelinePaths(ConfigurableResource):
-    """The params file and profile every asset reads; paths come from the library's own settings classes."""
+    """The params file and profile every asset reads (parsed once per process by ``settings.params``)."""
 
     params: str = str(ROOT / "params.yaml")
     profile: str = ""  # empty: params.yaml's top-level ``profile``
 
+    def parsed(self) -> Params:
+        return load_params(self.params)
+
+    def settings(self) -> Profile:
+        return self.parsed().select(self.profile or None)
+
     @property
     def profile_name(self) -> str:
-        return selected_profile(self.params, self.profile)
+        return self.settings().name
 
-    def section(self) -> dict[str, Any]:
-        return load_profile(self.params, self.profile_name)
+    def data(self) -> DataSettings:
+        return self.settings().data
 
-    def data(self) -> DataProfile:
-        return DataProfile.from_profile(self.section())
-
-    def foundations(self) -> FoundationSettings:
-        return FoundationSettings.from_profile(self.section())
+    def foundations(self) -> FoundationSettings | PretrainedFoundations:
+        return self.settings().foundations
 
     def training(self) -> TrainSettings:
-        return TrainSettings.from_profile(self.section())
+        return self.settings().training
 
     def evaluation(self) -> EvalSettings:
-        return EvalSettings.from_profile(self.section())
+        return self.settings().evaluation
 
     def report(self) -> ReportSettings:
-        return ReportSettings.from_profile(self.section())
+        return self.settings().report
 
-    def checks(self) -> dict[str, Any]:
-        return check_value(self.section().get("checks") or {}, dict[str, dict[str, float]], "checks")
+    def checks(self) -> CheckSettings:
+        return self.settings().checks
 
     def cli_args(self) -> list[str]:
         return ["--params", self.params, "--profile", self.profile_name]
@@ -140,8 +144,8 @@ class TrainerLauncher(ConfigurableResource):
         from janusflow.training.run import StageRun, run_stage
 
         if self.resolved_mode(paths.profile_name) == "in_process":
-            return run_stage(StageRun.from_params(paths.params, paths.profile_name, run.variant, stage, run.seed))
+            return run_stage(StageRun.from_params(paths.parsed(), paths.profile_name, run.variant, stage, run.seed))
         command = [*(self.command or [sys.executable]), "-m", "orchestration.pipes_stage", stage, "--variant",
                    run.variant, "--seed", str(run.seed), *paths.cli_args()]
         PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
-        return json.loads((paths.training().stage_dir(run, stage) / "metrics.json").read_text())
+        return json.loads((paths.training().layout.stage_dir(run, stage) / "metrics.json").read_text())

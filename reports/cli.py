@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from data.settings import SettingsError, add_profile_options, load_profile, parse_with_profile
 from evals.run import EvalRun
 from reports.collect import collect
 from reports.render import render
-from reports.settings import ReportSettings
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import load_params
+from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,13 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--where", action="store_true", help="only print where the report is")
     args = parse_with_profile(parser, argv)
     try:
-        settings = ReportSettings.from_profile(load_profile(args.params, args.profile))
+        params = load_params(args.params)
+        settings = params.select(args.profile).report
         if args.where:
             html = settings.out.resolve() / "report.html"
             print(f"report: {html}" if html.is_file() else f"no report yet at {html}; run make run (or dvc repro).")
             return 0 if html.is_file() else 1
-        run = EvalRun.from_params(args.params, args.profile)
-        inputs = collect(run, settings, dict(run.params["variants"]))
+        run = EvalRun.from_params(params, args.profile)
+        inputs = collect(run, settings, dict(params.variants))
         paths = render(inputs, settings.out, settings.close_tolerance)
     except (SettingsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

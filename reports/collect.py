@@ -13,10 +13,9 @@ import pandas as pd
 from evals.judges import read_results
 from evals.run import EvalRun
 from evals.tables import REFERENCE_DIR
-from janusflow.params import RunKey
-from janusflow.training.settings import TrainSettings
-from janusflow.training.stages import STAGES
-from reports.settings import ReportSettings
+from settings.report import ReportSettings
+from settings.run import RunKey
+from settings.training import STAGES, Variant
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Example:
 @dataclass
 class ReportInputs:
     profile: str
-    variants: dict[str, dict]                                       # name -> its params.yaml entry, in order
+    variants: dict[str, Variant]                                    # name -> its params.yaml entry, in order
     results: dict[str, dict]                                        # name -> metrics.json of the main run
     pooled: dict[str, list[dict]]                                   # name -> summaries of every run (seeds)
     losses: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)  # (variant, stage) -> losses.csv
@@ -73,7 +72,7 @@ def read_examples(run: EvalRun, variants: list[str], count: int) -> list[Example
         return []
     answers: dict[str, dict[str, str]] = {}
     for variant in variants:
-        path = run.settings.variant_dir(RunKey(variant, run.seeds[0])) / "understanding" / "vqa" / "predictions.jsonl"
+        path = run.settings.layout.run_dir(RunKey(variant, run.seeds[0])) / "understanding" / "vqa" / "predictions.jsonl"
         if path.is_file():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             answers[variant] = {r["id"]: r.get("prediction", "") for r in rows if "id" in r}
@@ -91,7 +90,7 @@ def read_examples(run: EvalRun, variants: list[str], count: int) -> list[Example
                     {v: preds.get(q.id, "") for v, preds in answers.items()}) for q in chosen]
 
 
-def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, dict],
+def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, Variant],
             reference_dir: Path = REFERENCE_DIR) -> ReportInputs:
     names, first = list(variants), run.seeds[0]
     results = {v: r for v, r in read_results(run.settings.out, names, first).items()
@@ -101,14 +100,14 @@ def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, dict],
                       *((extra, s) for extra in settings.extra_results for s in run.seeds)]:
         for variant, result in read_results(out, names, seed).items():
             pooled.setdefault(variant, []).append(result["summary"])
-    training = TrainSettings.from_profile(run.profile)
+    training = run.profile.training
     losses, grids = {}, {}
     for variant in names:
         for stage in STAGES:
-            path = training.stage_dir(RunKey(variant, first), stage) / "losses.csv"
+            path = training.layout.stage_dir(RunKey(variant, first), stage) / "losses.csv"
             if path.is_file():
                 losses[(variant, stage)] = pd.read_csv(path)
-        grid = last_sample_grid(training.stage_dir(RunKey(variant, first), "stage3") / "samples")
+        grid = last_sample_grid(training.layout.stage_dir(RunKey(variant, first), "stage3") / "samples")
         if grid is not None:
             grids[variant] = grid
     table5 = reference_dir / "table5_ablations.csv"

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from janusflow.training.stages import STAGES  # noqa: E402
+from settings.training import STAGES  # noqa: E402
 
 LOSS_TERMS = ("total", "ar", "rf", "repa")
 COLOURS = dict(zip("ABCDEF", plt.get_cmap("tab10").colors))

@@ -15,10 +15,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
 from data.publish import publishing
-from data.settings import code_version
 from reports.claims import OUR_METRICS, check_claims, pooled_scores
 from reports.collect import ReportInputs
 from reports.figures import metric_bars, stage_figures, sweep_plot, thumbnail
+from settings.provenance import code_version
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 METRIC_TITLES = {"geneval_overall": "GenEval overall (higher)", "dpg_score": "DPG score (higher)",
@@ -38,8 +38,8 @@ def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
     rows = []
     for name, variant in inputs.variants.items():
         summary = (inputs.results.get(name) or {}).get("summary") or {}
-        row = {"exp": name, "REPA": "yes" if variant.get("repa") else "no", "und encoder": variant.get("und_encoder"),
-               "trains on": "+".join(variant.get("tasks", []))}
+        row = {"exp": name, "REPA": "yes" if variant.repa else "no", "und encoder": variant.und_encoder,
+               "trains on": "+".join(variant.tasks)}
         several = len(inputs.pooled.get(name, [])) > 1
         row |= {f"ours: {m}": (f"{means[name][m]:.2f} ± {spreads[name].get(m, 0.0):.2f}"
                                if several and means[name].get(m) is not None else summary.get(m)) for m in metrics}

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from streaming import StreamingDataset
 
-from data.settings import add_profile_options, parse_with_profile
 from data.streaming import image_tensor
 from evals.generation.harness import SampleSettings, sample_prompt_set
 from evals.generation.runner import judge_geneval
@@ -38,6 +37,8 @@ from janusflow.sampling import FlowSampler
 from janusflow.training.run import StageRun
 from janusflow.training.stages import NEW_PARTS, set_trainable
 from janusflow.vae import LatentCodec
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import load_params
 
 GAP_TIMES = (0.1, 0.3, 0.5, 0.8)
 
@@ -142,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    run = StageRun.from_params(args.params, profile, args.variant, "stage1")
+    params = load_params(args.params)
+    run = StageRun.from_params(params, profile, args.variant, "stage1")
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     codec = run.codec()
-    pairs = encode_pairs(run.data.paths["shards"] / "gen", model, codec, processor, args.template, args.short_only)
-    prompts = EvalRun.from_params(args.params, profile).prompt_sets.geneval
+    pairs = encode_pairs(run.data.paths.shards / "gen", model, codec, processor, args.template, args.short_only)
+    prompts = EvalRun.from_params(params, profile).prompt_sets.geneval
     set_trainable(model, "all_but_understanding_encoder")
     groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and (n.split(".")[0] in NEW_PARTS)
                           == new], "lr_scale": ((args.new_parts_lr or args.lr) / args.lr) if new else 1.0}

@@ -70,18 +70,21 @@ SMALL_SHARDS = dict(size_limit="64kb", validation_fraction=0.1)  # about 11 held
 
 
 def small_sources(raw) -> list:
-    from data.sources import source_specs
+    from settings.data import source_specs
 
+    options = {"text_field": "text", "caption_field": "caption", "max_file_bytes": 64 << 20}
     return source_specs([
-        {"name": "shapes_gen", "format": "webdataset", "path": f"{raw}/gen/*.tar", "feeds": "gen"},
+        {"name": "shapes_gen", "format": "webdataset", "path": f"{raw}/gen/*.tar", "feeds": "gen", "image_root": None,
+         **options},
         {"name": "shapes_und", "format": "llava", "path": f"{raw}/und/conversations.json",
-         "image_root": f"{raw}/und/images", "feeds": "und"},
-        {"name": "shapes_text", "format": "text_jsonl", "path": f"{raw}/text/documents.jsonl", "feeds": "text"},
+         "image_root": f"{raw}/und/images", "feeds": "und", **options},
+        {"name": "shapes_text", "format": "text_jsonl", "path": f"{raw}/text/documents.jsonl", "feeds": "text",
+         "image_root": None, **options},
     ])
 
 
 def small_filters(**overrides) -> dict:
-    from data.filtering import FilterConfig
+    from settings.data import FilterConfig
 
     return {"gen": FilterConfig(min_side=32, max_aspect_ratio=2.0, min_aesthetic=5.0, min_words=2, max_words=200,
                                 **overrides),
@@ -93,8 +96,9 @@ def small_filters(**overrides) -> dict:
 def small_world(tmp_path_factory):
     """A small shapes world (10% broken records) with its manifests and MDS shards, built once per session."""
     from data.manifest import build_manifests
-    from data.shapes.world import ShapesWorldConfig, write_shapes_world
-    from data.shards import ShardConfig, write_shards
+    from data.shapes.world import write_shapes_world
+    from data.shards import write_shards
+    from settings.data import ShapesWorldConfig, ShardConfig
 
     root = tmp_path_factory.mktemp("world")
     raw = root / "raw"
@@ -120,7 +124,7 @@ def small_data_params(root) -> "Path":
     data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
     for source in data["sources"]:
         for key in ("path", "image_root"):
-            if key in source:
+            if source[key]:
                 source[key] = source[key].replace("artifacts/tiny/raw/shapes", str(raw))
     path = Path(root) / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -144,7 +148,8 @@ def write_quick_params(small_world, root, psnr_gate: float = 0.0):
     f["out"] = str(root / "foundations")
     f["tokenizer"]["vocab_size"] = 320
     f["llm"]["sequence_length"] = 32
-    f["llm"]["reading"] = {"batch_size": 2}
+    f["llm"]["reading"] = {"batch_size": 2, "curriculum": [{"steps": None,
+                                                            "categories": ["color", "count", "position", "existence"]}]}
     f["encoder"]["text_tower"].update(width=32, embed_dim=32, context_length=32)
     for name in ("llm", "encoder", "vae"):
         f[name]["training"].update(steps=4, batch_size=4, warmup_steps=1)
@@ -179,8 +184,27 @@ def pipeline_params(small_world, tmp_path_factory):
 @pytest.fixture(scope="session")
 def held_out(tmp_path_factory):
     """A held-out split of 60 shapes-world scenes (scenes, VQA questions, images), written once per session."""
-    from data.shapes.world import ShapesWorldConfig, write_eval
+    from data.shapes.world import write_eval
+    from settings.data import ShapesWorldConfig
 
     folder = tmp_path_factory.mktemp("eval")
     write_eval(ShapesWorldConfig(seed=1, eval_scenes=60), folder, progress=False)
     return folder
+
+
+def parsed(raw: dict):
+    """A params file's dictionary, parsed as ``settings.params`` parses params.yaml."""
+    import yaml
+
+    from settings.params import read_params
+
+    return read_params(yaml.safe_dump(raw))
+
+
+def repo_params() -> dict:
+    """The repository's params.yaml as a dictionary (a fresh copy to modify)."""
+    from pathlib import Path
+
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())

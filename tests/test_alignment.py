@@ -7,11 +7,12 @@ import torch
 
 from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes
 from janusflow.foundations.alignment import OBJECT_WEIGHT, PURPOSE, align_understanding, least_squares
 from janusflow.foundations.corpus import image_tensor
 from janusflow.foundations.reading import SlotWords, patch_word_vectors
 from janusflow.modeling import JanusFlowModel
+from settings.data import ShapesWorldConfig
 
 
 def test_least_squares_recovers_a_linear_map_and_weighs_rows():

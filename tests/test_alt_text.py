@@ -12,7 +12,8 @@ from data.shapes.alt_text import PURPOSE, alt_text_batches
 from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
 from data.shapes.scene import split_of
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes
+from settings.data import ShapesWorldConfig
 
 CONFIG = ShapesWorldConfig(seed=3, resolution=32)
 

@@ -10,8 +10,7 @@ import torch
 import yaml
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from diagnostics.binding import (BACKGROUND, COLOR_NAMES, GRID, BindingTask, Vocabulary, example,
-                                         train)
+from diagnostics.binding import BACKGROUND, COLOR_NAMES, GRID, BindingTask, Vocabulary, example, train
 
 
 def test_examples_ask_a_present_colour_exactly_when_the_answer_is_yes():

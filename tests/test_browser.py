@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
+from test_report import TABLE5, VARIANTS, shapes_results
 
 from reports.render import render
-from test_report import TABLE5, VARIANTS, shapes_results
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

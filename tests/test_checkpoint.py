@@ -19,7 +19,8 @@ def _outputs(model, processor, red_image):
                                  [[red_image]])
     logits = model.understanding_logits(batch.input_ids, batch.attention_mask, batch.pixel_values,
                                         batch.image_token_mask, batch.image_begin_mask)
-    latents = FlowSampler(model, processor, latent_size=16).sample(["a red circle"], [3], steps=3).latents
+    latents = FlowSampler(model, processor, latent_size=16).sample(["a red circle"], [3], steps=3, cfg_weight=2.0,
+                                                                   template="sft").latents
     return logits, latents
 
 

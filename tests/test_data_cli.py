@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import parsed, repo_params, small_data_params
 
 from data.cli import main
-from data.profile import DataProfile
-from data.settings import SettingsError, load_profile, selected_profile
-from conftest import small_data_params
+from settings.params import load_params
+from settings.typed import SettingsError
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -35,35 +35,36 @@ def test_commands_run_the_profile_params_yaml_selects_unless_told(tmp_path):
     params["profiles"]["small"] = params["profiles"].pop("tiny")
     params["profile"] = "small"
     path.write_text(yaml.safe_dump(params))
-    assert selected_profile(path) == "small" and selected_profile(path, "paper") == "paper"
+    assert load_params(path).select().name == "small" and load_params(path).select("paper").name == "paper"
     assert main(["shapes-world", "--params", str(path), "--no-progress"]) == 0
     assert (tmp_path / "raw" / "gen").is_dir()
     with pytest.raises(SettingsError, match="profile 'tiny' is not in"):
         main(["shapes-world", "--params", str(path), "--profile", "tiny", "--no-progress"])
     params["profile"] = ""
     path.write_text(yaml.safe_dump(params))
-    with pytest.raises(SettingsError, match="the top-level profile is ''; set it to a profile name"):
-        selected_profile(path)
+    with pytest.raises(SettingsError, match="profile '' is not in params.yaml; choose one of"):
+        load_params(path)
     with pytest.raises(SystemExit) as usage:  # the command names the problem instead of a traceback
         main(["shapes-world", "--params", str(path), "--no-progress"])
     assert usage.value.code == 2
 
 
 def test_both_profiles_of_the_repository_params_parse():
-    tiny = DataProfile.from_profile(load_profile(REPO_PARAMS, "tiny"))
-    paper = DataProfile.from_profile(load_profile(REPO_PARAMS, "paper"))
+    tiny = load_params(REPO_PARAMS).select("tiny").data
+    paper = load_params(REPO_PARAMS).select("paper").data
     assert tiny.shapes_world is not None and paper.shapes_world is None
     assert {s.feeds for s in tiny.sources} == {s.feeds for s in paper.sources} == {"und", "gen", "text"}
     assert paper.shards.und_image_size == 384 and tiny.shards.hashes == ("sha1", "xxh64")
 
 
 def test_bad_data_settings_name_the_key():
-    profile = load_profile(REPO_PARAMS, "tiny")
-    bad = {**profile, "data": {**profile["data"], "shard": {}}}
+    bad = repo_params()
+    bad["profiles"]["tiny"]["data"]["shard"] = {}
     with pytest.raises(SettingsError, match="data has unknown key\\(s\\) \\['shard'\\]; valid keys are"):
-        DataProfile.from_profile(bad)
-    bad = {**profile, "data": {**profile["data"], "filters": {"gen": {"min_size": 3}}}}
+        parsed(bad)
+    bad = repo_params()
+    bad["profiles"]["tiny"]["data"]["filters"] = {"gen": {"min_size": 3}}
     with pytest.raises(SettingsError, match="data.filters.gen has unknown key\\(s\\) \\['min_size'\\]"):
-        DataProfile.from_profile(bad)
+        parsed(bad)
     with pytest.raises(SettingsError, match="profile 'huge' is not in"):
-        load_profile(REPO_PARAMS, "huge")
+        load_params(REPO_PARAMS).select("huge")

@@ -9,7 +9,8 @@ from PIL import Image
 
 from janusflow.cli.demo import main
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import load_params, profile_params
+from settings.params import load_params
+from settings.typed import SettingsError
 
 
 def test_demo_writes_model_images_and_chat(tmp_path, capsys):
@@ -28,9 +29,9 @@ def test_demo_writes_model_images_and_chat(tmp_path, capsys):
 
 def test_params_profiles_are_checked(tmp_path):
     params = load_params()
-    assert profile_params(params, "tiny")["model"]["image_size"] == 64
-    with pytest.raises(KeyError, match=r"profile 'huge' is not in params.yaml; choose one of \['paper', 'tiny'\]"):
-        profile_params(params, "huge")
+    assert params.select("tiny").model.image_size == 64
+    with pytest.raises(SettingsError, match=r"profile 'huge' is not in params.yaml; choose one of \['paper', 'tiny'\]"):
+        params.select("huge")
     (tmp_path / "p.yaml").write_text("seed: 1\n")
     with pytest.raises(ValueError, match="has no 'profiles' section"):
         load_params(tmp_path / "p.yaml")

@@ -8,7 +8,8 @@ from PIL import Image
 from data.shapes.detector import classify_shape, detect, ground_truth_agreement
 from data.shapes.render import render
 from data.shapes.scene import SceneObject
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes
+from settings.data import ShapesWorldConfig
 
 
 def test_detector_is_exact_on_held_out_renders():

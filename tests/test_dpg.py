@@ -5,8 +5,9 @@ from __future__ import annotations
 from data.shapes.detector import detect
 from data.shapes.render import render
 from data.shapes.scene import Scene, SceneObject
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes
 from evals.generation import dpg
+from settings.data import ShapesWorldConfig
 
 GRAY = (128, 128, 128)
 RED_CIRCLE = SceneObject("circle", "red", "small", (0.08, 0.08, 0.24, 0.24))

@@ -9,12 +9,11 @@ import pytest
 import yaml
 
 from data.integrity import record_digests
-from data.settings import load_profile
 from evals.cli import main
 from janusflow.checkpoint import DIGESTS_NAME
-from janusflow.foundations.settings import FoundationSettings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.run import StageRun
+from settings.params import load_params
 
 
 def export(params, variant: str) -> None:
@@ -23,7 +22,7 @@ def export(params, variant: str) -> None:
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
     JanusFlowProcessor.for_model(tokenizer, model.config)
-    folder = run.settings.stage_dir(run.key, "stage3") / "export"
+    folder = run.settings.layout.stage_dir(run.key, "stage3") / "export"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -35,7 +34,7 @@ def eval_params(pipeline_params, tmp_path):
     tiny["training"]["out"] = str(tmp_path / "training")
     tiny["evaluation"]["out"] = str(tmp_path / "evals")
     tiny["evaluation"]["generation"].update(
-        steps=2, batch_size=16, geneval_per_tag=1, dpg_items=2, fid_images=24,
+        sampling={"steps": 2}, batch_size=16, geneval_per_tag=1, dpg_items=2, fid_images=24,
         fid_reference=f"{tiny['data']['paths']['raw']}/eval/images", sweep_cfg_weights=[1.0, 3.0], sweep_steps=[2],
         sweep_prompts=8)
     tiny["evaluation"]["understanding"].update(questions=8, batch_size=16, max_new_tokens=3)
@@ -110,8 +109,7 @@ def test_a_missing_checkpoint_names_the_stage_to_run(eval_params, capsys):
 
 
 def test_vae_ceiling_reports_what_the_vae_foundation_reports_and_the_bounds_through_it(eval_params, capsys):
-    profile = load_profile(eval_params, "tiny")
-    vae = FoundationSettings.from_profile(profile).directory("vae")
+    vae = load_params(eval_params).select("tiny").foundations.directory("vae")
     assert main(["vae-ceiling", "--vae", str(vae), "--params", str(eval_params)]) == 0
     found = json.loads(capsys.readouterr().out)
     recorded = json.loads((vae / "metrics.json").read_text())["metrics"]

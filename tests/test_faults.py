@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import small_data_params
+
 from data.publish import output_lock
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,14 +14,14 @@ import pytest
 from conftest import small_filters, small_sources
 from PIL import Image
 
-from data.filtering import FilterConfig, check_conversation
+from data.filtering import check_conversation
 from data.images import ImageProblem, decode_image, pixel_hash, to_rgb
 from data.manifest import build_manifests, sampled_in
-from data.profile import DataProfile
-from data.settings import load_profile
-from data.shapes.world import write_shapes_world
 from data.shapes.corruptions import REPAIRED, broken_image, png_bytes
+from data.shapes.world import write_shapes_world
 from data.sources.base import RawRecord
+from settings.data import FilterConfig
+from settings.params import load_params
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SOURCE = {"gen": "shapes_gen", "und": "shapes_und", "text": "shapes_text"}
@@ -81,7 +81,7 @@ def test_every_broken_record_gets_its_reason_and_nothing_else_is_lost(small_worl
 @pytest.mark.slow
 def test_the_default_tiny_world_filters_exactly_as_its_ledger_says(tmp_path):
     """The world the main job writes (params.yaml settings, 12,360 records), not only the small test world."""
-    profile = DataProfile.from_profile(load_profile(REPO_PARAMS, "tiny"))
+    profile = load_params(REPO_PARAMS).select("tiny").data
     written = write_shapes_world(profile.shapes_world, tmp_path / "raw", progress=False)
     report = build_manifests(small_sources(tmp_path / "raw"), profile.filters, tmp_path / "manifests",
                              workers=2, progress=False)

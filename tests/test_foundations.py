@@ -24,18 +24,19 @@ from janusflow.foundations.siglip import (
     SHAPES,
     SiglipDualEncoder,
     TextTowerSpec,
-    tokenize,
     same_text,
     sigmoid_loss,
     swap_shapes,
+    tokenize,
     train_siglip,
 )
 from janusflow.foundations.tokenizer import build_tokenizer
-from janusflow.foundations.training import TrainingSettings, lr_factor
+from janusflow.foundations.training import lr_factor
 from janusflow.foundations.vae import latent_scaling_factor, object_weights, train_vae
 from janusflow.modeling import JanusFlowModel
 from janusflow.tokenizer import SPECIAL_TOKENS
 from janusflow.vae import load_vae
+from settings.foundations import TrainingSettings
 
 TEXTS = [
     "a photo of two red circles", "a blue square left of a green triangle", "How many squares are there?",

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import parsed, repo_params
 
-from data.settings import SettingsError, load_profile
 from data.shapes.conversations import CATEGORIES
 from janusflow.foundations.cli import main
-from janusflow.foundations.reading import ReadingPhase
-from janusflow.foundations.settings import FoundationSettings
+from settings.foundations import ReadingPhase
+from settings.params import load_params
+from settings.typed import SettingsError
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -31,7 +31,7 @@ def test_builders_record_metrics_and_a_failing_gate_fails_the_command(quick_para
     assert json.loads((root / "encoder/metrics.json").read_text())["metrics"]["patch_grid"] == 8
     llm = json.loads((root / "llm/metrics.json").read_text())["metrics"]
     assert {"reading_color", "reading_count", "reading_existence", "reading_position", "reading_mean"} <= set(llm)
-    for name, gates in FoundationSettings.from_profile(load_profile(REPO_PARAMS, "tiny")).gates.items():
+    for name, gates in load_params(REPO_PARAMS).select("tiny").foundations.gates.items():
         reported = json.loads((root / name / "metrics.json").read_text())["metrics"]
         assert set(gates) <= set(reported), f"params.yaml gates {name} on metrics it does not report"
 
@@ -43,37 +43,38 @@ def test_llm_needs_the_tokenizer_first(quick_params):
 
 
 def test_foundation_settings_are_checked():
-    profile = load_profile(REPO_PARAMS, "tiny")
-    settings = FoundationSettings.from_profile(profile)
-    assert settings.vae_channels == (16, 32, 32) and settings.llm_training.seed == profile["seed"]
-    bad = {**profile, "foundations": {**profile["foundations"], "vae": {**profile["foundations"]["vae"], "chanels": 1}}}
-    with pytest.raises(SettingsError, match="foundations.vae has unknown key\\(s\\) \\['chanels'\\]"):
-        FoundationSettings.from_profile(bad)
-    unweighted = {k: v for k, v in profile["foundations"]["vae"].items() if k != "object_weight"}
-    with pytest.raises(SettingsError, match="foundations.vae needs object_weight"):
-        FoundationSettings.from_profile({**profile, "foundations": {**profile["foundations"], "vae": unweighted}})
-    assert settings.vae_object_weight == 1.0
-    bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8}}}
-    with pytest.raises(SettingsError, match="foundations.llm needs initializer_range"):
-        FoundationSettings.from_profile(bad)
-    assert settings.llm_initializer_range == 0.125
-    bad = {**profile, "foundations": {**profile["foundations"], "llm": {"sequence_length": 8, "initializer_range": 0.1,
-                                                                        "training": {"step": 1}}}}
-    with pytest.raises(SettingsError, match="foundations.llm.training has unknown key\\(s\\) \\['step'\\]"):
-        FoundationSettings.from_profile(bad)
-    assert settings.llm_reading_batch_size == 32
-    llm = profile["foundations"]["llm"]
-    bad = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch": 4}}}}
-    with pytest.raises(SettingsError, match="foundations.llm.reading is \\{'batch': 4\\}; give \\{batch_size: N, "):
-        FoundationSettings.from_profile(bad)
-    phases = [{"steps": 1000, "categories": ["color"]}, {"categories": list(CATEGORIES)}]
-    assert settings.llm_reading_curriculum == (ReadingPhase(("color",), 1000), ReadingPhase(CATEGORIES))
+    params = load_params(REPO_PARAMS)
+    settings = params.select("tiny").foundations
+    assert settings.vae.channels == (16, 32, 32) and settings.llm.training.seed == params.seed
+    raw = repo_params()
+    foundations = raw["profiles"]["tiny"]["foundations"]
+
+    def rejected(section: str, value, message: str) -> None:
+        changed = repo_params()
+        changed["profiles"]["tiny"]["foundations"][section] = value
+        with pytest.raises(SettingsError, match=message):
+            parsed(changed)
+
+    rejected("vae", {**foundations["vae"], "chanels": 1}, "foundations.vae has unknown key\\(s\\) \\['chanels'\\]")
+    rejected("vae", {k: v for k, v in foundations["vae"].items() if k != "object_weight"},
+             "foundations.vae is missing key\\(s\\) \\['object_weight'\\]")
+    assert settings.vae.object_weight == 1.0
+    rejected("llm", {**foundations["llm"], "initializer_range": None},
+             "foundations.llm.initializer_range is None \\(NoneType\\); expected a number")
+    assert settings.llm.initializer_range == 0.125
+    rejected("llm", {**foundations["llm"], "training": {"step": 1}},
+             "foundations.llm.training has unknown key\\(s\\) \\['step'\\]")
+    assert settings.llm.reading.batch_size == 32
+    llm = foundations["llm"]
+    rejected("llm", {**llm, "reading": {"batch": 4}}, "foundations.llm.reading has unknown key\\(s\\) \\['batch'\\]")
+    phases = [{"steps": 1000, "categories": ["color"]}, {"steps": None, "categories": list(CATEGORIES)}]
+    assert settings.llm.reading.curriculum == (ReadingPhase(("color",), 1000), ReadingPhase(CATEGORIES))
     assert llm["reading"]["curriculum"] == phases
-    plain = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch_size": 4}}}}
-    assert FoundationSettings.from_profile(plain).llm_reading_curriculum == (ReadingPhase(CATEGORIES),)
-    endless = {**profile, "foundations": {**profile["foundations"], "llm": {
-        **llm, "reading": {"batch_size": 4, "curriculum": [{"categories": ["color"]}, {"categories": ["count"]}]}}}}
-    with pytest.raises(SettingsError, match="reading.curriculum is .*phase 0 has steps=None"):
-        FoundationSettings.from_profile(endless)
-    text_only = {**profile, "foundations": {**profile["foundations"], "llm": {**llm, "reading": {"batch_size": 0}}}}
-    assert FoundationSettings.from_profile(text_only).llm_reading_batch_size == 0
+    rejected("llm", {**llm, "reading": {"batch_size": 4, "curriculum": [{"steps": None, "categories": ["color"]},
+                                                                         {"steps": None, "categories": ["count"]}]}},
+             "reading.*phase 0 has steps=None")
+    rejected("llm", {**llm, "reading": {"batch_size": 4, "curriculum": [{"steps": None, "categories": ["colour"]}]}},
+             "categories\\[0\\] is 'colour' \\(str\\); expected one of 'color', 'count', 'position', 'existence'")
+    text_only = repo_params()
+    text_only["profiles"]["tiny"]["foundations"]["llm"]["reading"]["batch_size"] = 0
+    assert parsed(text_only).select("tiny").foundations.llm.reading.batch_size == 0

@@ -10,7 +10,6 @@ import torch
 
 from data.shapes.patch_words import patch_labels
 from data.shapes.scene import Scene
-from evals.heldout import read_eval
 from diagnostics.grounding import (
     SLOT_SWAPS,
     answered_batch,
@@ -22,8 +21,9 @@ from diagnostics.grounding import (
     slot_reading,
     slots_in_words,
 )
-from janusflow.foundations.reading import SlotWords, heldout_reading, patch_word_vectors, reading_logits
+from evals.heldout import read_eval
 from evals.understanding.shapes_sets import shapes_questions
+from janusflow.foundations.reading import SlotWords, heldout_reading, patch_word_vectors, reading_logits
 
 
 def test_scene_id_names_the_held_out_scene(held_out):

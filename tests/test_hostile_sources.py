@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from data.filtering import FilterConfig
 from data.manifest import build_manifests
 from data.shapes.corruptions import png_bytes
 from data.sources import SourceError, read_source
-from data.sources.base import SourceSpec
+from settings.data import FilterConfig, SourceSpec
 
 PNG = png_bytes(Image.new("RGB", (40, 40), (200, 30, 30)))
 FILTERS = {task: FilterConfig(min_side=32, max_aspect_ratio=2.0, min_words=1, max_words=50, max_chars=2000)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from evals.judges import judge_variant, main, read_dpg, read_geneval, read_results, with_judgements
-from evals.settings import EvalSettings
 from evals.tables import write_tables
-from janusflow.params import RunKey
+from settings.evaluation import EvalSettings
+from settings.params import load_params
+from settings.run import RunKey
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = RunKey("F", 0)
@@ -63,8 +65,8 @@ def test_official_result_files_are_scored_as_the_official_scripts_do(tmp_path):
 
 
 def evaluated(tmp_path: Path, fingerprint: str, judges: dict[str, str]) -> EvalSettings:
-    settings = EvalSettings(out=tmp_path / "evals", external_judges=judges)
-    variant = settings.variant_dir(RUN)
+    settings = replace(load_params().select("paper").evaluation, out=tmp_path / "evals", external_judges=judges)
+    variant = settings.layout.run_dir(RUN)
     for folder in ("generation/geneval/geneval/00000", "generation/dpg/grids"):
         (variant / folder).mkdir(parents=True, exist_ok=True)
     result = {"variant": "F", "tasks": ["und", "gen"], "profile": "paper", "benchmark_set": "standard",
@@ -114,7 +116,7 @@ def test_a_failing_or_misconfigured_judge_is_named_and_nothing_is_read_back(tmp_
     silent = evaluated(tmp_path, "w", {"dpg": f"{sys.executable} -c pass {{images}} {{results}}"})
     with pytest.raises(FileNotFoundError, match="the dpg judge wrote no .*dpg_results.txt"):
         judge_variant(silent, RUN)
-    result = json.loads((failing.variant_dir(RUN) / "metrics.json").read_text())
+    result = json.loads((failing.layout.run_dir(RUN) / "metrics.json").read_text())
     assert with_judgements(result, {"checkpoint_fingerprint": "other", "dpg": {"dpg_score": 1.0}}) == result
 
 

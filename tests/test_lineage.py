@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import parsed
 from dagster import AssetKey
 
+from janusflow.training.run import StageRun
 from orchestration import lineage
 from orchestration.code_deps import collapse, content_hash, imported_modules, module_closure
 from orchestration.definitions import defs
-from janusflow.params import RunKey, study_seeds
-from janusflow.training.run import StageRun
 from orchestration.lineage import BY_NAME, NODES, upstream_assets
 from orchestration.partitions import partition_key, run_of, run_of_dvc_item, runs_partitions
 from orchestration.resources import default_dvc
+from settings.run import RunKey
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,14 +105,16 @@ def test_the_code_version_changes_with_any_file_it_covers(tmp_path):
 def test_seeds_are_a_second_dimension_of_every_per_run_node(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["seeds"] = [0, 1, 2]
-    keys = runs_partitions(params).get_partition_keys()
+    keys = runs_partitions(parsed(params)).get_partition_keys()
     assert len(keys) == 18 and run_of(keys[-1]) == RunKey("F", 2) and str(partition_key(RunKey("C", 1))) == "1|C"
     assert run_of_dvc_item("F-2") == RunKey("F", 2) and RunKey("F", 2).folder == Path("F/seed2")
     with pytest.raises(ValueError, match="not a DVC run item"):
         run_of_dvc_item("F")
-    for bad in ([], [0, 0], [-1], "0"):
+    for bad in ([], [0, 0], [-1]):
         with pytest.raises(ValueError, match="give a list of distinct non-negative integers"):
-            study_seeds({"seeds": bad})
+            parsed({**params, "seeds": bad})
+    with pytest.raises(ValueError, match=r"seeds is '0' \(str\); expected a list of integers"):
+        parsed({**params, "seeds": "0"})
     env = {"DVC_NO_ANALYTICS": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
     subprocess.run([default_dvc(), "init", "-q"], cwd=tmp_path, check=True, env=env)

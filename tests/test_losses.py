@@ -11,12 +11,12 @@ from transformers.models.llama import modeling_llama
 
 from janusflow.losses import (
     autoregressive_loss,
-    response_tokens,
     condition_dropout,
     generation_losses,
     rectified_flow_loss,
     rectified_flow_pair,
     repa_loss,
+    response_tokens,
     sample_logit_normal,
 )
 from janusflow.processor import IGNORE_INDEX, IMAGE_TOKEN

@@ -7,20 +7,15 @@ import gc
 
 import pytest
 import torch
+from conftest import parsed, repo_params
 from streaming import MDSWriter, StreamingDataLoader
 
 from data.collate import MixedBatchCollator
-from data.mixture import (
-    MixtureError,
-    MixturePhase,
-    active_streams,
-    build_mixture,
-    check_ratio,
-    mixture_phases,
-)
-from data.settings import SettingsError
+from data.mixture import MixtureError, active_streams, build_mixture, check_ratio
 from data.shards import ShardIntegrityError
 from janusflow.processor import IGNORE_INDEX
+from settings.training import MixturePhase
+from settings.typed import SettingsError
 
 PAPER_STAGE2 = {"und": 14, "gen": 80, "text": 6}
 
@@ -151,13 +146,19 @@ def test_resume_mid_epoch_returns_the_same_next_samples(small_world, processor, 
 
 
 def test_stage_phases():
-    phases = mixture_phases([{"steps": 10000, "ratio": {"und": 30, "gen": 50, "text": 20}},
-                             {"ratio": {"und": 14, "gen": 80, "text": 6}}], "stages.stage2.mixture")
-    assert phases[0] == MixturePhase(ratio={"und": 30.0, "gen": 50.0, "text": 20.0}, steps=10000)
+    params = repo_params()
+    stage2 = params["profiles"]["paper"]["stages"]["stage2"]
+    assert parsed(params).select("paper").stage("stage2").mixture[0] == MixturePhase(
+        ratio={"und": 30.0, "gen": 50.0, "text": 20.0}, steps=10000)
+    stage2["mixture"] = [{"steps": None, "ratio": {"gen": 1}}, {"steps": None, "ratio": {"gen": 1}}]
     with pytest.raises(SettingsError, match="stages.stage2.mixture\\[0\\] needs 'steps'"):
-        mixture_phases([{"ratio": {"gen": 1}}, {"ratio": {"gen": 1}}], "stages.stage2.mixture")
+        parsed(params)
+    stage2["mixture"] = [{"steps": None, "ratio": {"gen": -1}}]
     with pytest.raises(SettingsError, match="must map \\['und', 'gen', 'text'\\] to non-negative weights"):
-        mixture_phases([{"ratio": {"image": 1}}], "m")
+        parsed(params)
+    stage2["mixture"] = [{"steps": None, "ratio": {"image": 1}}]
+    with pytest.raises(SettingsError, match="ratio key is 'image' \\(str\\); expected one of 'und', 'gen', 'text'"):
+        parsed(params)
 
 
 def test_a_damaged_streaming_cache_is_copied_again_before_training_reads_it(small_world, processor, tmp_path):

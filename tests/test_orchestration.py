@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -105,9 +106,7 @@ def test_a_failing_quarantine_check_blocks_the_shards(small_world, tmp_path):
     tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(tmp_path / "manifests"),
                              "shards": str(tmp_path / "shards"), "cache": str(tmp_path / "cache")}
     tiny["data"]["workers"] = 1
-    tiny["data"]["sources"] = [{"name": s.name, "format": s.format, "path": str(s.path), "feeds": s.feeds,
-                                **({"image_root": str(s.image_root)} if s.image_root else {})}
-                               for s in small_world["specs"]]
+    tiny["data"]["sources"] = [asdict(s) for s in small_world["specs"]]
     tiny["checks"] = {"quarantine_rate": {"min": 0.0, "max": 0.01}}  # the small world has 10% broken records
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))

@@ -11,15 +11,12 @@ import torch
 
 from data.shapes.patch_words import PATCH_WORDS, REGION_WORDS, patch_labels, region_labels, word_index
 from data.shapes.scene import Scene, SceneObject
-from data.shapes.world import ShapesWorldConfig
-from janusflow.config import tiny_janusflow_config
 from diagnostics.reading import train_reading
+from janusflow.config import tiny_janusflow_config
 from janusflow.foundations.reading import (
-    ReadingPhase,
     SceneReading,
     SlotWords,
     answer_accuracy,
-    check_curriculum,
     heldout_reading,
     patch_word_ids,
     patch_word_vectors,
@@ -30,9 +27,10 @@ from janusflow.foundations.reading import (
     reading_embeds,
 )
 from janusflow.foundations.siglip import patch_loss, patch_scores
-from janusflow.foundations.training import TrainingSettings
 from janusflow.processor import IGNORE_INDEX, JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
+from settings.data import ShapesWorldConfig
+from settings.foundations import ReadingPhase, TrainingSettings, check_curriculum
 
 SCENE = Scene(objects=(SceneObject("circle", "red", "small", (0.0, 0.0, 0.2, 0.2)),
                        SceneObject("square", "blue", "small", (0.5, 0.6, 0.7, 0.8))), background=(128, 128, 128))

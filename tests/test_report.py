@@ -14,14 +14,17 @@ from evals.tables import REFERENCE_DIR
 from reports.claims import check_claims
 from reports.collect import Example, ReportInputs, round_robin
 from reports.render import comparison_table, generation_bounds_table, image_control_table, render, with_controls
+from settings.training import Variant
 
 TABLE5 = pd.read_csv(REFERENCE_DIR / "table5_ablations.csv")
-VARIANTS = {"A": {"description": "no REPA", "repa": False, "und_encoder": "siglip", "tasks": ["und", "gen", "text"]},
-            "B": {"description": "shared", "repa": True, "und_encoder": "shared_generation", "tasks": ["und", "gen", "text"]},
-            "C": {"description": "separate", "repa": True, "und_encoder": "separate_generation", "tasks": ["und", "gen", "text"]},
-            "D": {"description": "und only", "repa": True, "und_encoder": "siglip", "tasks": ["und"]},
-            "E": {"description": "gen only", "repa": True, "und_encoder": "none", "tasks": ["gen"]},
-            "F": {"description": "final", "repa": True, "und_encoder": "siglip", "tasks": ["und", "gen", "text"]}}
+VARIANTS = {name: Variant(name=name, description=description, repa=repa, und_encoder=encoder, tasks=tasks)
+            for name, description, repa, encoder, tasks in [
+                ("A", "no REPA", False, "siglip", ("und", "gen", "text")),
+                ("B", "shared", True, "shared_generation", ("und", "gen", "text")),
+                ("C", "separate", True, "separate_generation", ("und", "gen", "text")),
+                ("D", "und only", True, "siglip", ("und",)),
+                ("E", "gen only", True, "none", ("gen",)),
+                ("F", "final", True, "siglip", ("und", "gen", "text"))]}
 
 
 def result(variant: str, **summary: float) -> dict:
@@ -149,14 +152,17 @@ def test_a_report_before_any_evaluation_says_so(tmp_path):
     assert "No stage has trained yet." in markdown and "No understanding answers yet." in markdown
 
 
-@pytest.mark.parametrize("section, message", [({"out": "x", "close_tolerance": 2}, "between 0 and 1"),
-                                              ({"out": "x", "colour": 1}, "unknown key"), ({}, "report.out is missing")])
-def test_bad_report_settings_name_the_key(section, message):
-    from data.settings import SettingsError
-    from reports.settings import ReportSettings
+@pytest.mark.parametrize("change, message", [({"close_tolerance": 2}, "between 0 and 1"),
+                                             ({"colour": 1}, "unknown key"), ({"out": None}, "report.out is None")])
+def test_bad_report_settings_name_the_key(change, message):
+    from conftest import parsed, repo_params
 
+    from settings.typed import SettingsError
+
+    params = repo_params()
+    params["profiles"]["tiny"]["report"].update(change)
     with pytest.raises(SettingsError, match=message):
-        ReportSettings.from_profile({"report": section})
+        parsed(params)
 
 
 def test_curves_and_sweeps_leave_out_series_a_variant_does_not_train():

@@ -17,18 +17,18 @@ def sampler(model, processor, codec):
 
 
 def test_cached_prefix_equals_full_recomputation(sampler):
-    cached = sampler.sample(PROMPTS, [1, 2, 3], steps=4, cfg_weight=2.0)
-    full = sampler.sample(PROMPTS, [1, 2, 3], steps=4, cfg_weight=2.0, cache_prefix=False)
+    cached = sampler.sample(PROMPTS, [1, 2, 3], steps=4, cfg_weight=2.0, template="sft")
+    full = sampler.sample(PROMPTS, [1, 2, 3], steps=4, cfg_weight=2.0, cache_prefix=False, template="sft")
     assert (cached.latents - full.latents).abs().max() < TOLERANCE
     assert cached.latents.abs().max() > 0.1
 
 
 def test_prompt_in_a_mixed_batch_equals_the_prompt_alone(sampler):
-    mixed = sampler.sample(PROMPTS, [1, 2, 3], steps=4)
+    mixed = sampler.sample(PROMPTS, [1, 2, 3], steps=4, cfg_weight=2.0, template="sft")
     for i, prompt in enumerate(PROMPTS):
-        alone = sampler.sample([prompt], [i + 1], steps=4)
+        alone = sampler.sample([prompt], [i + 1], steps=4, cfg_weight=2.0, template="sft")
         assert (mixed.latents[i] - alone.latents[0]).abs().max() < TOLERANCE
-    split = sampler.sample(PROMPTS, [1, 2, 3], steps=4, batch_size=2)
+    split = sampler.sample(PROMPTS, [1, 2, 3], steps=4, batch_size=2, cfg_weight=2.0, template="sft")
     assert (split.latents - mixed.latents).abs().max() < TOLERANCE
 
 
@@ -56,7 +56,7 @@ def _manual_euler(model, processor, prompts, seeds, steps, cfg_weight):
 def test_sampler_matches_separate_branch_euler(sampler, model, processor, cfg_weight):
     with torch.no_grad():
         expected = _manual_euler(model, processor, PROMPTS[:2], [5, 6], 3, cfg_weight)
-    got = sampler.sample(PROMPTS[:2], [5, 6], steps=3, cfg_weight=cfg_weight).latents
+    got = sampler.sample(PROMPTS[:2], [5, 6], steps=3, cfg_weight=cfg_weight, template="sft").latents
     assert (got - expected).abs().max() < TOLERANCE
 
 
@@ -73,9 +73,9 @@ def test_unconditional_branch_ignores_the_prompt_text(model, processor):
 
 
 def test_seeds_set_the_noise_and_images_decode(sampler):
-    one = sampler.sample(PROMPTS[:2], [1, 2], steps=2)
-    again = sampler.sample(PROMPTS[:2], [1, 2], steps=2)
-    other = sampler.sample(PROMPTS[:2], [1, 9], steps=2)
+    one = sampler.sample(PROMPTS[:2], [1, 2], steps=2, cfg_weight=2.0, template="sft")
+    again = sampler.sample(PROMPTS[:2], [1, 2], steps=2, cfg_weight=2.0, template="sft")
+    other = sampler.sample(PROMPTS[:2], [1, 9], steps=2, cfg_weight=2.0, template="sft")
     assert torch.equal(one.latents, again.latents)
     assert torch.equal(one.latents[0], other.latents[0]) and not torch.equal(one.latents[1], other.latents[1])
     assert one.images.shape == (2, 64, 64, 3) and one.images.dtype == torch.uint8
@@ -84,8 +84,8 @@ def test_seeds_set_the_noise_and_images_decode(sampler):
 
 def test_bad_sampling_requests(sampler):
     with pytest.raises(ValueError, match="2 prompts but 1 seeds"):
-        sampler.sample(PROMPTS[:2], [1])
+        sampler.sample(PROMPTS[:2], [1], steps=2, cfg_weight=2.0, template="sft")
     with pytest.raises(ValueError, match="exceeds the LLM context of 1024"):
-        sampler.sample(["red " * 1000], [0], steps=1)
+        sampler.sample(["red " * 1000], [0], steps=1, cfg_weight=2.0, template="sft")
     with pytest.raises(TypeError, match="prompts must be a list of strings"):
         sampler.processor.encode_generation_prompts("a red circle")

@@ -15,7 +15,7 @@ from janusflow.sampling import FlowSampler
 ROWS = [{"tag": "single_object", "include": [{"class": "circle", "count": 1}], "prompt": "a photo of a red circle"},
         {"tag": "colors", "include": [{"class": "square", "count": 1, "color": "blue"}],
          "prompt": "a photo of a blue square"}]
-SETTINGS = SampleSettings(steps=2, cfg_weight=2.0, seed=5, images_per_prompt=2, batch_size=3)
+SETTINGS = SampleSettings(steps=2, cfg_weight=2.0, seed=5, images_per_prompt=2, batch_size=3, template="sft")
 
 
 def pixels(path) -> np.ndarray:

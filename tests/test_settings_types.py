@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import parsed, repo_params
 
-from data.settings import SettingsError, check_value, from_section
-from data.shards import ShardConfig
-from janusflow.config import tiny_config_from_section
-from janusflow.foundations.settings import FoundationSettings
-from janusflow.params import SamplingSettings, sampling_settings
-from janusflow.training.stages import load_stage
-from janusflow.training.variants import load_variants
+from janusflow.config import tiny_config
+from settings.data import ShardConfig
+from settings.sampling import SamplingSettings
+from settings.typed import SettingsError, check_value, from_section
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -54,47 +51,62 @@ def test_sections_check_every_key():
         from_section(ShardConfig, {"hashes": "sha1"}, "data.shards")
     with pytest.raises(SettingsError, match=r"^data.shards is \['zstd'\]; expected a mapping with keys"):
         from_section(ShardConfig, ["zstd"], "data.shards")
-    assert from_section(ShardConfig, {"hashes": ["sha1"], "size_limit": 1 << 20}, "s").hashes == ("sha1",)
+    full = {"und_image_size": 64, "gen_image_size": 64, "compression": "zstd", "hashes": ["sha1"],
+            "size_limit": 1 << 20, "validation_fraction": 0.0}
+    assert from_section(ShardConfig, full, "s").hashes == ("sha1",)
+    with pytest.raises(SettingsError, match=r"^s is missing key\(s\) \['compression'\]"):
+        from_section(ShardConfig, {k: v for k, v in full.items() if k != "compression"}, "s")
 
 
 def test_variants_and_stages_check_their_types():
-    params = yaml.safe_load(REPO_PARAMS.read_text())
+    params = repo_params()
     params["variants"]["C"]["repa"] = "false"
-    with pytest.raises(SettingsError, match=r"^variants.C.repa is 'false' \(str\); expected true or false.$"):
-        load_variants(params)
+    with pytest.raises(SettingsError, match=r"^params.yaml: variants.C.repa is 'false' \(str\); expected true or false.$"):
+        parsed(params)
+    params = repo_params()
     tiny = params["profiles"]["tiny"]
     tiny["stages"]["stage2"]["steps"] = "300"
-    with pytest.raises(SettingsError, match=r"^stages.stage2.steps is '300' \(str\); expected an integer.$"):
-        load_stage(tiny, "stage2")
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.stages.stage2.steps is '300' \(str\); "
+                                            r"expected an integer.$"):
+        parsed(params)
     tiny["stages"]["stage2"]["steps"] = 300
     tiny["stages"]["stage2"]["mixture"][0]["ratio"]["gen"] = "50"
-    with pytest.raises(SettingsError, match=r"^stages.stage2.mixture\[0\].ratio.gen is '50' \(str\); expected a "):
-        load_stage(tiny, "stage2")
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.stages.stage2.mixture\[0\].ratio.gen is '50' "
+                                            r"\(str\); expected a "):
+        parsed(params)
 
 
 def test_foundation_and_sampling_sections_check_their_types():
-    params = yaml.safe_load(REPO_PARAMS.read_text())
-    profile = {"seed": 0, **params["profiles"]["tiny"]}
-    profile["foundations"]["vae"]["channels"] = "16,32"
-    with pytest.raises(SettingsError, match=r"^foundations.vae.channels is '16,32' \(str\); expected a list of "
-                                            r"integers.$"):
-        FoundationSettings.from_profile(profile)
-    assert sampling_settings(params) == SamplingSettings(steps=30, cfg_weight=2.0, template="sft")
+    params = repo_params()
+    params["profiles"]["tiny"]["foundations"]["vae"]["channels"] = "16,32"
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.foundations.vae.channels is '16,32' \(str\); "
+                                            r"expected a list of integers.$"):
+        parsed(params)
+    params = repo_params()
+    assert parsed(params).sampling == SamplingSettings(steps=30, cfg_weight=2.0, template="sft")
     params["sampling"]["steps"] = 30.5
-    with pytest.raises(SettingsError, match=r"^sampling.steps is 30.5 \(float\); expected an integer.$"):
-        sampling_settings(params)
+    with pytest.raises(SettingsError, match=r"^params.yaml: sampling.steps is 30.5 \(float\); expected an integer.$"):
+        parsed(params)
     del params["sampling"]["steps"]
-    with pytest.raises(SettingsError, match=r"^sampling is missing key\(s\) \['steps'\]; valid keys are \['cfg_weight', "):
-        sampling_settings(params)
+    with pytest.raises(SettingsError, match=r"^params.yaml: sampling is missing key\(s\) \['steps'\]; valid keys are "
+                                            r"\['cfg_weight', "):
+        parsed(params)
 
 
 def test_model_and_checks_sections_check_their_types():
-    params = yaml.safe_load(REPO_PARAMS.read_text())
-    model = dict(params["profiles"]["tiny"]["model"])
-    assert tiny_config_from_section(model, 448).language_config["hidden_size"] == 64
-    with pytest.raises(SettingsError, match=r"^model.hidden is '64' \(str\); expected an integer.$"):
-        tiny_config_from_section({**model, "hidden": "64"}, 448)
-    with pytest.raises(SettingsError, match=r"^model has unknown key\(s\) \['hiden'\]; valid keys are \['chat_"):
-        tiny_config_from_section({"hiden": 64}, 448)
-    with pytest.raises(SettingsError, match=r"^checks.quarantine_rate.min is '1%' \(str\); expected a number.$"):
-        check_value({"quarantine_rate": {"min": "1%"}}, dict[str, dict[str, float]], "checks")
+    params = repo_params()
+    assert tiny_config(parsed(params).select("tiny").model, 448).language_config["hidden_size"] == 64
+    params["profiles"]["tiny"]["model"]["hidden"] = "64"
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.model.hidden is '64' \(str\); expected an "
+                                            r"integer.$"):
+        parsed(params)
+    params = repo_params()
+    params["profiles"]["tiny"]["model"]["hiden"] = 64
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.model has unknown key\(s\) \['hiden'\]; "
+                                            r"valid keys are \['chat_"):
+        parsed(params)
+    params = repo_params()
+    params["profiles"]["tiny"]["checks"]["quarantine_rate"]["min"] = "1%"
+    with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.checks.quarantine_rate.min is '1%' \(str\); "
+                                            r"expected a number.$"):
+        parsed(params)

@@ -13,11 +13,19 @@ import pytest
 from PIL import Image
 
 from data.shapes.captions import caption, short_caption
-from data.shapes.conversations import (CAPTION_PROMPTS, LETTERS, QA, as_multiple_choice, choice_options, conversation,
-                                      question)
+from data.shapes.conversations import (
+    CAPTION_PROMPTS,
+    LETTERS,
+    QA,
+    as_multiple_choice,
+    choice_options,
+    conversation,
+    question,
+)
 from data.shapes.render import render
 from data.shapes.scene import COLORS, SHAPES, Scene, SceneObject, relations, sample_scene, signature, split_of
-from data.shapes.world import ShapesWorldConfig, scenes, write_shapes_world
+from data.shapes.world import scenes, write_shapes_world
+from settings.data import ShapesWorldConfig
 
 
 def obj(shape: str, color: str, x: float, y: float, size: str = "medium", side: float = 0.24) -> SceneObject:

@@ -10,13 +10,13 @@ import tarfile
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_SHARDS
 from PIL import Image
 from streaming import StreamingDataset
 
-from conftest import SMALL_SHARDS
 from data.images import center_crop, decode_image, pad_to_square
-from data.shards import (ManifestMismatchError, ShardConfig, ShardIntegrityError, held_out, verify_shards,
-                         write_shards)
+from data.shards import ManifestMismatchError, ShardIntegrityError, held_out, verify_shards, write_shards
+from settings.data import ShardConfig
 
 
 def read_all(directory, cache) -> list[dict]:

@@ -10,10 +10,10 @@ import fsspec
 import pytest
 from PIL import Image
 
-from data.settings import SettingsError
 from data.shapes.corruptions import png_bytes
-from data.sources import SourceError, read_source, source_specs
-from data.sources.base import SourceSpec
+from data.sources import SourceError, read_source
+from settings.data import SourceSpec, source_specs
+from settings.typed import SettingsError
 
 
 def jpeg(color: tuple[int, int, int]) -> bytes:
@@ -137,13 +137,14 @@ def test_text_jsonl_with_a_custom_field(tmp_path):
 
 
 def test_source_settings_are_checked():
+    options = {"image_root": None, "text_field": "text", "caption_field": "caption", "max_file_bytes": 1 << 20}
     with pytest.raises(SettingsError, match="cannot feed 'text'; it can feed \\['und'\\]"):
-        source_specs([{"name": "l", "format": "llava", "path": "x", "feeds": "text", "image_root": "y"}])
+        source_specs([{"name": "l", "format": "llava", "path": "x", "feeds": "text", **options, "image_root": "y"}])
     with pytest.raises(SettingsError, match="format 'parquet'; use one of"):
-        source_specs([{"name": "p", "format": "parquet", "path": "x", "feeds": "gen"}])
+        source_specs([{"name": "p", "format": "parquet", "path": "x", "feeds": "gen", **options}])
     with pytest.raises(SettingsError, match="unknown key\\(s\\) \\['root'\\]; valid keys are"):
         source_specs([{"name": "p", "format": "llava", "path": "x", "feeds": "und", "root": "y"}])
     with pytest.raises(SettingsError, match="source 'l' \\(llava\\) needs image_root: the folder its 'image' paths"):
-        source_specs([{"name": "l", "format": "llava", "path": "x", "feeds": "und"}])
+        source_specs([{"name": "l", "format": "llava", "path": "x", "feeds": "und", **options}])
     with pytest.raises(SettingsError, match="two sources named 'a'"):
-        source_specs([{"name": "a", "format": "text_jsonl", "path": "x", "feeds": "text"}] * 2)
+        source_specs([{"name": "a", "format": "text_jsonl", "path": "x", "feeds": "text", **options}] * 2)

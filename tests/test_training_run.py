@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 from composer.core import Callback, State
-from PIL import Image
 from composer.loggers import Logger
+from PIL import Image
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 

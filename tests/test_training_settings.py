@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import parsed, repo_params
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-from data.mixture import MixturePhase
-from data.settings import SettingsError, load_profile
 from janusflow.config import official_janusflow_1_3b_config, tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import load_params
 from janusflow.training.microbatches import split_batch
-from janusflow.training.settings import TrainSettings
-from janusflow.training.stages import STAGE_KEYS, load_stage, set_trainable
-from janusflow.training.variants import get_variant, load_variants
+from janusflow.training.stages import set_trainable
+from janusflow.training.variants import variant_model_config
+from settings.params import load_params
+from settings.training import MixturePhase, Variant
+from settings.typed import SettingsError
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -28,7 +28,7 @@ def params():
 
 
 def test_variants_are_the_papers_table_5(params):
-    variants = load_variants(params)
+    variants = params.variants
     assert list(variants) == ["A", "B", "C", "D", "E", "F"]
     assert [v.repa for v in variants.values()] == [False, True, True, True, True, True]
     assert [v.und_encoder for v in variants.values()] == [
@@ -40,8 +40,8 @@ def test_variants_are_the_papers_table_5(params):
 def test_variant_model_configs(params):
     base = tiny_janusflow_config(vocab_size=300, hidden=32, heads=4, layers=2, max_positions=256)
     torch.manual_seed(0)
-    a = JanusFlowModel(get_variant(params, "A").model_config(base))
-    c = JanusFlowModel(get_variant(params, "C").model_config(base))
+    a = JanusFlowModel(variant_model_config(params.variant("A"), base))
+    c = JanusFlowModel(variant_model_config(params.variant("C"), base))
     assert a.repa_head is None and c.repa_head is not None
     assert c.config.to_dict()["und_encoder_source"] == "separate_generation"
     assert "und_encoder_source" not in a.config.to_dict()  # the released layout, unchanged
@@ -53,46 +53,49 @@ def test_variant_model_configs(params):
     assert c.understanding_image_embeddings(torch.zeros(2, 3, 64, 64), latents).shape == (2, 64, 32)
     with pytest.raises(ValueError, match="reads the images' VAE latents; pass latents="):
         c.understanding_image_embeddings(torch.zeros(2, 3, 64, 64))
-    e = JanusFlowModel(get_variant(params, "E").model_config(base))
+    e = JanusFlowModel(variant_model_config(params.variant("E"), base))
     with pytest.raises(ValueError, match="no understanding encoder"):
         e.understanding_image_embeddings(torch.zeros(1, 3, 64, 64))
 
 
 def test_bad_variants_name_the_fix(params):
     with pytest.raises(SettingsError, match=r"unknown variant 'G'; params.yaml defines \['A', 'B', 'C', 'D', 'E', 'F'\]"):
-        get_variant(params, "G")
-    bad = {"variants": {"X": {"description": "", "repa": True, "und_encoder": "siglip", "tasks": ["und"], "lr": 1}}}
-    with pytest.raises(SettingsError, match=r"variants.X: unknown key\(s\) \['lr'\].*valid keys are"):
-        load_variants(bad)
-    bad = {"variants": {"X": {"description": "", "repa": True, "und_encoder": "none", "tasks": ["und"]}}}
+        params.variant("G")
+    bad = {**repo_params(), "variants": {"X": {"description": "", "repa": True, "und_encoder": "siglip",
+                                                "tasks": ["und"], "lr": 1}}}
+    with pytest.raises(SettingsError, match=r"variants.X has unknown key\(s\) \['lr'\].*valid keys are"):
+        parsed(bad)
+    bad = {**repo_params(), "variants": {"X": {"description": "", "repa": True, "und_encoder": "none",
+                                                "tasks": ["und"]}}}
     with pytest.raises(SettingsError, match="trains on understanding data but has und_encoder 'none'"):
-        load_variants(bad)
+        parsed(bad)
 
 
 def test_stage_settings_and_variant_shares(params):
-    tiny = load_profile(REPO_PARAMS, "tiny")
-    paper = load_profile(REPO_PARAMS, "paper")
-    stage2 = load_stage(paper, "stage2")
+    tiny, paper = params.select("tiny"), params.select("paper")
+    stage2 = paper.stage("stage2")
     assert (stage2.learning_rate, stage2.warmup_steps, stage2.steps, stage2.batch_size) == (1e-4, 2000, 380000, 512)
     assert [(s, e) for s, e, _ in stage2.phase_bounds()] == [(0, 10000), (10000, 380000)]
-    assert load_stage(paper, "stage3").learning_rate == 2e-5 and load_stage(paper, "stage1").trainable == "new_parts"
+    assert paper.stage("stage3").learning_rate == 2e-5 and paper.stage("stage1").trainable == "new_parts"
     # D trains the und share of every phase, E the gen share: 30% / 14% and 50% / 80% of the paper's stage 2
-    d = stage2.for_variant(get_variant(params, "D"))
+    d = stage2.for_variant(params.variant("D"))
     assert d.steps == 3000 + 51800 and d.mixture == (MixturePhase({"und": 30.0}, 3000), MixturePhase({"und": 14.0}))
-    e = stage2.for_variant(get_variant(params, "E"))
+    e = stage2.for_variant(params.variant("E"))
     assert e.steps == 5000 + 296000 and e.warmup_steps == round(2000 * e.steps / 380000)
-    assert stage2.for_variant(get_variant(params, "F")) == stage2
+    assert stage2.for_variant(params.variant("F")) == stage2
     with pytest.raises(SettingsError, match="stage1's mixture has no data for variant X"):
-        load_stage(tiny, "stage1").for_variant(
-            load_variants({"variants": {"X": {"description": "", "repa": True, "und_encoder": "siglip",
-                                              "tasks": ["text"]}}})["X"])
-    broken = {"stages": {"stage1": {**dict.fromkeys(STAGE_KEYS, 1), "speed": 3}}}
-    with pytest.raises(SettingsError, match=r"stages.stage1: unknown key\(s\) \['speed'\]"):
-        load_stage(broken, "stage1")
-    assert TrainSettings.from_profile(paper).parallelism == "fsdp"
-    assert TrainSettings.from_profile(tiny).parallelism_config() is None
+        tiny.stage("stage1").for_variant(Variant(name="X", description="", repa=True, und_encoder="siglip",
+                                                 tasks=("text",)))
+    broken = repo_params()
+    broken["profiles"]["tiny"]["stages"]["stage1"]["speed"] = 3
+    with pytest.raises(SettingsError, match=r"stages.stage1 has unknown key\(s\) \['speed'\]"):
+        parsed(broken)
+    assert paper.training.parallelism == "fsdp"
+    assert tiny.training.parallelism_config() is None
+    broken = repo_params()
+    broken["profiles"]["tiny"]["training"]["lr"] = 1
     with pytest.raises(SettingsError, match=r"training has unknown key\(s\) \['lr'\]"):
-        TrainSettings.from_profile({"training": {"out": "x", "lr": 1}})
+        parsed(broken)
 
 
 def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
@@ -100,7 +103,7 @@ def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
     buffers. Composer's PURE would also round the rotary frequencies to bf16, which moves late positions' phases."""
     from composer.distributed.mosaic_parallelism import get_mixed_precision
 
-    settings = TrainSettings.from_profile(load_profile(REPO_PARAMS, "paper"))
+    settings = load_params(REPO_PARAMS).select("paper").training
     fsdp = settings.parallelism_config()["fsdp"]
     assert (fsdp["sharding_strategy"], fsdp["use_orig_params"], fsdp["activation_checkpointing"],
             fsdp["activation_checkpointing_reentrant"]) == ("FULL_SHARD", True, True, False)

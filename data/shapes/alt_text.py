@@ -17,7 +17,8 @@ import torch
 from data.shapes.captions import short_caption
 from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes, world_rng
+from settings.data import ShapesWorldConfig
 
 PURPOSE = "alt_text"
 
@@ -29,7 +30,7 @@ def alt_text_batches(config: ShapesWorldConfig, batch_size: int,
     (``scene.split_of``)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    captions_rng = config.rng(PURPOSE, "plan")
+    captions_rng = world_rng(config, PURPOSE, "plan")
     stream = scenes(config, PURPOSE, "train", count=None)
     while True:
         images, captions, labels = [], [], []

@@ -15,8 +15,8 @@ import numpy as np
 
 from data.shapes.captions import article, detailed_caption
 from data.shapes.scene import COLORS, OPPOSITE, SHAPES, Scene, SceneObject, region, relations, unique_by
+from settings.data import CATEGORIES
 
-CATEGORIES: tuple[str, ...] = ("color", "count", "position", "existence")
 CAPTION_PROMPTS: tuple[str, ...] = (
     "Generate the caption of this picture.",
     "Describe this image in detail.",

@@ -19,14 +19,13 @@ import io
 import json
 import tarfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from data.publish import publishing
-from data.settings import code_version
 from data.shapes.captions import caption, detailed_caption, short_caption
 from data.shapes.conversations import CATEGORIES, conversation, question
 from data.shapes.corruptions import (
@@ -41,35 +40,23 @@ from data.shapes.corruptions import (
 from data.shapes.render import render
 from data.shapes.scene import Scene, aesthetic_score, sample_scene, split_of
 from data.shapes.text import document
+from settings.data import ShapesWorldConfig
+from settings.provenance import code_version
 
 PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5, "alt_text": 6, "reading": 7, "alignment": 8}
 OVERLONG_REPEAT = 200
 OVERLONG_TEXT_CHARS = 20_000
 
 
-@dataclass(frozen=True)
-class ShapesWorldConfig:
-    seed: int = 0
-    resolution: int = 64
-    max_objects: int = 4
-    gen_pairs: int = 4000
-    conversations: int = 4000
-    text_documents: int = 4000
-    eval_scenes: int = 1024
-    eval_fraction: float = 0.15
-    short_caption_fraction: float = 0.25
-    degraded_fraction: float = 0.08
-    broken_fraction: float = 0.03
-    samples_per_tar: int = 1000
-
-    def rng(self, *purposes: str) -> np.random.Generator:
-        return np.random.default_rng([self.seed, *(PURPOSES[p] for p in purposes)])
+def world_rng(config: ShapesWorldConfig, *purposes: str) -> np.random.Generator:
+    """The seeded random stream of ``purposes`` (e.g. ``gen``, ``plan``): each purpose draws independently."""
+    return np.random.default_rng([config.seed, *(PURPOSES[p] for p in purposes)])
 
 
 def scenes(config: ShapesWorldConfig, purpose: str, split: str, count: int | None) -> Iterator[Scene]:
     """``count`` scenes of ``split`` (None: without end), drawn from the purpose's own seeded stream (held-out
     ones never degraded)."""
-    rng = config.rng(purpose)
+    rng = world_rng(config, purpose)
     degraded = config.degraded_fraction if split == "train" else 0.0
     made = 0
     while count is None or made < count:
@@ -131,8 +118,8 @@ def generation_members(key: str, scene: Scene, kind: str | None, config: ShapesW
 def write_generation(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
     """Webdataset tar shards of (image, caption, metadata) samples, ``samples_per_tar`` per shard."""
     out.mkdir(parents=True, exist_ok=True)
-    rng = config.rng("gen")
-    plan = mix_plan(config.gen_pairs, GEN_KINDS, config.broken_fraction, config.rng("plan", "gen"))
+    rng = world_rng(config, "gen")
+    plan = mix_plan(config.gen_pairs, GEN_KINDS, config.broken_fraction, world_rng(config, "plan", "gen"))
     stream = scenes(config, "gen", "train", len(plan))
     original = b""
     with tqdm(total=len(plan), desc="shapes world: generation pairs", disable=not progress) as bar:
@@ -157,8 +144,8 @@ def write_understanding(config: ShapesWorldConfig, out: Path, ledger: _Ledger, p
     """LLaVA-style conversations.json plus an image folder."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    rng = config.rng("und")
-    plan = mix_plan(config.conversations, UND_KINDS, config.broken_fraction, config.rng("plan", "und"))
+    rng = world_rng(config, "und")
+    plan = mix_plan(config.conversations, UND_KINDS, config.broken_fraction, world_rng(config, "plan", "und"))
     stream = scenes(config, "und", "train", len(plan))
     entries: list[dict] = []
     last_clean: tuple[bytes, list] = (b"", [])
@@ -189,8 +176,8 @@ def write_understanding(config: ShapesWorldConfig, out: Path, ledger: _Ledger, p
 def write_text(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: bool) -> int:
     """One JSON object per line; broken lines are written as raw bytes."""
     out.mkdir(parents=True, exist_ok=True)
-    rng = config.rng("text")
-    plan = mix_plan(config.text_documents, TEXT_KINDS, config.broken_fraction, config.rng("plan", "text"))
+    rng = world_rng(config, "text")
+    plan = mix_plan(config.text_documents, TEXT_KINDS, config.broken_fraction, world_rng(config, "plan", "text"))
     stream = scenes(config, "text", "train", len(plan))
     lines: list[bytes] = []
     for position, kind in enumerate(tqdm(plan, desc="shapes world: text", disable=not progress)):
@@ -216,7 +203,7 @@ def write_eval(config: ShapesWorldConfig, out: Path, progress: bool) -> dict[str
     """Held-out scenes with their captions and one question per category (where the scene allows one)."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
-    rng = config.rng("eval")
+    rng = world_rng(config, "eval")
     scene_rows, vqa_rows = [], []
     stream = scenes(config, "eval", "eval", config.eval_scenes)
     for index, scene in enumerate(tqdm(stream, total=config.eval_scenes, desc="shapes world: held-out",

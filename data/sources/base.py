@@ -16,7 +16,8 @@ from typing import Any
 
 import fsspec
 
-TASKS: tuple[str, ...] = ("und", "gen", "text")
+from settings.data import SourceSpec
+
 IMAGE_TAG = "<image>"
 ROLE_NAMES = {"human": "User", "user": "User", "gpt": "Assistant", "assistant": "Assistant"}
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
@@ -41,22 +42,6 @@ class RawRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One raw source in params.yaml: where it is, its format, and which data type it feeds. ``max_file_bytes``
-    caps one image file, tar member or JSONL line: a larger one is quarantined unread (a small gzip can hide a
-    huge member)."""
-
-    name: str
-    format: str
-    path: str
-    feeds: str
-    image_root: str | None = None
-    text_field: str = "text"
-    caption_field: str = "caption"
-    max_file_bytes: int = 64 << 20
 
 
 def expand(spec: SourceSpec) -> list[fsspec.core.OpenFile]:

@@ -7,15 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from data.sources.base import (
-    RawRecord,
-    SourceError,
-    SourceSpec,
-    expand,
-    read_image_file,
-    read_json_file,
-    require_records,
-)
+from data.sources.base import RawRecord, SourceError, expand, read_image_file, read_json_file, require_records
+from settings.data import SourceSpec
 
 
 def _valid_annotation(annotation: Any) -> bool:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import fsspec
 
-from data.sources.base import RawRecord, SourceSpec, jsonl_records, parse_json_object, read_image_file
+from data.sources.base import RawRecord, jsonl_records, parse_json_object, read_image_file
+from settings.data import SourceSpec
 
 
 def read_image_folder(spec: SourceSpec) -> Iterator[RawRecord]:

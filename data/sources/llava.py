@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 from data.sources.base import (
     RawRecord,
-    SourceSpec,
     expand,
     normalise_conversation,
     read_image_file,
     read_json_file,
     require_records,
 )
+from settings.data import SourceSpec
 
 
 def read_llava(spec: SourceSpec) -> Iterator[RawRecord]:

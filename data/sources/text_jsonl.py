@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data.sources.base import RawRecord, SourceSpec, jsonl_records, parse_json_object
+from data.sources.base import RawRecord, jsonl_records, parse_json_object
+from settings.data import SourceSpec
 
 
 def read_text_jsonl(spec: SourceSpec) -> Iterator[RawRecord]:

@@ -17,13 +17,13 @@ from data.sources.base import (
     IMAGE_EXTENSIONS,
     RawRecord,
     SourceError,
-    SourceSpec,
     decode_text,
     expand,
     opened,
     parse_json,
     require_records,
 )
+from settings.data import SourceSpec
 
 AESTHETIC_FIELDS = ("aesthetic", "aesthetic_score", "AESTHETIC_SCORE")
 USED_FIELDS = frozenset((*IMAGE_EXTENSIONS, "txt", "json"))   # other members are skipped without being read

@@ -29,12 +29,15 @@ RUN_FILE = "run.json"
 
 @dataclass(frozen=True)
 class SampleSettings:
-    steps: int = 30
-    cfg_weight: float = 2.0
-    seed: int = 0
-    images_per_prompt: int = 4
-    batch_size: int = 32
-    template: str = "sft"
+    """How a benchmark's images are drawn: the sampling settings (params.yaml ``sampling`` with the evaluation's
+    overrides), the first seed, the images per prompt and the batch size."""
+
+    steps: int
+    cfg_weight: float
+    seed: int
+    images_per_prompt: int
+    batch_size: int
+    template: str
 
     def identity(self) -> dict:
         """What decides the images (the batch size does not: every image has its own noise)."""

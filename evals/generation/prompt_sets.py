@@ -18,7 +18,7 @@ from evals.generation import dpg
 from evals.generation.layouts import dpg_prompts, geneval_prompts
 from evals.generation.shapes_geneval import shapes_geneval, write_jsonl
 from evals.heldout import read_eval
-from evals.settings import SHAPES, GenerationEval
+from settings.evaluation import SHAPES, GenerationEval
 
 PUBLISH_WAIT_SECONDS = 600.0   # another evaluation writing the same prompt sets
 

@@ -17,14 +17,18 @@ from pathlib import Path
 
 import torch
 
-from janusflow.config import tiny_config_from_section
+from janusflow.config import tiny_config
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import DEFAULT_PARAMS, load_params, profile_params, sampling_settings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler
 from janusflow.tokenizer import train_byte_level_bpe
 from janusflow.understanding import answer
 from janusflow.vae import LatentCodec, tiny_vae
+from settings.foundations import FoundationSettings
+from settings.model import TinyModelSettings
+from settings.params import DEFAULT_PARAMS, Profile, load_params
+from settings.sampling import SamplingSettings
+from settings.typed import SettingsError
 
 PROMPTS = [
     "a photo of two red circles",
@@ -38,25 +42,27 @@ CORPUS = PROMPTS + [
 ]
 
 
-def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict:
-    """``tiny`` is the tiny profile's section of params.yaml (model sizes; tokenizer and VAE sizes from its
-    foundations section)."""
+def run(out: Path, tiny: Profile, sampling: SamplingSettings) -> dict:
+    """``tiny`` is the tiny profile (model sizes; tokenizer and VAE sizes from its foundations section)."""
+    if not isinstance(tiny.model, TinyModelSettings) or not isinstance(tiny.foundations, FoundationSettings):
+        raise SettingsError(f"the demo builds a tiny model; profile {tiny.name} names the official one.")
+    seed = tiny.seed
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny["foundations"]["tokenizer"]["vocab_size"])
-    config = tiny_config_from_section(tiny["model"], len(tokenizer))
+    tokenizer = train_byte_level_bpe(CORPUS * 8, vocab_size=tiny.foundations.tokenizer.vocab_size)
+    config = tiny_config(tiny.model, len(tokenizer))
     torch.manual_seed(seed)
     JanusFlowModel(config).save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     model = JanusFlowModel.from_pretrained(out / "model")
     processor = JanusFlowProcessor.for_model(tokenizer, config)
-    channels = tuple(tiny["foundations"]["vae"]["channels"])
-    vae = tiny_vae(seed=seed, sample_size=tiny["model"]["image_size"], channels=channels, attention=False)
+    vae = tiny_vae(seed=seed, sample_size=tiny.model.image_size, channels=tiny.foundations.vae.channels,
+                   attention=False)
     sampler = FlowSampler(model, processor, LatentCodec(vae))
 
     t0 = time.perf_counter()
-    samples = sampler.sample(PROMPTS, seeds=list(range(seed, seed + len(PROMPTS))), steps=steps,
-                             cfg_weight=cfg_weight, progress=True)
+    samples = sampler.sample(PROMPTS, seeds=list(range(seed, seed + len(PROMPTS))), steps=sampling.steps,
+                             cfg_weight=sampling.cfg_weight, template=sampling.template, progress=True)
     generation_s = time.perf_counter() - t0
     images = samples.to_pil()
     for i, image in enumerate(images):
@@ -74,8 +80,8 @@ def run(out: Path, tiny: dict, steps: int, cfg_weight: float, seed: int) -> dict
         "model_dir": str(out / "model"),
         "parameters": sum(p.numel() for p in model.parameters()),
         "prompts": PROMPTS,
-        "steps": steps,
-        "cfg_weight": cfg_weight,
+        "steps": sampling.steps,
+        "cfg_weight": sampling.cfg_weight,
         "images": [f"sample_{i:02d}.png" for i in range(len(images))],
         "generation_seconds": round(generation_s, 3),
         "chat_seconds": round(chat_s, 3),
@@ -93,10 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cfg-weight", type=float, help="CFG weight (default: params.yaml sampling.cfg_weight)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    sampling = sampling_settings(params)
-    steps = sampling.steps if args.steps is None else args.steps
-    cfg_weight = sampling.cfg_weight if args.cfg_weight is None else args.cfg_weight
-    summary = run(args.out, profile_params(params, "tiny"), steps, cfg_weight, params["seed"])
+    overrides = {key: value for key, value in (("steps", args.steps), ("cfg_weight", args.cfg_weight))
+                 if value is not None}
+    summary = run(args.out, params.select("tiny"), params.sampling.with_overrides(overrides, "the command line"))
     print(f"model ({summary['parameters']:,} parameters, official format): {summary['model_dir']}")
     print(f"{len(summary['images'])} images in {summary['generation_seconds']} s: {args.out / 'samples_grid.png'}")
     print(f"chat turn: {args.out / 'chat.json'}")

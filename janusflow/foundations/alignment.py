@@ -11,10 +11,11 @@ from transformers import PreTrainedTokenizerBase
 
 from data.shapes.patch_words import patch_labels
 from data.shapes.render import render
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes
 from janusflow.foundations.corpus import image_tensor
 from janusflow.foundations.reading import SlotWords, patch_word_vectors
 from janusflow.modeling import JanusFlowModel
+from settings.data import ShapesWorldConfig
 
 PURPOSE = "alignment"
 OBJECT_WEIGHT = 25.0   # an object's centre is about one patch in 25: weigh object and background patches alike

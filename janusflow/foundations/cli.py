@@ -20,20 +20,22 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from data.profile import DataProfile
 from data.publish import publishing
 from data.shapes.alt_text import alt_text_batches
-from data.settings import SettingsError, add_profile_options, code_version, load_profile, parse_with_profile
-from janusflow.config import JanusFlowConfig, tiny_config_from_section
+from janusflow.config import JanusFlowConfig, tiny_config
 from janusflow.foundations.corpus import HeldOut, load_heldout, training_pairs, training_texts
 from janusflow.foundations.gates import gate_failures
 from janusflow.foundations.language_model import pretrain_language_model
 from janusflow.foundations.reading import SceneReading, SlotWords, heldout_reading, reading_batches
-from janusflow.foundations.settings import NAMES, FoundationSettings
 from janusflow.foundations.siglip import TextTowerSpec, train_siglip
 from janusflow.foundations.tokenizer import build_tokenizer
 from janusflow.foundations.vae import train_vae
 from janusflow.processor import JanusFlowProcessor
+from settings.cli import add_profile_options, parse_with_profile
+from settings.foundations import FOUNDATIONS, FoundationSettings
+from settings.params import Profile, load_params
+from settings.provenance import code_version
+from settings.typed import SettingsError
 
 METRICS_NAME = "metrics.json"
 HELD_OUT_READING = 800   # held-out VQA questions the LLM's reading accuracy is measured on
@@ -42,11 +44,11 @@ HELD_OUT_READING = 800   # held-out VQA questions the LLM's reading accuracy is 
 class Context:
     """Everything a builder reads: data paths, foundation settings, the model sizes of the profile."""
 
-    def __init__(self, params: str, profile_name: str, progress: bool) -> None:
-        profile = load_profile(params, profile_name)
-        self.data = DataProfile.from_profile(profile)
-        self.settings = FoundationSettings.from_profile(profile)
-        self.model = dict(profile["model"])
+    def __init__(self, profile: Profile, progress: bool) -> None:
+        if not isinstance(profile.foundations, FoundationSettings) or not profile.tiny:
+            raise SettingsError(f"profile {profile.name} loads pretrained foundations (foundations.llm, encoder, vae); "
+                                "only a tiny-model profile builds them here.")
+        self.data, self.settings, self.model = profile.data, profile.foundations, profile.model
         self.progress = progress
 
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -56,12 +58,13 @@ class Context:
         return AutoTokenizer.from_pretrained(directory)
 
     def config(self, vocab_size: int) -> JanusFlowConfig:
-        return tiny_config_from_section(self.model, vocab_size)
+        return tiny_config(self.model, vocab_size)
 
     def scene_reading(self, tokenizer: PreTrainedTokenizerBase, heldout: HeldOut) -> SceneReading | None:
         """The LLM's scene reading, in the model's chat layout: training scenes of the shapes world, and the
         first ``HELD_OUT_READING`` held-out VQA questions; None when the settings ask for none."""
-        if not self.settings.llm_reading_batch_size:
+        reading = self.settings.llm.reading
+        if not reading.batch_size:
             return None
         if self.data.shapes_world is None:
             raise SettingsError("foundations.llm.reading needs the profile's data.shapes_world section; set its "
@@ -69,24 +72,23 @@ class Context:
         processor = JanusFlowProcessor.for_model(tokenizer, self.config(len(tokenizer)))
         held = heldout_reading(dict(zip(heldout.scene_ids, heldout.scenes)), heldout.questions[:HELD_OUT_READING],
                                processor)
-        return SceneReading(reading_batches(self.data.shapes_world, processor, self.settings.llm_reading_batch_size,
-                                            self.settings.llm_reading_curriculum),
+        return SceneReading(reading_batches(self.data.shapes_world, processor, reading.batch_size, reading.curriculum),
                             held, SlotWords.of(tokenizer))
 
 
 def build(name: str, ctx: Context, out: Path) -> dict:
     """Train foundation ``name`` into ``out``; returns its metrics."""
-    shards, cache, raw = ctx.data.paths["shards"], ctx.data.paths["cache"], ctx.data.paths["raw"]
+    shards, cache, raw = ctx.data.paths.shards, ctx.data.paths.cache, ctx.data.paths.raw
     s = ctx.settings
     if name == "tokenizer":
         heldout = load_heldout(raw)
-        return build_tokenizer(training_texts(shards, cache), heldout.captions + heldout.qa_texts, s.vocab_size, out)
+        return build_tokenizer(training_texts(shards, cache), heldout.captions + heldout.qa_texts, s.tokenizer.vocab_size, out)
     if name == "llm":
         tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
         config = ctx.config(len(tokenizer)).llama_config()
-        config.initializer_range = s.llm_initializer_range
+        config.initializer_range = s.llm.initializer_range
         return pretrain_language_model(config, tokenizer, training_texts(shards, cache),
-                                       heldout.captions + heldout.qa_texts, s.llm_training, s.sequence_length, out,
+                                       heldout.captions + heldout.qa_texts, s.llm.training, s.llm.sequence_length, out,
                                        ctx.progress, ctx.scene_reading(tokenizer, heldout))
     if name == "encoder":
         tokenizer, heldout = ctx.tokenizer(), load_heldout(raw)
@@ -95,22 +97,21 @@ def build(name: str, ctx: Context, out: Path) -> dict:
                              "no data.shapes_world section (the paper profile loads SigLIP weights instead).")
         spec = ctx.config(len(tokenizer)).und_encoder_spec()
         world = replace(ctx.data.shapes_world, resolution=spec.image_size)
-        pairs = alt_text_batches(world, s.encoder_training.batch_size, spec.image_size // spec.patch_size)
-        return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **s.text_tower), tokenizer, pairs,
-                            heldout.images, heldout.scenes, s.encoder_training, out, ctx.progress)
+        pairs = alt_text_batches(world, s.encoder.training.batch_size, spec.image_size // spec.patch_size)
+        return train_siglip(spec, TextTowerSpec(vocab_size=len(tokenizer), **asdict(s.encoder.text_tower)), tokenizer, pairs,
+                            heldout.images, heldout.scenes, s.encoder.training, out, ctx.progress)
     if name == "vae":
         images, _ = training_pairs(shards, cache)
         heldout = load_heldout(raw)
-        return train_vae(images, heldout.images, heldout.scenes, s.vae_channels, s.kl_weight, s.vae_training, out,
-                         ctx.progress, object_weight=s.vae_object_weight)
-    raise ValueError(f"unknown foundation {name!r}; use one of {list(NAMES)}.")
+        return train_vae(images, heldout.images, heldout.scenes, s.vae.channels, s.vae.kl_weight, s.vae.training, out,
+                         ctx.progress, object_weight=s.vae.object_weight)
+    raise ValueError(f"unknown foundation {name!r}; use one of {list(FOUNDATIONS)}.")
 
 
 def record(name: str, metrics: dict, ctx: Context, out: Path) -> list[str]:
     """Write metrics.json with the gate verdict into ``out``; return the gate failures."""
     failures = gate_failures(metrics, ctx.settings.gates.get(name, {}), name)
-    training = {"llm": ctx.settings.llm_training, "encoder": ctx.settings.encoder_training,
-                "vae": ctx.settings.vae_training}.get(name)
+    training = ctx.settings.training(name)
     report = {"foundation": name, "metrics": metrics, "gates": ctx.settings.gates.get(name, {}),
               "passed": not failures, "failures": failures,
               "training": asdict(training) if training else None, "code_version": code_version()}
@@ -130,13 +131,13 @@ def publish(name: str, ctx: Context) -> tuple[dict, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("foundation", choices=[*NAMES, "all"])
+    parser.add_argument("foundation", choices=[*FOUNDATIONS, "all"])
     add_profile_options(parser)
     parser.add_argument("--no-progress", action="store_true")
     args = parse_with_profile(parser, argv)
-    ctx = Context(args.params, args.profile, not args.no_progress)
+    ctx = Context(load_params(args.params).select(args.profile), not args.no_progress)
     status = 0
-    for name in NAMES if args.foundation == "all" else [args.foundation]:
+    for name in FOUNDATIONS if args.foundation == "all" else [args.foundation]:
         metrics, failures = publish(name, ctx)
         print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
         print(f"{name}: quality gates {'passed' if not failures else 'FAILED: ' + '; '.join(failures)}")

@@ -15,7 +15,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from janusflow.foundations.metrics import perplexity, unigram_perplexity
 from janusflow.foundations.reading import SceneReading, reading_accuracy, reading_loss
-from janusflow.foundations.training import TrainingSettings, random_indices, train
+from janusflow.foundations.training import random_indices, train
+from settings.foundations import TrainingSettings
 
 
 def pack(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, length: int) -> torch.Tensor:

@@ -22,34 +22,12 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 from data.shapes.conversations import CATEGORIES, questions
 from data.shapes.patch_words import PATCH_WORDS, REGION_WORDS, patch_labels, region_labels
 from data.shapes.scene import Scene
-from data.shapes.world import ShapesWorldConfig, scenes
+from data.shapes.world import scenes, world_rng
 from janusflow.processor import EncodedSequence, JanusFlowProcessor, SequenceBatch
+from settings.data import ShapesWorldConfig
+from settings.foundations import ReadingPhase, check_curriculum
 
 PURPOSE = "reading"
-
-
-@dataclass(frozen=True)
-class ReadingPhase:
-    """A stretch of the scene reading: questions of ``categories`` (a category named twice is asked twice as often)
-    for ``steps`` batches, or to the end of training (None)."""
-
-    categories: tuple[str, ...] = CATEGORIES
-    steps: int | None = None
-
-
-def check_curriculum(phases: Sequence[ReadingPhase]) -> None:
-    """Every phase asks known categories for at least one batch; only the last one runs to the end."""
-    if not phases:
-        raise ValueError("a reading curriculum needs at least one phase.")
-    for index, phase in enumerate(phases):
-        unknown = sorted(set(phase.categories) - set(CATEGORIES))
-        if unknown or not phase.categories:
-            raise ValueError(f"reading phase {index} asks {list(phase.categories)}; choose categories from "
-                             f"{list(CATEGORIES)}.")
-        last = index == len(phases) - 1
-        if (phase.steps is None) != last or (phase.steps is not None and phase.steps < 1):
-            raise ValueError(f"reading phase {index} has steps={phase.steps}; every phase but the last needs "
-                             "steps >= 1 and the last runs to the end (no steps).")
 
 
 @dataclass
@@ -146,7 +124,7 @@ def reading_batches(config: ShapesWorldConfig, processor: JanusFlowProcessor, ba
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     check_curriculum(curriculum)
-    rng = config.rng(PURPOSE)
+    rng = world_rng(config, PURPOSE)
     stream = scenes(config, PURPOSE, "train", count=None)
     for phase in curriculum:
         made = 0

@@ -39,8 +39,9 @@ from data.shapes.patch_words import PATCH_WORDS, patch_labels
 from data.shapes.scene import COLORS, SHAPES, Scene
 from janusflow.config import UnderstandingEncoderSpec
 from janusflow.foundations.metrics import accuracy
-from janusflow.foundations.training import TrainingSettings, train
+from janusflow.foundations.training import train
 from janusflow.modeling.understanding_encoder import UnderstandingEncoder
+from settings.foundations import TrainingSettings
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

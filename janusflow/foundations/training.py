@@ -6,26 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TypeVar
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from settings.foundations import TrainingSettings
 
 Batch = TypeVar("Batch")
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """params.yaml ``foundations.<name>.training``."""
-
-    steps: int = 600
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    warmup_steps: int = 50
-    weight_decay: float = 0.0
-    seed: int = 0
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:

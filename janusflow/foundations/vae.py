@@ -12,8 +12,9 @@ import torch
 from diffusers import AutoencoderKL
 
 from janusflow.foundations.metrics import detected_exactly, psnr
-from janusflow.foundations.training import TrainingSettings, random_indices, train
+from janusflow.foundations.training import random_indices, train
 from janusflow.vae import tiny_vae
+from settings.foundations import TrainingSettings
 
 
 def object_weights(images: torch.Tensor, weight: float, threshold: float = 0.05) -> torch.Tensor:

@@ -12,6 +12,7 @@ from composer.loggers import InMemoryLogger, Logger
 from composer.utils import dist, misc
 
 from janusflow.training.composer_model import JanusFlowComposerModel
+from settings.sampling import SamplingSettings
 
 
 def composer_model_of(state: State) -> JanusFlowComposerModel:
@@ -34,16 +35,14 @@ class SampleGrid(Callback):
     """Generates the same prompts with the same seeds every ``interval`` batches (0: only at the end of a fit)
     and saves them as one grid per batch count, ``<folder>/ba<batch>.png``: what the stage does to images."""
 
-    def __init__(self, prompts: list[str], folder: Path, interval: int, steps: int, cfg_weight: float) -> None:
-        self.prompts, self.folder, self.interval = prompts, folder, interval
-        self.steps, self.cfg_weight = steps, cfg_weight
+    def __init__(self, prompts: list[str], folder: Path, interval: int, sampling: SamplingSettings) -> None:
+        self.prompts, self.folder, self.interval, self.sampling = prompts, folder, interval, sampling
 
     def _save(self, state: State) -> None:
         writer = dist.get_global_rank() == 0
         if not writer and not misc.is_model_fsdp(state.model):
             return  # under FSDP every rank takes part in gathering the weights; otherwise rank 0 samples alone
-        samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.steps,
-                                                    self.cfg_weight)
+        samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.sampling)
         if not writer:
             return
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,12 @@ import argparse
 import sys
 
 from data.mixture import MixtureError
-from data.settings import SettingsError, add_profile_options, parse_with_profile
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
-from janusflow.training.stages import STAGES
+from settings.cli import add_profile_options, parse_with_profile
+from settings.params import load_params
+from settings.training import STAGES
+from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     args = parse_with_profile(parser, argv)
     try:
-        run = StageRun.from_params(args.params, args.profile, args.variant, args.stage, args.seed)
+        run = StageRun.from_params(load_params(args.params), args.profile, args.variant, args.stage, args.seed)
         report = run_stage(run, args.device)
     except (SettingsError, MissingUpstreamError, MixtureError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)

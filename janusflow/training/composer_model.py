@@ -22,6 +22,7 @@ from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler, SampleOutput
 from janusflow.training.objective import TERMS, Objective, step_generator
 from janusflow.vae import LatentCodec
+from settings.sampling import SamplingSettings
 
 
 class TermMean(MeanMetric):
@@ -90,13 +91,14 @@ class JanusFlowComposerModel(ComposerModel):
     # ----- sampling ---------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], seeds: Sequence[int], steps: int = 30, cfg_weight: float = 2.0) -> SampleOutput:
+    def generate(self, prompts: Sequence[str], seeds: Sequence[int], sampling: SamplingSettings) -> SampleOutput:
         """Images for ``prompts`` with the current weights (for image callbacks and sample grids). Under FSDP
         every rank must call it: each gathers its share of the weights for the others."""
         was_training = self.training
         self.eval()
         try:
             sampler = FlowSampler(self.objective.model, self.processor, self.codec)
-            return self.model(sampler.sample, prompts, seeds, steps, cfg_weight)
+            return self.model(sampler.sample, prompts, seeds, steps=sampling.steps, cfg_weight=sampling.cfg_weight,
+                              template=sampling.template)
         finally:
             self.train(was_training)

@@ -29,10 +29,10 @@ import torch
 from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
 from composer.core import DataSpec, Evaluator
-from composer.utils.device import get_device
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
 from composer.utils import dist, misc
+from composer.utils.device import get_device
 from streaming.base.util import clean_stale_shared_memory
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -40,17 +40,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.collate import MixedBatchCollator
 from data.mixture import build_mixture
-from data.profile import DataProfile
 from data.publish import output_lock, publishing, write_atomic
-from data.settings import SettingsError, code_version, load_profile
-from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config_from_section
+from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
 from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
-from janusflow.foundations.settings import FoundationSettings
 from janusflow.modeling import JanusFlowModel
-from janusflow.params import RunKey, SamplingSettings, load_params, run_key, sampling_settings
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
     CompleteOptimizerState,
@@ -65,10 +61,18 @@ from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.ema_under_fsdp import patch_composer_ema
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import TERMS
-from janusflow.training.settings import TrainSettings
-from janusflow.training.stages import StageSettings, load_stage, set_trainable
-from janusflow.training.variants import Variant, get_variant
+from janusflow.training.stages import set_trainable
+from janusflow.training.variants import variant_model_config
 from janusflow.vae import LatentCodec
+from settings.data import DataSettings
+from settings.foundations import FoundationSettings
+from settings.model import TinyModelSettings
+from settings.params import Params, Profile, load_params
+from settings.provenance import code_version
+from settings.run import RunKey
+from settings.sampling import SamplingSettings
+from settings.training import StageSettings, TrainSettings, Variant
+from settings.typed import SettingsError
 
 
 class MissingUpstreamError(FileNotFoundError):
@@ -77,28 +81,31 @@ class MissingUpstreamError(FileNotFoundError):
 
 @dataclass
 class StageRun:
-    """Everything one (profile, variant, stage) run reads from params.yaml."""
+    """One (profile, variant, seed, stage) run and the settings it reads."""
 
-    profile_name: str
-    profile: dict[str, Any]
+    profile: Profile
     sampling: SamplingSettings
     variant: Variant
-    stage: StageSettings
-    settings: TrainSettings
-    data: DataProfile
+    stage: StageSettings   # as the variant runs it (``StageSettings.for_variant``)
     seed: int  # the run's seed (params.yaml seeds): the new parts' initialisation, data order, noise
 
     @classmethod
-    def from_params(cls, params_path: str | Path, profile_name: str, variant: str, stage: str,
+    def from_params(cls, params: Params | str | Path, profile: str | None, variant: str, stage: str,
                     seed: int | None = None) -> StageRun:
-        """``seed`` defaults to the first of params.yaml's ``seeds``."""
-        profile = load_profile(params_path, profile_name)
-        params = load_params(params_path)
-        chosen = get_variant(params, variant)
-        return cls(profile_name=profile_name, profile=profile, sampling=sampling_settings(params),
-                   variant=chosen,
-                   stage=load_stage(profile, stage).for_variant(chosen), settings=TrainSettings.from_profile(profile),
-                   data=DataProfile.from_profile(profile), seed=run_key(params, variant, seed).seed)
+        """``params``: parsed, or a params file; ``profile`` None: the file's own; ``seed`` None: the first of its
+        ``seeds``."""
+        params = params if isinstance(params, Params) else load_params(params)
+        chosen, settings = params.variant(variant), params.select(profile)
+        return cls(profile=settings, sampling=params.sampling, variant=chosen,
+                   stage=settings.stage(stage).for_variant(chosen), seed=params.run(variant, seed).seed)
+
+    @property
+    def settings(self) -> TrainSettings:
+        return self.profile.training
+
+    @property
+    def data(self) -> DataSettings:
+        return self.profile.data
 
     @property
     def key(self) -> RunKey:
@@ -106,34 +113,28 @@ class StageRun:
 
     @property
     def directory(self) -> Path:
-        return self.settings.stage_dir(self.key, self.stage.name)
+        return self.settings.layout.stage_dir(self.key, self.stage.name)
 
     def upstream(self) -> Path | None:
         previous = self.stage.previous
-        return None if previous is None else self.settings.stage_dir(self.key, previous) / "export"
+        return None if previous is None else self.settings.layout.stage_dir(self.key, previous) / "export"
 
     def base_config(self, vocab_size: int) -> JanusFlowConfig:
-        model = self.profile["model"]
-        if model == "official_janusflow_1_3b":
-            return official_janusflow_1_3b_config()
-        if not isinstance(model, dict):
-            raise SettingsError(f"model is {model!r}; give tiny_janusflow_config sizes or 'official_janusflow_1_3b'.")
-        return tiny_config_from_section(model, vocab_size)
-
-    def foundations(self) -> dict[str, Any]:
-        return self.profile.get("foundations") or {}
+        model = self.profile.model
+        return tiny_config(model, vocab_size) if isinstance(model, TinyModelSettings) else official_janusflow_1_3b_config()
 
     def tokenizer(self) -> PreTrainedTokenizerBase:
         upstream = self.upstream()
         if upstream is not None:
             return AutoTokenizer.from_pretrained(self._require(upstream))
-        if isinstance(self.profile["model"], dict):
-            directory = FoundationSettings.from_profile(self.profile).directory("tokenizer")
+        foundations = self.profile.foundations
+        if isinstance(foundations, FoundationSettings):
+            directory = foundations.directory("tokenizer")
             if not (directory / "tokenizer.json").is_file():
                 raise MissingUpstreamError(f"stage1 needs the tokenizer foundation in {directory}; build it with "
                                            "python -m janusflow.foundations.cli tokenizer.")
             return AutoTokenizer.from_pretrained(directory)
-        source = self.profile.get("model_dir") or self.foundations().get("llm")
+        source = self.profile.model_dir or foundations.llm
         if not source:
             raise MissingUpstreamError("the paper profile's stage1 reads its tokenizer from model_dir or "
                                        "foundations.llm in params.yaml; set one to a local directory.")
@@ -145,33 +146,32 @@ class StageRun:
             raise MissingUpstreamError(
                 f"{self.stage.name} of variant {self.variant.name} starts from {export}, which {previous} produces; "
                 f"run it first: python -m janusflow.training.cli {previous} --variant {self.variant.name} "
-                f"--seed {self.seed} --profile {self.profile_name}")
+                f"--seed {self.seed} --profile {self.profile.name}")
         return export
 
     def initial_model(self, vocab_size: int) -> JanusFlowModel:
         upstream = self.upstream()
         if upstream is not None:
             return JanusFlowModel.from_pretrained(self._require(upstream))
-        config = self.variant.model_config(self.base_config(vocab_size))
-        if isinstance(self.profile["model"], dict):
-            directory = FoundationSettings.from_profile(self.profile).out
+        config = variant_model_config(self.variant, self.base_config(vocab_size))
+        foundations = self.profile.foundations
+        if isinstance(foundations, FoundationSettings):
+            directory = foundations.out
             for part in ("llm", "encoder"):
                 if not (directory / part / "config.json").is_file():
                     raise MissingUpstreamError(f"stage1 starts from the {part} foundation in {directory / part}; build "
                                                f"it with python -m janusflow.foundations.cli {part}.")
             return from_tiny_foundations(config, directory, self.seed)
-        parts = self.foundations()
-        return from_pretrained_parts(config, parts.get("llm"), parts.get("encoder"), self.seed)
+        return from_pretrained_parts(config, foundations.llm, foundations.encoder, self.seed)
 
     def align_understanding(self, model: JanusFlowModel, tokenizer: PreTrainedTokenizerBase) -> dict[str, float] | None:
         """Stage 1 of the tiny profile, when the LLM foundation reads scenes and the variant's images go through
         the SigLIP encoder: start the und aligner from the fit onto the LLM's slot vectors
         (``janusflow.foundations.alignment``) and return the fit's figures; otherwise None."""
-        if self.upstream() is not None or not isinstance(self.profile["model"], dict):
+        foundations, world = self.profile.foundations, self.data.shapes_world
+        if self.upstream() is not None or not isinstance(foundations, FoundationSettings):
             return None
-        world = DataProfile.from_profile(self.profile).shapes_world
-        reads = FoundationSettings.from_profile(self.profile).llm_reading_batch_size
-        if world is None or not reads or model.config.und_encoder_source != "siglip":
+        if world is None or not foundations.llm.reading.batch_size or model.config.und_encoder_source != "siglip":
             return None
         return align_understanding(model, tokenizer, world)
 
@@ -186,11 +186,11 @@ RUN_FILE = "run.json"
 
 
 def source_digest() -> str:
-    """A hash of the model and data code (``janusflow/`` and ``data/``): a stage rerun after a code change trains
-    afresh instead of resuming checkpoints that older code made."""
+    """A hash of the model, data and settings code (``janusflow/``, ``data/``, ``settings/``): a stage rerun after a
+    code change trains afresh instead of resuming checkpoints that older code made."""
     root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
-    for package in ("janusflow", "data"):
+    for package in ("janusflow", "data", "settings"):
         for path in sorted((root / package).rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -203,7 +203,7 @@ def run_fingerprint(run: StageRun) -> str:
     weights = sorted(upstream.glob("*.safetensors")) if upstream is not None else []
     record = {"variant": asdict(run.variant), "stage": asdict(run.stage),
               "training": {k: v for k, v in asdict(run.settings).items() if k != "out"},
-              "model": run.profile.get("model"), "seed": run.seed, "code": source_digest(),
+              "model": run.profile.model, "seed": run.seed, "code": source_digest(),
               "upstream": [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -234,10 +234,10 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
                             f"{world} training processes; change one of them.")
     per_rank = run.stage.batch_size // world
     loader = run.data.loader
-    shards = run.data.paths["shards"] / "val" if validation else run.data.paths["shards"]
-    dataset = build_mixture(shards, ratio, processor, run.data.paths["cache"], per_rank, seed=seed,
+    shards = run.data.paths.shards / "val" if validation else run.data.paths.shards
+    dataset = build_mixture(shards, ratio, processor, run.data.paths.cache, per_rank, seed=seed,
                             name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
-                            generation_template=run.settings.generation_template, predownload=loader.predownload)
+                            generation_template=run.sampling.template, predownload=loader.predownload)
     workers = loader.num_workers
     dataloader = DataLoader(dataset, batch_size=per_rank, collate_fn=MixedBatchCollator(processor),
                             num_workers=workers, prefetch_factor=loader.prefetch_factor if workers else None,
@@ -281,9 +281,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
             device_eval_microbatch_size=microbatch)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
-        sampling = run.sampling
-        samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval,
-                              sampling.steps, sampling.cfg_weight)]
+        samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval, run.sampling)]
     trainer = Trainer(
         model=composer_model, run_name=f"{run.key.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
@@ -385,7 +383,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     trainer.close()
     report = {"variant": asdict(run.variant), "seed": run.seed, "stage": asdict(run.stage),
               "training": asdict(run.settings),
-              "profile": run.profile_name, "device": device, "world_size": dist.get_world_size(),
+              "profile": run.profile.name, "device": device, "world_size": dist.get_world_size(),
               "distribution": distribution_of(trainer.state.model),
               "trainable_parts": parts, "understanding_alignment": alignment, "resumed_at_batch": resumed_at,
               "discarded_stale_checkpoints": discarded,
