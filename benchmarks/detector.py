@@ -18,6 +18,7 @@ from PIL import Image
 
 from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
+from settings.layout import WorldLayout
 
 
 def main() -> None:
@@ -25,11 +26,11 @@ def main() -> None:
     parser.add_argument("--raw", default="artifacts/tiny/raw/shapes")
     parser.add_argument("--out", default="benchmarks/results/detector_cpu.json")
     args = parser.parse_args()
-    eval_dir = Path(args.raw) / "eval"
-    if not (eval_dir / "scenes.jsonl").is_file():
-        raise SystemExit(f"{eval_dir} has no scenes.jsonl; write the shapes world first (make data).")
-    rows = [json.loads(line) for line in (eval_dir / "scenes.jsonl").read_text().splitlines()]
-    images = [Image.open(eval_dir / "images" / row["image"]).convert("RGB") for row in rows]
+    heldout = WorldLayout(Path(args.raw)).heldout
+    if not heldout.scenes.is_file():
+        raise SystemExit(f"{heldout.root} has no {heldout.scenes.name}; write the shapes world first (make data).")
+    rows = [json.loads(line) for line in heldout.scenes.read_text().splitlines()]
+    images = [Image.open(heldout.images / row["image"]).convert("RGB") for row in rows]
     started = time.perf_counter()
     detections = [detect(image) for image in images]
     seconds = time.perf_counter() - started

@@ -32,7 +32,7 @@ def filter_sources(profile: Profile, progress: bool) -> dict:
     data = profile.data
     report = build_manifests(data.sources, data.filters, data.paths.manifests, seed=profile.seed,
                              workers=data.workers, progress=progress)
-    print((data.paths.manifests / "report.md").read_text())
+    print(data.layout.manifests.report_markdown.read_text())
     return report
 
 

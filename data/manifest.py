@@ -25,6 +25,7 @@ from data.parallel import ordered_map
 from data.publish import publishing
 from data.sources import RawRecord, read_source
 from settings.data import FilterConfig, SourceSpec
+from settings.layout import ManifestLayout
 from settings.provenance import code_version
 
 QUARANTINE_COLUMNS = ["task", "source", "position", "key", "reason", "detail"]
@@ -98,13 +99,14 @@ def build_manifests(specs: list[SourceSpec], filters: dict[str, FilterConfig], o
     seconds = time.perf_counter() - started
     report = summarize(specs, stats, filters, seconds, workers)
     with publishing(out) as staging:
+        files = ManifestLayout(staging)
         for task, rows in kept.items():
-            pd.DataFrame(rows).to_parquet(staging / f"{task}.parquet", index=False)
-        pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).to_parquet(staging / "quarantine.parquet", index=False)
-        report["manifests"] = {task: {"rows": len(rows), "sha256": file_digest(staging / f"{task}.parquet")}
+            pd.DataFrame(rows).to_parquet(files.manifest(task), index=False)
+        pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).to_parquet(files.quarantine, index=False)
+        report["manifests"] = {task: {"rows": len(rows), "sha256": file_digest(files.manifest(task))}
                                for task, rows in kept.items()}
-        (staging / "report.json").write_text(json.dumps(report, indent=1))
-        (staging / "report.md").write_text(report_markdown(report))
+        files.report.write_text(json.dumps(report, indent=1))
+        files.report_markdown.write_text(report_markdown(report))
     return report
 
 
@@ -117,15 +119,15 @@ def printable(text: str) -> str:
 def verify_manifests(folder: str | Path) -> dict[str, dict]:
     """Check every manifest in ``folder`` against the sha256 its report recorded (which fixes its rows too); returns
     the record per data type ({"rows", "sha256"}). Raises ManifestIntegrityError naming the file and the fix."""
-    folder = Path(folder)
-    report_path = folder / "report.json"
+    files = ManifestLayout(Path(folder))
+    report_path = files.report
     try:
         recorded = json.loads(report_path.read_text())["manifests"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ManifestIntegrityError(f"{report_path} is missing or has no manifest index ({error}); rerun the filter "
                                      "stage (dvc repro manifests).") from None
     for task, entry in recorded.items():
-        path = folder / f"{task}.parquet"
+        path = files.manifest(task)
         if not path.is_file() or file_digest(path) != entry["sha256"]:
             raise ManifestIntegrityError(f"{path} is missing or differs from the one the filter stage wrote (sha256 "
                                          f"{entry['sha256'][:12]}...); rerun the filter stage (dvc repro manifests).")

@@ -17,6 +17,7 @@ from streaming import Stream
 from data.shards import index_digest, validate_cache, verify_shards
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
 from settings.data import TASKS
+from settings.layout import ShardLayout
 
 
 class MixtureError(ValueError):
@@ -41,7 +42,7 @@ def build_mixture(shards: str | Path, ratio: dict[str, float], processor: Sample
     shards, cache_dir = Path(shards), Path(cache_dir)
     streams = []
     for task, weight in active_streams(ratio).items():
-        directory = shards / task
+        directory = ShardLayout(shards).stream(task)
         if not (directory / "index.json").is_file():
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} has no "
                                "MDS index.json; produce it with the shard stage (dvc repro shards) or set its weight to 0.")

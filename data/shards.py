@@ -31,6 +31,7 @@ from data.parallel import ordered_map
 from data.publish import publishing
 from data.sources import RawRecord, read_source
 from settings.data import ShardConfig, SourceSpec
+from settings.layout import ManifestLayout, ShardLayout
 from settings.provenance import code_version
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -136,25 +137,28 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
     records) MDS shards for every manifest in ``manifests``; returns (and saves) a summary. The manifests are
     checked against the filter's record of them first; the shards are verified (hashes, and samples = manifest
     rows) before they replace the previous ones, all together."""
-    manifests = Path(manifests)
-    recorded = verify_manifests(manifests)
+    manifests = ManifestLayout(Path(manifests))
+    recorded = verify_manifests(manifests.root)
     expected = {task: entry["rows"] for task, entry in recorded.items()}
     summary: dict = {"config": asdict(config), "tasks": {}, "code_version": code_version()}
     tasks = [t for t in COLUMNS if t in expected]
     if not tasks:
-        raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests}; run the filter stage first.")
+        raise FileNotFoundError(f"no manifests (und/gen/text .parquet) in {manifests.root}; run the filter stage "
+                                "first.")
 
     def verify(staging: Path) -> None:
         for task in tasks:
-            written = verify_shards(staging / task) + verify_shards(staging / "val" / task)
+            files = ShardLayout(staging)
+            written = verify_shards(files.stream(task)) + verify_shards(files.stream(task, validation=True))
             if written != expected[task]:
                 raise ShardIntegrityError(f"{task}: {written} samples written for {expected[task]} manifest rows; "
                                           "rerun the shard stage (dvc repro shards).")
 
     with publishing(out, verify=verify) as staging:
+        files = ShardLayout(staging)
         for task in tasks:
-            rows = pd.read_parquet(manifests / f"{task}.parquet") if expected[task] else pd.DataFrame()
-            targets = {"train": staging / task, "val": staging / "val" / task}
+            rows = pd.read_parquet(manifests.manifest(task)) if expected[task] else pd.DataFrame()
+            targets = {"train": files.stream(task), "val": files.stream(task, validation=True)}
             options = {"columns": COLUMNS[task], "compression": config.compression, "hashes": list(config.hashes),
                        "size_limit": config.size_limit}
             with MDSWriter(out=str(targets["train"]), **options) as train, MDSWriter(out=str(targets["val"]),
@@ -165,7 +169,7 @@ def write_shards(specs: list[SourceSpec], manifests: str | Path, out: str | Path
                     (val if held else train).write(sample)
             summary["tasks"][task] = {**shard_info(targets["train"]), "validation": shard_info(targets["val"]),
                                       "manifest_sha256": recorded[task]["sha256"]}
-        (staging / "summary.json").write_text(json.dumps(summary, indent=1))
+        files.summary.write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -35,6 +35,7 @@ from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor, SequenceBatch, preprocess_image
 from janusflow.vae import LatentCodec
 from settings.cli import add_profile_options, parse_with_profile
+from settings.layout import SCENES, HeldoutLayout
 from settings.params import load_params
 
 
@@ -236,12 +237,12 @@ def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, quest
     for name, asked in (("own_images", list(questions)), ("shuffled_images", shuffled_images(questions))):
         (out / name).mkdir(parents=True, exist_ok=True)
         answers[name] = evaluate(model, processor, "vqa", asked, out / name, progress=False, codec=codec)["categories"]
-    scene_rows = read_eval(eval_dir, "scenes.jsonl")
+    scene_rows = read_eval(eval_dir, SCENES)
     scenes = {row["id"]: row["scene"] for row in scene_rows}
     several = [q for q in questions if q.category == "color" and len(scenes[scene_id(q)]["objects"]) > 1]
     report = {
         "vqa": answers,
-        "probes": object_probes(model, image_size, scene_rows, eval_dir / "images"),
+        "probes": object_probes(model, image_size, scene_rows, HeldoutLayout(eval_dir).images),
         "attention": answer_attention(model, processor, (several or list(questions))[:attention_questions], scenes),
         "slot_reading": slot_reading(model, processor, questions, scenes, codec),
     }

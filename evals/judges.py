@@ -56,8 +56,8 @@ class JudgeRun:
 def sample_folders(settings: EvalSettings, run: RunKey) -> dict[str, Path]:
     """Where the evaluation leaves what each judge reads: GenEval's ``<index>/metadata.jsonl + samples/`` layout
     and DPG-Bench's 2x2 grids named by item id."""
-    generation = settings.layout.run_dir(run) / "generation"
-    return {"geneval": generation / "geneval" / "geneval", "dpg": generation / "dpg" / "grids"}
+    generation = settings.layout.generation(run)
+    return {"geneval": generation.geneval_images, "dpg": generation.dpg_grids}
 
 
 def judge_runs(settings: EvalSettings, run: RunKey) -> list[JudgeRun]:
@@ -120,7 +120,7 @@ def run_judge(judge: JudgeRun) -> dict:
 
 
 def evaluated_fingerprint(settings: EvalSettings, run: RunKey) -> str:
-    metrics = settings.layout.run_dir(run) / "metrics.json"
+    metrics = settings.layout.metrics(run)
     if not metrics.is_file():
         raise FileNotFoundError(f"{metrics} is missing; evaluate the run first (dvc repro benchmark_results@"
                                 f"{run.name}).")
@@ -130,8 +130,7 @@ def evaluated_fingerprint(settings: EvalSettings, run: RunKey) -> str:
 def judge_variant(settings: EvalSettings, run: RunKey) -> dict:
     """Run every configured judge whose results are missing or belong to other weights; write and return
     ``<out>/judged/<variant>/seed<seed>/judged.json``."""
-    out = settings.layout.judged_dir(run)
-    record = out / "judged.json"
+    record = settings.layout.judged(run)
     runs = judge_runs(settings, run)
     fingerprint = evaluated_fingerprint(settings, run) if runs else None
     previous = json.loads(record.read_text()) if record.is_file() else {}
@@ -167,7 +166,7 @@ def read_results(out: Path, variants: list[str], seed: int) -> dict[str, dict]:
     for variant in variants:
         path = layout.metrics(RunKey(variant, seed))
         if path.is_file():
-            judged = layout.judged_dir(RunKey(variant, seed)) / "judged.json"
+            judged = layout.judged(RunKey(variant, seed))
             result = json.loads(path.read_text())
             found[variant] = with_judgements(result, json.loads(judged.read_text())) if judged.is_file() else result
     return found

@@ -57,6 +57,7 @@ from janusflow.vae import load_vae
 from settings.data import DataSettings
 from settings.evaluation import SHAPES, TINY_ENCODER, EvalSettings
 from settings.foundations import FoundationSettings
+from settings.layout import SCENES, HeldoutLayout
 from settings.params import Params, Profile, load_params
 from settings.provenance import code_version
 from settings.run import RunKey
@@ -98,8 +99,12 @@ class EvalRun:
         return self.profile.seed
 
     @property
+    def heldout(self) -> HeldoutLayout:
+        return self.data.layout.world.heldout
+
+    @property
     def eval_dir(self) -> Path:
-        return self.data.paths.raw / "eval"
+        return self.heldout.root
 
     def variant(self, name: str) -> Variant:
         return self.params.variant(name)
@@ -109,7 +114,7 @@ class EvalRun:
         return list(self.params.seeds)
 
     def checkpoint_path(self, run: RunKey) -> Path:
-        return self.profile.training.layout.stage_dir(run, "stage3") / "export"
+        return self.profile.training.layout.export(run)
 
     def sample_settings(self) -> SampleSettings:
         """The top-level sampling with the evaluation's explicit overrides (``evaluation.generation.sampling``)."""
@@ -122,7 +127,7 @@ class EvalRun:
     @cached_property
     def prompt_sets(self) -> PromptSets:
         world = self.data.shapes_world
-        return build_prompt_sets(self.settings.generation, self.eval_dir, self.settings.out / "prompts", self.seed,
+        return build_prompt_sets(self.settings.generation, self.eval_dir, self.settings.layout.prompts, self.seed,
                                  world.max_objects if world else 4)
 
     def _tiny_encoder(self) -> tuple[SiglipDualEncoder, Any]:
@@ -158,7 +163,7 @@ class EvalRun:
         g = self.settings.generation
         if not g.fid_reference:
             raise FileNotFoundError("evaluation.generation.fid_reference is not set; point it at the real images.")
-        folder = self.settings.out / "reference" / f"{Path(g.fid_reference).name}_{g.resolution}px"
+        folder = self.settings.layout.reference / f"{Path(g.fid_reference).name}_{g.resolution}px"
         prepare_folder(g.fid_reference, folder, g.resolution, progress)
         files = image_files(folder)
         digest = hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:16]
@@ -187,15 +192,15 @@ class EvalRun:
 
     def fid_scenes(self) -> list[dict]:
         """The scene graphs of the FID prompts (held-out short captions), in prompt order."""
-        scenes = {row["id"]: row["scene"] for row in read_eval(self.eval_dir, "scenes.jsonl")}
+        scenes = {row["id"]: row["scene"] for row in read_eval(self.eval_dir, SCENES)}
         return [scenes[row["id"]] for row in self.prompt_sets.fid]
 
     def detector_check(self) -> dict:
         """The detector on the held-out ground-truth renders (the tiny profile's judge must be right there)."""
-        rows = read_eval(self.eval_dir, "scenes.jsonl")
+        rows = read_eval(self.eval_dir, SCENES)
         found, truths, side = [], [], 0
         for row in rows:
-            with Image.open(self.eval_dir / "images" / row["image"]) as image:
+            with Image.open(self.heldout.images / row["image"]) as image:
                 found.append(detect(image))
                 side = image.width
             truths.append(Scene.from_dict(row["scene"]).objects)
@@ -251,7 +256,8 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     with_sweep = with_sweep or (variant.name in run.settings.generation.sweep_variants and key.seed == run.seeds[0])
     path = Path(checkpoint) if checkpoint else run.checkpoint_path(key)
     started = time.perf_counter()
-    root = run.settings.layout.run_dir(key)
+    files = run.settings.layout
+    root = files.run_dir(key)
     with output_lock(root):   # a second evaluation of the same run refuses to start instead of mixing files
         loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
         weights = fingerprint(path)
@@ -262,20 +268,20 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
         if "gen" in variant.tasks:
             scorers = run.scorers(progress)
             generation = evaluate_generation(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(),
-                                             scorers, root / "generation", progress=progress)
+                                             scorers, files.generation(key).root, progress=progress)
             if scorers.judge_here:
                 generation["detector"] = run.detector_check()
                 generation["bounds"] = generation_bounds(run.prompt_sets, run.fid_scenes(), scorers, loaded.codec,
-                                                         root / "generation" / "bounds",
+                                                         files.generation(key).bounds,
                                                          run.settings.generation.resolution, run.seed)
             if with_sweep:
                 g = run.settings.generation
                 sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
-                                   root / "sweep", g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
+                                   files.sweep(key), g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
         if "und" in variant.tasks:
             u = run.settings.understanding
             for benchmark in u.benchmarks:
-                folder, questions = root / "understanding" / benchmark, run.questions(benchmark)
+                folder, questions = files.understanding(key, benchmark), run.questions(benchmark)
                 asked = [evaluate(loaded.model, loaded.processor, benchmark, these, where, u.batch_size,
                                   u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress, loaded.codec)
                          for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
@@ -288,7 +294,7 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
                   "summary": summary(generation, understanding), "generation": generation,
                   "understanding": understanding, "sweep": sweep_rows,
                   "seconds": round(time.perf_counter() - started, 2), "code_version": code_version()}
-        write_atomic(root / "metrics.json", json.dumps(result, indent=1) + "\n")
-        write_atomic(run.settings.layout.summary(key), json.dumps({**result["summary"], "seconds": result["seconds"]},
-                                                                 indent=1) + "\n")
+        write_atomic(files.metrics(key), json.dumps(result, indent=1) + "\n")
+        write_atomic(files.summary(key), json.dumps({**result["summary"], "seconds": result["seconds"]}, indent=1)
+                     + "\n")
         return result

@@ -15,6 +15,7 @@ import pandas as pd
 
 from data.publish import publishing
 from evals.judges import read_results
+from settings.layout import TABLES_MARKDOWN, EvalLayout
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference" / "paper"
 TABLES = {
@@ -147,7 +148,7 @@ def write_tables(out: Path, profile: str, variants: list[str], seed: int,
     """Tables 2-5 for every evaluated variant's run from ``seed`` (the study's first; the report pools every seed)
     under ``out/tables/`` (CSV + Markdown), plus ``tables.md``."""
     results = [r for r in read_results(out, variants, seed).values() if r["profile"] == profile]
-    folder = out / "tables"
+    folder = EvalLayout(out).tables
     names, sections = [], []
     with publishing(folder) as staging:
         for name, title in TABLES.items():
@@ -157,5 +158,5 @@ def write_tables(out: Path, profile: str, variants: list[str], seed: int,
             (staging / f"{name}.md").write_text(section)
             sections.append(section)
             names += [f"{name}.csv", f"{name}.md"]
-        (staging / "tables.md").write_text(f"# Benchmark tables ({profile} profile)\n\n" + "\n".join(sections))
-    return [folder / name for name in (*names, "tables.md")]
+        (staging / TABLES_MARKDOWN).write_text(f"# Benchmark tables ({profile} profile)\n\n" + "\n".join(sections))
+    return [folder / name for name in (*names, TABLES_MARKDOWN)]

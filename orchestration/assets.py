@@ -123,9 +123,8 @@ def stage_asset(stage: str):
               launcher: TrainerLauncher) -> MaterializeResult:
         run = run_of(context.partition_key)
         launcher.launch(context, paths, stage, run)
-        folder = paths.training().layout.stage_dir(run, stage)
         return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, run),
-                            [folder / "export"])
+                            [paths.training().layout.export(run, stage)])
 
     return train
 
@@ -139,7 +138,7 @@ stage3 = stage_asset("stage3")
        description="The benchmark prompt sets (GenEval, DPG, FID prompts) every variant is sampled on.")
 def benchmark_prompts(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     metadata = node_metadata.benchmark_prompts(paths)  # builds the prompt sets (once; later calls read them)
-    return materialized(context, dvc, "benchmark_prompts", metadata, [paths.evaluation().out / "prompts"])
+    return materialized(context, dvc, "benchmark_prompts", metadata, [paths.evaluation().layout.prompts])
 
 
 @asset(group_name="evaluation", partitions_def=runs, pool=POOL, **lineage("benchmark_results"),
@@ -172,7 +171,7 @@ def benchmark_tables(context: AssetExecutionContext, paths: PipelinePaths, dvc: 
     run = EvalRun.from_params(paths.parsed(), paths.profile_name)
     write_tables(run.settings.out, run.profile_name, list(run.params.variants), run.seeds[0])
     return materialized(context, dvc, "benchmark_tables", node_metadata.benchmark_tables(paths),
-                        [run.settings.out / "tables" / "tables.md"])
+                        [run.settings.layout.tables_markdown])
 
 
 @asset(group_name="reporting", pool=POOL, automation_condition=on_new_inputs, **lineage("comparison_report"),

@@ -35,7 +35,7 @@ PERCENT_METRICS = ("geneval_overall", "dpg_score", "pope_accuracy", *UNDERSTANDI
 def quarantine_rate_in_bounds(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
     bounds = paths.checks().quarantine_rate
     low, high = bounds.min, bounds.max
-    report = read_json(paths.data().paths.manifests / "report.json")
+    report = read_json(paths.data().layout.manifests.report)
     rates = {t: c["quarantined"] / c["read"] for t, c in (report.get("tasks") or {}).items() if c.get("read")}
     outside = {t: r for t, r in rates.items() if not low <= r <= high}
     return AssetCheckResult(passed=bool(rates) and not outside,
@@ -48,11 +48,11 @@ def shard_check(task: str):
                  description="Every shard, training and held-out, matches its index (size, sha1, xxh64), and "
                              "together they hold the manifest's kept rows.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-        data = paths.data()
-        kept = (read_json(data.paths.manifests / "report.json").get("tasks") or {}).get(task, {}).get("kept")
+        files = paths.data().layout
+        kept = (read_json(files.manifests.report).get("tasks") or {}).get(task, {}).get("kept")
         try:
-            samples = verify_shards(data.paths.shards / task)
-            held_out = verify_shards(data.paths.shards / "val" / task)
+            samples = verify_shards(files.shards.stream(task))
+            held_out = verify_shards(files.shards.stream(task, validation=True))
         except (ShardIntegrityError, FileNotFoundError) as error:
             return AssetCheckResult(passed=False, metadata={"error": str(error)})
         return AssetCheckResult(passed=samples + held_out == kept,
@@ -68,7 +68,7 @@ def foundation_check(foundation):
     @asset_check(asset=foundation, name="quality_gates", blocking=True,
                  description=f"The {name} foundation passed its quality gates (params.yaml foundations.gates).")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-        report = read_json(paths.foundations().directory(name) / "metrics.json")
+        report = read_json(paths.foundations().layout.metrics(name))
         return AssetCheckResult(passed=bool(report.get("passed")),
                                 metadata={"failures": "; ".join(report.get("failures") or []) or "none"})
 
@@ -110,10 +110,9 @@ def stage_check(stage_asset):
     @asset_check(asset=stage_asset, name="finite_weights_and_falling_loss", blocking=True, partitions_def=runs,
                  description=f"{stage}'s exported weights are all finite and its loss fell over the stage.")
     def check(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-        folder = paths.training().layout.stage_dir(run_of(context.partition_key), stage)
-        tensors, bad = finite_weights(folder / "export")
-        curve = folder / "losses.csv"
-        first, last = loss_fell(pd.read_csv(curve)) if curve.is_file() else (math.nan, math.nan)
+        files = paths.training().layout.stage(run_of(context.partition_key), stage)
+        tensors, bad = finite_weights(files.export)
+        first, last = loss_fell(pd.read_csv(files.losses)) if files.losses.is_file() else (math.nan, math.nan)
         return AssetCheckResult(passed=tensors > 0 and not bad and last < first,
                                 metadata={"tensors": tensors, "non_finite": ", ".join(bad) or "none",
                                           "loss_first_tenth": round(first, 4), "loss_last_tenth": round(last, 4)})
@@ -156,7 +155,7 @@ def result_problems(result: dict) -> list[str]:
              description="Every benchmark number is finite and within its range, each task the variant trained has "
                          "its metrics, and most questions ran without an error.")
 def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
-    result = read_json(paths.evaluation().layout.run_dir(run_of(context.partition_key)) / "metrics.json")
+    result = read_json(paths.evaluation().layout.metrics(run_of(context.partition_key)))
     problems = result_problems(result)
     return AssetCheckResult(passed=not problems, metadata={"problems": "; ".join(problems) or "none"})
 

@@ -17,16 +17,26 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from orchestration.code_deps import ROOT, collapse, content_hash, module_closure
+from settings.data import TASKS
+from settings.layout import DataLayout, EvalLayout, FoundationLayout, ReportLayout, TrainingLayout
+from settings.run import RunKey
 from settings.training import STAGES
 
-ART = "artifacts/${profile}"
-RUN = "${item.variant}/seed${item.seed}"            # a run's folder (janusflow.params.RunKey.folder)
+ART = Path("artifacts/${profile}")
+RUN = RunKey("${item.variant}", "${item.seed}")  # the matrix item's run; its folder is <variant>/seed<seed>
 RUN_ARGS = "--variant ${item.variant} --seed ${item.seed}"
+# The tiny profile's outputs (artifacts/<profile>/...), named by settings.layout like every other reader
+DATA = DataLayout.of(ART / "raw/shapes", ART / "manifests", ART / "shards", ART / "cache/streaming")
+FOUNDATION_FOLDERS = FoundationLayout(ART / "foundations")
+TRAINING = TrainingLayout(ART / "training")
+EVALS = EvalLayout(ART / "evals")
+REPORT = ReportLayout(ART / "report")
 DVC_YAML = ROOT / "dvc.yaml"
 HEADER = """\
 # Generated from orchestration/lineage.py (python -m orchestration.lineage); edit the table there, not this file.
@@ -36,9 +46,13 @@ HEADER = """\
 # The paper profile reads external raw data: track it with ``dvc add data/raw`` and repro from ``manifests``.
 """
 FOUNDATIONS = ("tokenizer", "llm", "encoder", "vae")
-FOUNDATION_FILES = {"tokenizer": "tokenizer/tokenizer.json", "llm": "llm/model.safetensors",
-                    "encoder": "encoder/model.safetensors", "vae": "vae/diffusion_pytorch_model.safetensors"}
-SHARDS = tuple(f"{ART}/shards/{part}" for part in ("und", "gen", "text", "val/und", "val/gen", "val/text"))
+FOUNDATION_FILES = {"tokenizer": "tokenizer.json", "llm": "model.safetensors", "encoder": "model.safetensors",
+                    "vae": "diffusion_pytorch_model.safetensors"}   # each foundation's weights, in its library's name
+SHARDS = tuple(str(DATA.shards.stream(task, validation)) for validation in (False, True) for task in TASKS)
+
+
+def weights(name: str) -> str:
+    return str(FOUNDATION_FOLDERS.directory(name) / FOUNDATION_FILES[name])
 
 
 @dataclass(frozen=True)
@@ -99,71 +113,69 @@ class Node:
 
 
 def foundation(name: str) -> Node:
-    inputs = (*SHARDS[:3], f"{ART}/raw/shapes/eval",
-              *((f"{ART}/foundations/tokenizer/tokenizer.json",) if name in ("llm", "encoder") else ()))
+    inputs = (*SHARDS[:3], str(DATA.world.heldout.root), *((weights("tokenizer"),) if name in ("llm", "encoder") else ()))
     model_params = ("profiles.${profile}.model",) if name in ("llm", "encoder") else ()
     world = ("profiles.${profile}.data.shapes_world",) if name == "llm" else ()
     outs = {"tokenizer": ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"),
             "llm": ("config.json", "generation_config.json", "model.safetensors"),
             "encoder": ("config.json", "model.safetensors"),
             "vae": ("config.json", "diffusion_pytorch_model.safetensors")}[name]
-    folder = f"{ART}/foundations/{name}"
+    folder = FOUNDATION_FOLDERS.directory(name)
     return Node(f"foundation_{name}", "janusflow.foundations.cli", f"{name} --no-progress", inputs,
-                tuple(f"{folder}/{o}" for o in outs),
+                tuple(str(folder / o) for o in outs),
                 ("seed", *model_params, f"profiles.${{profile}}.foundations.{name}",
                  f"profiles.${{profile}}.foundations.gates.{name}", *world),
-                metrics=(f"{folder}/metrics.json",))
+                metrics=(str(FOUNDATION_FOLDERS.metrics(name)),))
 
 
 def training_stage(stage: str) -> Node:
-    previous = (f"{ART}/training/{RUN}/stage{int(stage[-1]) - 1}/export",) if stage != "stage1" else ()
-    folder = f"{ART}/training/{RUN}/{stage}"
+    index = STAGES.index(stage)
+    previous = (str(TRAINING.export(RUN, STAGES[index - 1])),) if index else ()
+    files = TRAINING.stage(RUN, stage)
     reading = ("profiles.${profile}.data.shapes_world", "profiles.${profile}.foundations.llm.reading") \
         if stage == "stage1" else ()  # stage 1 fits the aligner to the LLM's scene reading
     return Node(stage, "janusflow.training.cli", f"{stage} {RUN_ARGS}",
-                (*(f"{ART}/foundations/{FOUNDATION_FILES[n]}" for n in FOUNDATIONS), *SHARDS, *previous),
-                (f"{folder}/export",),
+                (*(weights(n) for n in FOUNDATIONS), *SHARDS, *previous), (str(files.export),),
                 ("seed", "sampling", "variants.${item.variant}", "profiles.${profile}.model",
                  "profiles.${profile}.training",
                  f"profiles.${{profile}}.stages.{stage}", "profiles.${profile}.data.loader", *reading),
-                metrics=(f"{folder}/metrics.json",),
-                plots=({f"{folder}/losses.csv": {"cache": False, "persist": True, "x": "step", "y": "total"}},),
+                metrics=(str(files.metrics),),
+                plots=({str(files.losses): {"cache": False, "persist": True, "x": "step", "y": "total"}},),
                 per_run=True)
 
 
 NODES: tuple[Node, ...] = (
     Node("raw_sources", "data.cli", "shapes-world --no-progress",
-         params=("seed", "profiles.${profile}.data.shapes_world"), outs=(f"{ART}/raw/shapes",)),
-    Node("manifests", "data.cli", "filter --no-progress", (f"{ART}/raw/shapes",),
-         tuple(f"{ART}/manifests/{name}" for name in ("und.parquet", "gen.parquet", "text.parquet",
-                                                       "quarantine.parquet", "report.md")),
+         params=("seed", "profiles.${profile}.data.shapes_world"), outs=(str(DATA.world.root),)),
+    Node("manifests", "data.cli", "filter --no-progress", (str(DATA.world.root),),
+         (*(str(DATA.manifests.manifest(task)) for task in TASKS), str(DATA.manifests.quarantine),
+          str(DATA.manifests.report_markdown)),
          ("seed", "profiles.${profile}.data.sources", "profiles.${profile}.data.filters"),
-         metrics=(f"{ART}/manifests/report.json",)),
-    Node("shards", "data.cli", "shards --no-progress",
-         tuple(f"{ART}/manifests/{task}.parquet" for task in ("und", "gen", "text")), SHARDS,
-         ("profiles.${profile}.data.shards",), metrics=(f"{ART}/shards/summary.json",),
+         metrics=(str(DATA.manifests.report),)),
+    Node("shards", "data.cli", "shards --no-progress", tuple(str(DATA.manifests.manifest(task)) for task in TASKS),
+         SHARDS, ("profiles.${profile}.data.shards",), metrics=(str(DATA.shards.summary),),
          assets=("shards_und", "shards_gen", "shards_text")),
     *(foundation(name) for name in FOUNDATIONS),
     *(training_stage(stage) for stage in STAGES),
-    Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (f"{ART}/raw/shapes/eval",),
-         (f"{ART}/evals/prompts",), ("seed", "profiles.${profile}.evaluation.generation"),
+    Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (str(DATA.world.heldout.root),),
+         (str(EVALS.prompts),), ("seed", "profiles.${profile}.evaluation.generation"),
          resources=("evals/reference/geneval_evaluation_metadata.jsonl", "evals/reference/dpg_bench_prompts.jsonl")),
     Node("benchmark_results", "evals.cli", f"variant {RUN_ARGS} --no-progress",
-         (f"{ART}/training/{RUN}/stage3/export", f"{ART}/evals/prompts", f"{ART}/raw/shapes/eval",
-          f"{ART}/foundations/encoder/model.safetensors", f"{ART}/foundations/vae/diffusion_pytorch_model.safetensors"),
+         (str(TRAINING.export(RUN)), str(EVALS.prompts), str(DATA.world.heldout.root), weights("encoder"),
+          weights("vae")),
          # persist: an interrupted evaluation resumes (its samples and answers are kept per checkpoint hash)
-         ({f"{ART}/evals/{RUN}": {"persist": True}},),
+         ({str(EVALS.run_dir(RUN)): {"persist": True}},),
          ("seed", "sampling", "variants.${item.variant}", "profiles.${profile}.evaluation"),
-         metrics=(f"{ART}/evals/metrics/{RUN}.json",), per_run=True),
-    Node("external_judgements", "evals.judges", RUN_ARGS, (f"{ART}/evals/{RUN}",),
+         metrics=(str(EVALS.summary(RUN)),), per_run=True),
+    Node("external_judgements", "evals.judges", RUN_ARGS, (str(EVALS.run_dir(RUN)),),
          # persist: a judge's results stay while the evaluated weights do (GPU hours for the official judges)
-         ({f"{ART}/evals/judged/{RUN}": {"persist": True}},), ("profiles.${profile}.evaluation.external_judges",),
+         ({str(EVALS.judged_dir(RUN)): {"persist": True}},), ("profiles.${profile}.evaluation.external_judges",),
          per_run=True),
-    Node("benchmark_tables", "evals.cli", "tables", (f"{ART}/evals/metrics", f"{ART}/evals/judged"),
-         (f"{ART}/evals/tables",), ("variants", "seeds"), resources=("evals/reference/paper",)),
-    Node("comparison_report", "reports.cli", "", (f"{ART}/evals/tables", f"{ART}/evals/metrics",
-                                                   f"{ART}/evals/judged", f"{ART}/training"),
-         (f"{ART}/report",), ("variants", "seeds", "profiles.${profile}.report"),
+    Node("benchmark_tables", "evals.cli", "tables", (str(EVALS.summaries), str(EVALS.judgements)),
+         (str(EVALS.tables),), ("variants", "seeds"), resources=("evals/reference/paper",)),
+    Node("comparison_report", "reports.cli", "", (str(EVALS.tables), str(EVALS.summaries), str(EVALS.judgements),
+                                                   str(TRAINING.root)),
+         (str(REPORT.root),), ("variants", "seeds", "profiles.${profile}.report"),
          resources=("evals/reference/paper", "reports/templates")),
 )
 BY_NAME = {node.name: node for node in NODES}

@@ -24,34 +24,34 @@ def raw_sources(paths: PipelinePaths) -> Metadata:
     if profile.shapes_world is None:
         listed = [{"source": s.name, "format": s.format, "path": s.path, "feeds": s.feeds} for s in profile.sources]
         return {"sources": table(listed)}
-    counts = read_json(profile.paths.raw / "world.json").get("counts") or {}
+    counts = read_json(profile.layout.world.record).get("counts") or {}
     return {"records": table([{"kind": k, "count": v} for k, v in counts.items()]),
             "path": MetadataValue.path(str(profile.paths.raw))}
 
 
 def manifests(paths: PipelinePaths) -> Metadata:
-    folder = paths.data().paths.manifests
-    report = read_json(folder / "report.json")
+    files = paths.data().layout.manifests
+    report = read_json(files.report)
     reasons: dict[str, int] = {}
     for source in (report.get("sources") or {}).values():
         for reason, count in (source.get("reasons") or {}).items():
             reasons[reason] = reasons.get(reason, 0) + count
     return {"rows": table([{"task": t, **c} for t, c in (report.get("tasks") or {}).items()]),
             "quarantined_by_reason": table([{"reason": r, "records": n} for r, n in sorted(reasons.items())]),
-            "quarantined": sum(reasons.values()), "report": MetadataValue.path(str(folder / "report.md"))}
+            "quarantined": sum(reasons.values()), "report": MetadataValue.path(str(files.report_markdown))}
 
 
 def shards(paths: PipelinePaths, task: str) -> Metadata:
-    folder = paths.data().paths.shards
-    info = (read_json(folder / "summary.json").get("tasks") or {}).get(task, {})
+    files = paths.data().layout.shards
+    info = (read_json(files.summary).get("tasks") or {}).get(task, {})
     return {"samples": info.get("samples", 0), "shards": info.get("shards", 0), "bytes": info.get("bytes", 0),
             "validation_samples": info.get("validation", {}).get("samples", 0),
-            "path": MetadataValue.path(str(folder / task))}
+            "path": MetadataValue.path(str(files.stream(task)))}
 
 
 def foundation(paths: PipelinePaths, name: str) -> Metadata:
-    folder = paths.foundations().directory(name)
-    report = read_json(folder / "metrics.json")
+    files = paths.foundations().layout
+    folder, report = files.directory(name), read_json(files.metrics(name))
     metrics = report.get("metrics") or {}
     return {"metrics": table([{"metric": k, "value": v} for k, v in metrics.items()]),
             **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
@@ -61,19 +61,19 @@ def foundation(paths: PipelinePaths, name: str) -> Metadata:
 
 
 def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
-    folder = paths.training().layout.stage_dir(run, stage)
-    report = read_json(folder / "metrics.json")
+    files = paths.training().layout.stage(run, stage)
+    report = read_json(files.metrics)
     losses = report.get("losses") or {}
     metadata: Metadata = {
         "batches": report.get("batches", 0), "seconds": float(report.get("seconds", 0.0)),
         "resumed_at_batch": report.get("resumed_at_batch", 0),
         "losses": table([{"series": k, **v} for k, v in losses.items()]),
         **{f"{k.replace('/', '_')}_last10": float(v["last10_mean"]) for k, v in losses.items()},
-        "export": MetadataValue.path(str(folder / "export"))}
-    curve = folder / "losses.csv"
-    if curve.is_file():
-        metadata["loss_curve"] = image(loss_curves({(run.variant, stage): pd.read_csv(curve)}, stage), "loss curve")
-    grids = sorted((folder / "samples").glob("ba*.png"), key=lambda p: int(p.stem[2:]))
+        "export": MetadataValue.path(str(files.export))}
+    if files.losses.is_file():
+        metadata["loss_curve"] = image(loss_curves({(run.variant, stage): pd.read_csv(files.losses)}, stage),
+                                       "loss curve")
+    grids = sorted(files.samples.glob("ba*.png"), key=lambda p: int(p.stem[2:]))
     if grids:
         metadata["samples"] = image(grids[-1].read_bytes(), "sample grid")
     return metadata
@@ -85,16 +85,16 @@ def benchmark_prompts(paths: PipelinePaths) -> Metadata:
 
 
 def benchmark_results(paths: PipelinePaths, run: RunKey) -> Metadata:
-    settings = paths.evaluation()
-    result = read_json(settings.layout.run_dir(run) / "metrics.json")
+    files = paths.evaluation().layout
+    result = read_json(files.metrics(run))
     summary = {k: v for k, v in (result.get("summary") or {}).items() if v is not None}
     return {"summary": table([summary]), **{k: float(v) for k, v in summary.items()},
             "seconds": float(result.get("seconds", 0.0)),
-            "metrics": MetadataValue.path(str(settings.layout.run_dir(run) / "metrics.json"))}
+            "metrics": MetadataValue.path(str(files.metrics(run)))}
 
 
 def external_judgements(paths: PipelinePaths, run: RunKey) -> Metadata:
-    judged = read_json(paths.evaluation().layout.judged_dir(run) / "judged.json")
+    judged = read_json(paths.evaluation().layout.judged(run))
     scores = {f"{name}_score": float(judged[name].get("overall", judged[name].get("dpg_score", 0.0)))
               for name in judged.get("judges") or []}
     return {"judges": ", ".join(judged.get("judges") or []) or "none (judged inside the evaluation)", **scores,
@@ -102,18 +102,18 @@ def external_judgements(paths: PipelinePaths, run: RunKey) -> Metadata:
 
 
 def benchmark_tables(paths: PipelinePaths) -> Metadata:
-    folder = paths.evaluation().out / "tables"
-    tables_md = folder / "tables.md"
+    files = paths.evaluation().layout
+    tables_md = files.tables_markdown
     return {"tables": MetadataValue.md(tables_md.read_text() if tables_md.is_file() else "(none)"),
-            "files": len([p for p in folder.glob("*") if p.is_file()])}
+            "files": len([p for p in files.tables.glob("*") if p.is_file()])}
 
 
 def comparison_report(paths: PipelinePaths) -> Metadata:
-    out = paths.report().out
-    report = read_json(out / "report.json")
+    files = paths.report().layout
+    report = read_json(files.record)
     claims = report.get("claims") or []
-    return {"html": MetadataValue.path(str((out / "report.html").resolve())),
-            "markdown": MetadataValue.path(str((out / "report.md").resolve())),
+    return {"html": MetadataValue.path(str(files.html.resolve())),
+            "markdown": MetadataValue.path(str(files.markdown.resolve())),
             "evaluated": ", ".join(report.get("evaluated") or []) or "none",
             "claims": table([{"claim": c["statement"], "paper": c["paper_label"], "ours": c["ours_label"]}
                              for c in claims])}

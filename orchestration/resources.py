@@ -148,4 +148,4 @@ class TrainerLauncher(ConfigurableResource):
         command = [*(self.command or [sys.executable]), "-m", "orchestration.pipes_stage", stage, "--variant",
                    run.variant, "--seed", str(run.seed), *paths.cli_args()]
         PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
-        return json.loads((paths.training().layout.stage_dir(run, stage) / "metrics.json").read_text())
+        return json.loads(paths.training().layout.stage(run, stage).metrics.read_text())

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         settings = params.select(args.profile).report
         if args.where:
-            html = settings.out.resolve() / "report.html"
+            html = settings.layout.html.resolve()
             print(f"report: {html}" if html.is_file() else f"no report yet at {html}; run make run (or dvc repro).")
             return 0 if html.is_file() else 1
         run = EvalRun.from_params(params, args.profile)

@@ -13,6 +13,7 @@ import pandas as pd
 from evals.judges import read_results
 from evals.run import EvalRun
 from evals.tables import REFERENCE_DIR
+from settings.layout import FINAL_STAGE
 from settings.report import ReportSettings
 from settings.run import RunKey
 from settings.training import STAGES, Variant
@@ -72,7 +73,7 @@ def read_examples(run: EvalRun, variants: list[str], count: int) -> list[Example
         return []
     answers: dict[str, dict[str, str]] = {}
     for variant in variants:
-        path = run.settings.layout.run_dir(RunKey(variant, run.seeds[0])) / "understanding" / "vqa" / "predictions.jsonl"
+        path = run.settings.layout.predictions(RunKey(variant, run.seeds[0]), "vqa")
         if path.is_file():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             answers[variant] = {r["id"]: r.get("prediction", "") for r in rows if "id" in r}
@@ -104,14 +105,14 @@ def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, Variant]
     losses, grids = {}, {}
     for variant in names:
         for stage in STAGES:
-            path = training.layout.stage_dir(RunKey(variant, first), stage) / "losses.csv"
+            path = training.layout.stage(RunKey(variant, first), stage).losses
             if path.is_file():
                 losses[(variant, stage)] = pd.read_csv(path)
-        grid = last_sample_grid(training.layout.stage_dir(RunKey(variant, first), "stage3") / "samples")
+        grid = last_sample_grid(training.layout.stage(RunKey(variant, first), FINAL_STAGE).samples)
         if grid is not None:
             grids[variant] = grid
     table5 = reference_dir / "table5_ablations.csv"
-    tables = run.settings.out / "tables" / "tables.md"
+    tables = run.settings.layout.tables_markdown
     return ReportInputs(
         profile=run.profile_name, variants=variants, results=results, pooled=pooled, losses=losses,
         sample_grids=grids, sample_prompts=list(training.sample_prompts or []),

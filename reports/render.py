@@ -18,6 +18,7 @@ from data.publish import publishing
 from reports.claims import OUR_METRICS, check_claims, pooled_scores
 from reports.collect import ReportInputs
 from reports.figures import metric_bars, stage_figures, sweep_plot, thumbnail
+from settings.layout import ReportLayout
 from settings.provenance import code_version
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -201,21 +202,21 @@ def render(inputs: ReportInputs, out: Path, tolerance: float) -> dict[str, Path]
     previous report whole (no new Markdown beside old figures)."""
     environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
     template = environment.get_template("report.md.j2")
-    names = {"markdown": "report.md", "html": "report.html", "json": "report.json"}
     with publishing(out) as staging:
+        files = ReportLayout(staging)
         pictures = Pictures(staging / "figures")
         values = context(inputs, pictures, tolerance)
         pictures.write()
         markdown = template.render(**values, picture=lambda name: pictures.link(name, inline=False))
         inline = template.render(**values, picture=lambda name: pictures.link(name, inline=True))
         body = MarkdownIt("commonmark").enable("table").render(inline)
-        (staging / names["markdown"]).write_text(markdown)
-        (staging / names["html"]).write_text(HTML_SHELL.format(title=f"JanusFlow ablations ({inputs.profile})",
-                                                                body=body))
-        (staging / names["json"]).write_text(json.dumps({
+        files.markdown.write_text(markdown)
+        files.html.write_text(HTML_SHELL.format(title=f"JanusFlow ablations ({inputs.profile})", body=body))
+        files.record.write_text(json.dumps({
             "profile": inputs.profile, "evaluated": inputs.evaluated, "missing": values["missing"],
             "claims": [asdict(c) | {"paper_label": c.paper.label, "ours_label": c.ours.label}
                        for c in values["claims"]],
             "summaries": {v: r["summary"] for v, r in inputs.results.items()}, "code_version": values["code_version"],
         }, indent=1, default=str) + "\n")
-    return {kind: out / name for kind, name in names.items()}
+    published = ReportLayout(out)
+    return {"markdown": published.markdown, "html": published.html, "json": published.record}

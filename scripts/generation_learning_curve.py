@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     model = run.initial_model(len(tokenizer))
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     codec = run.codec()
-    pairs = encode_pairs(run.data.paths.shards / "gen", model, codec, processor, args.template, args.short_only)
+    pairs = encode_pairs(run.data.layout.shards.stream("gen"), model, codec, processor, args.template, args.short_only)
     prompts = EvalRun.from_params(params, profile).prompt_sets.geneval
     set_trainable(model, "all_but_understanding_encoder")
     groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and (n.split(".")[0] in NEW_PARTS)

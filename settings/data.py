@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from settings.layout import DataLayout
 from settings.typed import SET_BY, SettingsError, check_value
 
 Task = Literal["und", "gen", "text"]
@@ -149,6 +150,10 @@ class DataSettings:
     def __post_init__(self) -> None:
         check_unique_names(self.sources)
         object.__setattr__(self, "workers", resolve_workers(self.workers))
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout.of(self.paths.raw, self.paths.manifests, self.paths.shards, self.paths.cache)
 
 
 def check_unique_names(sources: Sequence[SourceSpec]) -> None:

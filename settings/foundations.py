@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from settings.data import CATEGORIES, QuestionCategory
+from settings.layout import FoundationLayout
 from settings.typed import SET_BY, SettingsError
 
 Foundation = Literal["tokenizer", "llm", "encoder", "vae"]
@@ -115,8 +116,12 @@ class FoundationSettings:
     vae: VaeSettings
     gates: dict[Foundation, dict[str, Bounds]]   # metric: {min: x} / {max: x}; a failing foundation blocks training
 
+    @property
+    def layout(self) -> FoundationLayout:
+        return FoundationLayout(self.out)
+
     def directory(self, name: str) -> Path:
-        return self.out / name
+        return self.layout.directory(name)
 
     def training(self, name: str) -> TrainingSettings | None:
         """The training settings of foundation ``name`` (the tokenizer has none)."""

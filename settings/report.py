@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from settings.layout import ReportLayout
 from settings.typed import SettingsError
 
 
@@ -14,6 +15,10 @@ class ReportSettings:
     close_tolerance: float           # relative gap under which the unified model counts as close to a specialist
     understanding_examples: int      # held-out questions shown with every variant's answer
     extra_results: tuple[Path, ...]  # other studies' evaluation outs (every seed), pooled for spread
+
+    @property
+    def layout(self) -> ReportLayout:
+        return ReportLayout(self.out)
 
     def __post_init__(self) -> None:
         if not 0 < self.close_tolerance < 1:

@@ -22,7 +22,7 @@ def export(params, variant: str) -> None:
     tokenizer = run.tokenizer()
     model = run.initial_model(len(tokenizer))
     JanusFlowProcessor.for_model(tokenizer, model.config)
-    folder = run.settings.layout.stage_dir(run.key, "stage3") / "export"
+    folder = run.settings.layout.export(run.key)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 

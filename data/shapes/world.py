@@ -41,6 +41,7 @@ from data.shapes.render import render
 from data.shapes.scene import Scene, aesthetic_score, sample_scene, split_of
 from data.shapes.text import document
 from settings.data import ShapesWorldConfig
+from settings.layout import HeldoutLayout, WorldLayout
 from settings.provenance import code_version
 
 PURPOSES = {"gen": 1, "und": 2, "text": 3, "eval": 4, "plan": 5, "alt_text": 6, "reading": 7, "alignment": 8}
@@ -201,7 +202,8 @@ def write_text(config: ShapesWorldConfig, out: Path, ledger: _Ledger, progress: 
 
 def write_eval(config: ShapesWorldConfig, out: Path, progress: bool) -> dict[str, int]:
     """Held-out scenes with their captions and one question per category (where the scene allows one)."""
-    images = out / "images"
+    files = HeldoutLayout(out)
+    images = files.images
     images.mkdir(parents=True, exist_ok=True)
     rng = world_rng(config, "eval")
     scene_rows, vqa_rows = [], []
@@ -218,8 +220,8 @@ def write_eval(config: ShapesWorldConfig, out: Path, progress: bool) -> dict[str
             if qa is not None:
                 vqa_rows.append({"question_id": f"{scene_id}-{category}", "scene_id": scene_id, "image": name,
                                  "category": category, "question": qa.question, "answer": qa.answer})
-    (out / "scenes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scene_rows))
-    (out / "vqa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in vqa_rows))
+    files.scenes.write_text("".join(json.dumps(r) + "\n" for r in scene_rows))
+    files.questions.write_text("".join(json.dumps(r) + "\n" for r in vqa_rows))
     return {"eval_scenes": len(scene_rows), "eval_questions": len(vqa_rows)}
 
 
@@ -227,15 +229,15 @@ def write_shapes_world(config: ShapesWorldConfig, out: str | Path, progress: boo
     """Write every raw source of the shapes world under ``out``; returns the counts also saved in world.json. The
     world replaces the previous one whole (no tar of a larger earlier world stays beside the new ones)."""
     with publishing(out) as staging:
-        ledger = _Ledger()
+        files, ledger = WorldLayout(staging), _Ledger()
         counts = {
             "gen_records": write_generation(config, staging / "gen", ledger, progress),
             "und_records": write_understanding(config, staging / "und", ledger, progress),
             "text_records": write_text(config, staging / "text", ledger, progress),
-            **write_eval(config, staging / "eval", progress),
+            **write_eval(config, files.heldout.root, progress),
             "broken_records": len(ledger.entries),
         }
-        (staging / "corruptions.json").write_text(json.dumps(ledger.entries, indent=1))
-        (staging / "world.json").write_text(json.dumps({"config": asdict(config), "counts": counts,
-                                                        "code_version": code_version()}, indent=1))
+        files.corruptions.write_text(json.dumps(ledger.entries, indent=1))
+        files.record.write_text(json.dumps({"config": asdict(config), "counts": counts, "code_version": code_version()},
+                                           indent=1))
     return counts

@@ -19,6 +19,7 @@ from evals.generation.layouts import dpg_prompts, geneval_prompts
 from evals.generation.shapes_geneval import shapes_geneval, write_jsonl
 from evals.heldout import read_eval
 from settings.evaluation import SHAPES, GenerationEval
+from settings.layout import SCENES
 
 PUBLISH_WAIT_SECONDS = 600.0   # another evaluation writing the same prompt sets
 
@@ -57,14 +58,14 @@ def _prompt_sets(settings: GenerationEval, eval_dir: Path, out: Path, seed: int,
     questions = None
     if settings.dpg_prompts == SHAPES:
         scenes = [(str(i), Scene.from_dict(row["scene"])) for i, row in
-                  enumerate(r for r in read_eval(eval_dir, "scenes.jsonl") if len(r["scene"]["objects"]) >= 2)]
+                  enumerate(r for r in read_eval(eval_dir, SCENES) if len(r["scene"]["objects"]) >= 2)]
         dpg.write_items(scenes[:settings.dpg_items], out / "dpg_prompts.jsonl", out / "dpg_questions.csv")
         questions = dpg.read_questions(out / "dpg_questions.csv")
         items = dpg_prompts(out / "dpg_prompts.jsonl")
     else:
         items = dpg_prompts(settings.dpg_prompts)
     if settings.fid_prompts == SHAPES:
-        scenes_rows = read_eval(eval_dir, "scenes.jsonl")
+        scenes_rows = read_eval(eval_dir, SCENES)
         fid = [{"id": row["id"], "prompt": row["short_caption"]} for row in scenes_rows[:settings.fid_images]]
         write_jsonl(fid, out / "fid_prompts.jsonl")
     else:

@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from data.publish import write_atomic
 from data.shapes.detector import detect
 from data.shapes.scene import Scene
-from data.publish import write_atomic
 from evals.generation import dpg
 from evals.generation.fid import Extractor, fid_kid, folder_features
 from evals.generation.geneval import bootstrap_intervals, judge, summarize
@@ -28,6 +28,7 @@ from evals.generation.harness import SampleSettings, sample_prompt_set
 from evals.generation.layouts import dpg_grid
 from evals.generation.prompt_sets import PromptSets
 from janusflow.sampling import FlowSampler
+from settings.layout import DPG_GRIDS, GenerationLayout
 
 Alignment = Callable[[Sequence[Path], Sequence[str]], dict[str, float]]   # image files and prompts -> scores
 
@@ -77,14 +78,14 @@ def flat_paths(root: Path, index: int, count: int) -> list[Path]:
 
 def write_dpg_grids(root: Path, items: Sequence[dict], count: int) -> int:
     """DPG-Bench's 2x2 grid per prompt, named by item id, from the flat samples."""
-    (root / "grids").mkdir(parents=True, exist_ok=True)
+    (root / DPG_GRIDS).mkdir(parents=True, exist_ok=True)
     for index, item in enumerate(items):
         paths = flat_paths(root, index, count)
         absent = _missing(paths)
         if absent:
             raise FileNotFoundError(f"DPG item {item['item_id']} lacks samples {absent}; rerun the sampling (it resumes).")
         images = [Image.open(p).convert("RGB") for p in paths]
-        dpg_grid(images).save(root / "grids" / f"{item['item_id']}.png")
+        dpg_grid(images).save(root / DPG_GRIDS / f"{item['item_id']}.png")
     return len(items)
 
 
@@ -121,27 +122,27 @@ def sweep_points(settings: SampleSettings, cfg_weights: Sequence[float], steps: 
 def evaluate_generation(sampler: FlowSampler, checkpoint: str, sets: PromptSets, settings: SampleSettings,
                         scorers: Scorers, root: Path, fid_images_per_prompt: int = 1, progress: bool = True) -> dict:
     """GenEval, DPG, FID/KID and CLIPScore for one checkpoint; writes and returns ``metrics.json``'s content."""
-    started = time.perf_counter()
-    timing = {"geneval": sample_prompt_set(sampler, sets.geneval, root / "geneval", settings, checkpoint,
+    started, files = time.perf_counter(), GenerationLayout(root)
+    timing = {"geneval": sample_prompt_set(sampler, sets.geneval, files.geneval, settings, checkpoint,
                                            progress=progress)}
     metrics: dict = {"checkpoint": checkpoint, "settings": settings.identity()}
-    timing["dpg"] = sample_prompt_set(sampler, sets.dpg, root / "dpg", settings, checkpoint, geneval_layout=False,
+    timing["dpg"] = sample_prompt_set(sampler, sets.dpg, files.dpg, settings, checkpoint, geneval_layout=False,
                                       progress=progress)
-    write_dpg_grids(root / "dpg", sets.dpg, settings.images_per_prompt)
+    write_dpg_grids(files.dpg, sets.dpg, settings.images_per_prompt)
     fid_settings = replace(settings, images_per_prompt=fid_images_per_prompt)
-    timing["fid"] = sample_prompt_set(sampler, sets.fid, root / "fid", fid_settings, checkpoint, geneval_layout=False,
+    timing["fid"] = sample_prompt_set(sampler, sets.fid, files.fid, fid_settings, checkpoint, geneval_layout=False,
                                       progress=progress)
     if scorers.judge_here:
-        metrics["geneval"] = judge_geneval(root / "geneval" / "geneval", progress)
-        metrics["dpg"] = judge_dpg(root / "dpg", sets.dpg, sets.dpg_questions or {}, settings.images_per_prompt)
+        metrics["geneval"] = judge_geneval(files.geneval_images, progress)
+        metrics["dpg"] = judge_dpg(files.dpg, sets.dpg, sets.dpg_questions or {}, settings.images_per_prompt)
     else:
         # judged by the official evaluators in their own node (evals.judges), which reads the scores back
-        metrics["geneval"] = {"judge": "external", "folder": str(root / "geneval" / "geneval")}
-        metrics["dpg"] = {"judge": "external", "folder": str(root / "dpg" / "grids")}
-    metrics["fid"] = fid_and_alignment(root / "fid", [r["prompt"] for r in sets.fid], scorers, progress)
+        metrics["geneval"] = {"judge": "external", "folder": str(files.geneval_images)}
+        metrics["dpg"] = {"judge": "external", "folder": str(files.dpg_grids)}
+    metrics["fid"] = fid_and_alignment(files.fid, [r["prompt"] for r in sets.fid], scorers, progress)
     metrics["sampling"] = timing
     metrics["seconds"] = round(time.perf_counter() - started, 2)
-    write_atomic(root / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    write_atomic(files.metrics, json.dumps(metrics, indent=1) + "\n")
     return metrics
 
 
@@ -151,16 +152,16 @@ def sweep(sampler: FlowSampler, checkpoint: str, sets: PromptSets, settings: Sam
     writes ``sweep.json``."""
     rows = []
     for point in sweep_points(replace(settings, images_per_prompt=1), cfg_weights, steps):
-        folder = root / f"cfg{point.cfg_weight:g}_steps{point.steps}"
-        sample_prompt_set(sampler, sets.fid[:prompts], folder / "fid", point, checkpoint, geneval_layout=False,
-                          progress=progress)
+        files = GenerationLayout(root / f"cfg{point.cfg_weight:g}_steps{point.steps}")
+        fid_prompts = sets.fid[:prompts]
+        sample_prompt_set(sampler, fid_prompts, files.fid, point, checkpoint, geneval_layout=False, progress=progress)
         row = {"cfg_weight": point.cfg_weight, "steps": point.steps,
-               **{k: v for k, v in fid_and_alignment(folder / "fid", [r["prompt"] for r in sets.fid[:prompts]],
-                                                     scorers, progress).items()
+               **{k: v for k, v in fid_and_alignment(files.fid, [r["prompt"] for r in fid_prompts], scorers,
+                                                     progress).items()
                   if k in ("fid", "kid", "clip_score", "clip_cosine", "images", "extractor")}}
         if scorers.judge_here:
-            sample_prompt_set(sampler, sets.geneval, folder / "geneval", point, checkpoint, progress=progress)
-            row["geneval_overall"] = judge_geneval(folder / "geneval" / "geneval", progress)["overall"]
+            sample_prompt_set(sampler, sets.geneval, files.geneval, point, checkpoint, progress=progress)
+            row["geneval_overall"] = judge_geneval(files.geneval_images, progress)["overall"]
         rows.append(row)
     write_atomic(root / "sweep.json", json.dumps(rows, indent=1) + "\n")
     return rows

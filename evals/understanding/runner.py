@@ -25,6 +25,7 @@ from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor
 from janusflow.understanding import answer
 from janusflow.vae import LatentCodec
+from settings.layout import METRICS, PREDICTIONS
 
 
 def read_predictions(path: Path) -> dict[str, dict]:
@@ -152,9 +153,9 @@ def evaluate(model: JanusFlowModel, processor: JanusFlowProcessor, benchmark: st
     """Ask, score and write ``metrics.json`` beside ``predictions.jsonl`` in ``folder``; ``codec`` encodes the
     images for models whose understanding encoder reads VAE latents."""
     started = time.perf_counter()
-    predictions = ask(model, processor, questions, folder / "predictions.jsonl", batch_size, max_new_tokens,
+    predictions = ask(model, processor, questions, folder / PREDICTIONS, batch_size, max_new_tokens,
                       answer_suffix, choice_suffix, progress, codec)
     metrics = {"benchmark": benchmark, **score(benchmark, questions, predictions),
                "seconds": round(time.perf_counter() - started, 2)}
-    write_atomic(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    write_atomic(folder / METRICS, json.dumps(metrics, indent=1) + "\n")
     return metrics

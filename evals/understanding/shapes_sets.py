@@ -23,6 +23,7 @@ from evals.heldout import read_eval
 from evals.understanding.parsing import LETTERS
 from evals.understanding.questions import Question
 from evals.understanding.scores import rotations
+from settings.layout import QUESTIONS, SCENES, HeldoutLayout
 
 POPE_SPLITS = ("random", "popular", "adversarial")
 CLASSES = tuple(f"{c} {s}" for c in COLORS for s in SHAPES)
@@ -38,9 +39,9 @@ def _balanced(rows: list[dict], key: str, limit: int | None) -> list[dict]:
 
 
 def vqa_questions(eval_dir: Path, limit: int | None) -> list[Question]:
-    return [Question(id=row["question_id"], benchmark="vqa", image=str(eval_dir / "images" / row["image"]),
+    return [Question(id=row["question_id"], benchmark="vqa", image=str(HeldoutLayout(eval_dir).images / row["image"]),
                      text=row["question"], answers=(row["answer"],), category=row["category"])
-            for row in _balanced(read_eval(eval_dir, "vqa.jsonl"), "category", limit)]
+            for row in _balanced(read_eval(eval_dir, QUESTIONS), "category", limit)]
 
 
 def _names(scene: dict) -> list[str]:
@@ -61,7 +62,7 @@ def _negatives(split: str, present: list[str], count: int, frequency: Counter, t
 
 def pope_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[Question]:
     """Per split, up to ``limit`` questions: each scene's present classes (at most 3) and as many absent ones."""
-    scenes = read_eval(eval_dir, "scenes.jsonl")
+    scenes = read_eval(eval_dir, SCENES)
     frequency = Counter(name for row in scenes for name in _names(row["scene"]))
     together = Counter((a, b) for row in scenes for a in _names(row["scene"]) for b in _names(row["scene"]) if a != b)
     questions: list[Question] = []
@@ -73,7 +74,7 @@ def pope_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[Que
             absent = _negatives(split, _names(row["scene"]), len(present), frequency, together, rng)
             for name, label in [(n, "yes") for n in present] + [(n, "no") for n in absent]:
                 made.append(Question(id=f"{split}-{row['id']}-{name.replace(' ', '_')}", benchmark="pope",
-                                     image=str(eval_dir / "images" / row["image"]),
+                                     image=str(HeldoutLayout(eval_dir).images / row["image"]),
                                      text=f"Is there {article(name)} {name} in the image?", answers=(label,),
                                      category=split))
             if limit is not None and len(made) >= limit:
@@ -86,7 +87,7 @@ def mmbench_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[
     """Up to ``limit`` multiple-choice questions, each expanded into its rotations (the ``group`` they share)."""
     rng = np.random.default_rng([seed, 7])
     questions: list[Question] = []
-    for row in _balanced(read_eval(eval_dir, "vqa.jsonl"), "category", limit):
+    for row in _balanced(read_eval(eval_dir, QUESTIONS), "category", limit):
         options = choice_options(QA(row["category"], row["question"], row["answer"]), rng)
         if options is None:
             continue
@@ -94,7 +95,7 @@ def mmbench_questions(eval_dir: Path, limit: int | None, seed: int = 0) -> list[
         shuffled = [options[i] for i in order]
         for shift, (rotated, answer) in enumerate(rotations(shuffled, int(np.flatnonzero(order == 0)[0]))):
             questions.append(Question(id=f"{row['question_id']}-r{shift}", benchmark="mmbench",
-                                      image=str(eval_dir / "images" / row["image"]), text=row["question"],
+                                      image=str(HeldoutLayout(eval_dir).images / row["image"]), text=row["question"],
                                       answers=(LETTERS[answer],), category=row["category"], options=tuple(rotated),
                                       group=row["question_id"]))
     return questions

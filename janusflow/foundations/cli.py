@@ -33,11 +33,11 @@ from janusflow.foundations.vae import train_vae
 from janusflow.processor import JanusFlowProcessor
 from settings.cli import add_profile_options, parse_with_profile
 from settings.foundations import FOUNDATIONS, FoundationSettings
+from settings.layout import METRICS
 from settings.params import Profile, load_params
 from settings.provenance import code_version
 from settings.typed import SettingsError
 
-METRICS_NAME = "metrics.json"
 HELD_OUT_READING = 800   # held-out VQA questions the LLM's reading accuracy is measured on
 
 
@@ -115,7 +115,7 @@ def record(name: str, metrics: dict, ctx: Context, out: Path) -> list[str]:
     report = {"foundation": name, "metrics": metrics, "gates": ctx.settings.gates.get(name, {}),
               "passed": not failures, "failures": failures,
               "training": asdict(training) if training else None, "code_version": code_version()}
-    (out / METRICS_NAME).write_text(json.dumps(report, indent=1))
+    (out / METRICS).write_text(json.dumps(report, indent=1))
     return failures
 
 

@@ -14,13 +14,14 @@ from PIL import Image
 from streaming import StreamingDataset
 
 from data.shards import index_digest, validate_cache
+from settings.layout import ShardLayout, WorldLayout
 
 IMAGE_TAG = "<image>"
 
 
 def shard_samples(shards: str | Path, task: str, cache: str | Path) -> Iterator[dict]:
     """Every sample of ``shards/<task>`` in order (read through a Streaming cache under ``cache``)."""
-    directory = Path(shards) / task
+    directory = ShardLayout(Path(shards)).stream(task)
     if not (directory / "index.json").is_file():
         raise FileNotFoundError(f"{directory} has no MDS index.json; run the shard stage first (python -m data.cli shards).")
     local = Path(cache) / f"foundations-{task}-{index_digest(directory)}"
@@ -75,12 +76,13 @@ class HeldOut:
 
 
 def load_heldout(raw: str | Path) -> HeldOut:
-    raw = Path(raw) / "eval"
-    if not (raw / "scenes.jsonl").is_file():
-        raise FileNotFoundError(f"{raw} has no scenes.jsonl; write the shapes world first (python -m data.cli shapes-world).")
-    rows = [json.loads(line) for line in (raw / "scenes.jsonl").read_text().splitlines()]
-    images = torch.stack([image_tensor(Image.open(raw / "images" / r["image"])) for r in rows])
-    questions = [json.loads(line) for line in (raw / "vqa.jsonl").read_text().splitlines()]
+    files = WorldLayout(Path(raw)).heldout
+    if not files.scenes.is_file():
+        raise FileNotFoundError(f"{files.root} has no {files.scenes.name}; write the shapes world first (python -m "
+                                "data.cli shapes-world).")
+    rows = [json.loads(line) for line in files.scenes.read_text().splitlines()]
+    images = torch.stack([image_tensor(Image.open(files.images / r["image"])) for r in rows])
+    questions = [json.loads(line) for line in files.questions.read_text().splitlines()]
     captions = [c for r in rows for c in (r["short_caption"], r["detailed_caption"])]
     qa = [f"User: {q['question']}\n\nAssistant: {q['answer']}" for q in questions]
     return HeldOut(images=images, scenes=[r["scene"] for r in rows], scene_ids=[r["id"] for r in rows],

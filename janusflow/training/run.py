@@ -1,14 +1,8 @@
 """Runs one training stage of one variant with Composer: build the model from the previous stage (or the
 foundations), freeze per the stage, stream the stage's data mixture phase by phase, checkpoint with autoresume,
-keep EMA weights and export them in the official checkpoint format.
-
-    <training.out>/<variant>/<stage>/checkpoints/   Composer checkpoints (autoresume reads them) + run.json, the
-                                                    fingerprint of what they were trained from; a changed
-                                                    setting or upstream discards them instead of resuming
-    <training.out>/<variant>/<stage>/logs/          Composer's file log (every metric, every batch)
-    <training.out>/<variant>/<stage>/export/        EMA weights: config.json + model.safetensors + tokenizer
-    <training.out>/<variant>/<stage>/metrics.json   settings, loss curve summary, code version
-    <training.out>/<variant>/<stage>/losses.csv     the whole loss curve: step, ar, rf, repa, total, val_*
+keep EMA weights and export them in the official checkpoint format. Its files (checkpoints with the fingerprint
+of what they were trained from, logs, export, sample grids, metrics, the loss curve) are named by
+``settings.layout.StageLayout``.
 """
 
 from __future__ import annotations
@@ -66,6 +60,7 @@ from janusflow.training.variants import variant_model_config
 from janusflow.vae import LatentCodec
 from settings.data import DataSettings
 from settings.foundations import FoundationSettings
+from settings.layout import StageLayout
 from settings.model import TinyModelSettings
 from settings.params import Params, Profile, load_params
 from settings.provenance import code_version
@@ -112,12 +107,17 @@ class StageRun:
         return RunKey(self.variant.name, self.seed)
 
     @property
+    def files(self) -> StageLayout:
+        """Where this stage's checkpoints, logs, export, samples, metrics and losses go."""
+        return self.settings.layout.stage(self.key, self.stage.name)
+
+    @property
     def directory(self) -> Path:
-        return self.settings.layout.stage_dir(self.key, self.stage.name)
+        return self.files.root
 
     def upstream(self) -> Path | None:
         previous = self.stage.previous
-        return None if previous is None else self.settings.layout.stage_dir(self.key, previous) / "export"
+        return None if previous is None else self.settings.layout.export(self.key, previous)
 
     def base_config(self, vocab_size: int) -> JanusFlowConfig:
         model = self.profile.model
@@ -182,9 +182,6 @@ class StageRun:
             raise MissingUpstreamError(str(error)) from error
 
 
-RUN_FILE = "run.json"
-
-
 def source_digest() -> str:
     """A hash of the model, data and settings code (``janusflow/``, ``data/``, ``settings/``): a stage rerun after a
     code change trains afresh instead of resuming checkpoints that older code made."""
@@ -212,8 +209,8 @@ def claim_checkpoints(run: StageRun) -> bool:
     """Keep the checkpoints only if they were trained from what this run would train from, and resume from the
     newest intact one; return whether stale ones were discarded (autoresume would otherwise call a changed stage
     finished)."""
-    folder = run.directory / "checkpoints"
-    marker, wanted = folder / RUN_FILE, run_fingerprint(run)
+    folder = run.files.checkpoints
+    marker, wanted = run.files.fingerprint, run_fingerprint(run)
     stale = folder.is_dir() and any(folder.iterdir()) and (
         not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != wanted)
     if stale:
@@ -234,7 +231,7 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
                             f"{world} training processes; change one of them.")
     per_rank = run.stage.batch_size // world
     loader = run.data.loader
-    shards = run.data.paths.shards / "val" if validation else run.data.paths.shards
+    shards = run.data.layout.shards.split(validation)
     dataset = build_mixture(shards, ratio, processor, run.data.paths.cache, per_rank, seed=seed,
                             name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
                             generation_template=run.sampling.template, predownload=loader.predownload)
@@ -263,7 +260,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
     optimizer = torch.optim.AdamW(trainable, lr=stage.learning_rate, betas=s.betas, weight_decay=s.weight_decay,
                                   fused=device == "gpu")  # one kernel per step on GPUs; CPU keeps torch's default
     memory = InMemoryLogger()
-    loggers: list = [FileLogger(filename=str(run.directory / "logs" / "log-rank{rank}.txt"), overwrite=True,
+    loggers: list = [FileLogger(filename=str(run.files.logs / "log-rank{rank}.txt"), overwrite=True,
                                 capture_stdout=False, capture_stderr=False), memory]
     if s.tensorboard:
         if importlib.util.find_spec("tensorboard") is None:
@@ -271,7 +268,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
                                 "pip install tensorboard, or set training.tensorboard: false.")
         from composer.loggers import TensorboardLogger
 
-        loggers.append(TensorboardLogger(log_dir=str(run.directory / "tensorboard")))
+        loggers.append(TensorboardLogger(log_dir=str(run.files.tensorboard)))
     microbatch = s.device_microbatch_size or stage.batch_size // dist.get_world_size()
     evaluator = None
     if s.eval_interval:
@@ -281,19 +278,19 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
             device_eval_microbatch_size=microbatch)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
-        samples = [SampleGrid(list(s.sample_prompts), run.directory / "samples", s.sample_interval, run.sampling)]
+        samples = [SampleGrid(list(s.sample_prompts), run.files.samples, s.sample_interval, run.sampling)]
     trainer = Trainer(
         model=composer_model, run_name=f"{run.key.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), CompleteOptimizerState(),
-                   StopOnNonFiniteLoss(str(run.directory / "checkpoints")), *samples,
-                   LossCurve(memory, run.directory / "losses.csv", s.checkpoint_interval, TERMS),
+                   StopOnNonFiniteLoss(str(run.files.checkpoints)), *samples,
+                   LossCurve(memory, run.files.losses, s.checkpoint_interval, TERMS),
                    *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
         eval_dataloader=evaluator, eval_interval=f"{s.eval_interval}ba" if s.eval_interval else 1,
         eval_subset_num_batches=s.eval_batches,
-        save_folder=str(run.directory / "checkpoints"), save_interval=f"{s.checkpoint_interval}ba",
+        save_folder=str(run.files.checkpoints), save_interval=f"{s.checkpoint_interval}ba",
         save_num_checkpoints_to_keep=s.checkpoints_to_keep, save_overwrite=True, autoresume=True,
         device=device, precision=s.precision,
         device_train_microbatch_size=microbatch,
@@ -378,7 +375,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     trainer, memory = build_trainer(run, composer_model, device, extra_callbacks)
     resumed_at = int(trainer.state.timestamp.batch)
     if resumed_at == 0 and dist.get_global_rank() == 0:
-        shutil.rmtree(run.directory / "samples", ignore_errors=True)  # grids of an earlier, discarded run
+        shutil.rmtree(run.files.samples, ignore_errors=True)  # grids of an earlier, discarded run
     train_phases(trainer, run, processor)
     trainer.close()
     report = {"variant": asdict(run.variant), "seed": run.seed, "stage": asdict(run.stage),
@@ -393,8 +390,8 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     if dist.get_global_rank() == 0:
         exported = JanusFlowModel(model.config)  # FSDP has replaced the trained model's parameters by shards
         exported.load_state_dict(weights)
-        with publishing(run.directory / "export") as staging:
+        with publishing(run.files.export) as staging:
             exported.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
-        write_atomic(run.directory / "metrics.json", json.dumps(report, indent=1, default=str))
+        write_atomic(run.files.metrics, json.dumps(report, indent=1, default=str))
     return report
