@@ -27,6 +27,7 @@ from transformers import AutoTokenizer
 from data.publish import atomic_file, output_lock, write_atomic
 from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
+from evals.catalog import summary_keys
 from evals.checkpoint import EvalCheckpoint, fingerprint, load_checkpoint
 from evals.generation.alignment import paper_clip_score, tiny_clip_score
 from evals.generation.bounds import generation_bounds
@@ -63,10 +64,6 @@ from settings.provenance import code_version
 from settings.run import RunKey
 from settings.training import Variant
 from settings.typed import SettingsError
-
-UNDERSTANDING_KEYS = ("vqa", "pope", "mmbench", "vqav2", "gqa")
-SUMMARY_KEYS = ("geneval_overall", "dpg_score", "fid", "kid", "clip_score", "clip_cosine", *UNDERSTANDING_KEYS,
-                "pope_accuracy", *(f"{key}_shuffled" for key in UNDERSTANDING_KEYS))
 
 
 @dataclass
@@ -222,7 +219,7 @@ def vae_ceiling(run: EvalRun, vae: str | Path) -> dict:
 
 def summary(generation: dict | None, understanding: dict[str, dict]) -> dict[str, float | None]:
     """The headline numbers, flat, for tables and DVC metrics (None where the variant was not evaluated)."""
-    flat: dict[str, float | None] = dict.fromkeys(SUMMARY_KEYS)
+    flat: dict[str, float | None] = dict.fromkeys(summary_keys())
     if generation:
         flat["geneval_overall"] = generation["geneval"].get("overall")
         flat["dpg_score"] = generation["dpg"].get("dpg_score")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.publish import publishing
+from evals.catalog import shapes_columns, standard_columns
 from evals.judges import read_results
 from settings.layout import TABLES_MARKDOWN, EvalLayout
 
@@ -90,8 +91,7 @@ def table3(results: list[dict], reference_dir: Path = REFERENCE_DIR) -> pd.DataF
                            fid_features="Inception-V3")
 
 
-UNDERSTANDING_COLUMNS = {"standard": {"pope": "pope", "mmbench": "mmb_dev", "vqav2": "vqav2_val", "gqa": "gqa"},
-                         "shapes": {"vqa": "shapes_vqa", "pope": "shapes_pope", "mmbench": "shapes_mmbench"}}
+UNDERSTANDING_COLUMNS = {"standard": standard_columns("understanding"), "shapes": shapes_columns("understanding")}
 
 
 def table4(results: list[dict], reference_dir: Path = REFERENCE_DIR) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from safetensors import safe_open
 
 from data.shards import ShardIntegrityError, verify_shards
-from evals.run import UNDERSTANDING_KEYS
+from evals.catalog import controlled, metric_of, summary_keys
 from janusflow.training.objective import TERMS
 from orchestration.assets import (
     FOUNDATION_ASSETS,
@@ -25,9 +25,6 @@ from orchestration.assets import (
 from orchestration.metadata import read_json
 from orchestration.partitions import run_of
 from orchestration.resources import PipelinePaths
-
-PERCENT_METRICS = ("geneval_overall", "dpg_score", "pope_accuracy", *UNDERSTANDING_KEYS,
-                   *(f"{key}_shuffled" for key in UNDERSTANDING_KEYS))
 
 
 @asset_check(asset=manifests, blocking=True, description="Each data type's quarantine rate lies within "
@@ -120,6 +117,9 @@ def stage_check(stage_asset):
     return check
 
 
+METRIC_KEYS = set(summary_keys())
+
+
 def metric_problems(summary: dict) -> list[str]:
     """What is wrong with a summary: non-finite numbers, percentages outside 0-100, negative FID or KID."""
     problems = []
@@ -128,10 +128,8 @@ def metric_problems(summary: dict) -> list[str]:
             continue
         if not math.isfinite(float(value)):
             problems.append(f"{key} is {value}")
-        elif key in PERCENT_METRICS and not 0 <= float(value) <= 100:
-            problems.append(f"{key} = {value} is outside 0-100")
-        elif key in ("fid", "kid") and float(value) < -1e-6:
-            problems.append(f"{key} = {value} is negative")
+        elif key in METRIC_KEYS and metric_of(key).problem(float(value)):
+            problems.append(f"{key} = {value} {metric_of(key).problem(float(value))}")
     return problems
 
 
@@ -143,7 +141,7 @@ def result_problems(result: dict) -> list[str]:
     tasks = result.get("tasks") or []
     if "gen" in tasks and summary.get("fid") is None:
         problems.append("a generating variant has no FID")
-    if "und" in tasks and not any(summary.get(k) is not None for k in ("vqa", "pope", "vqav2", "gqa", "mmbench")):
+    if "und" in tasks and not any(summary.get(k) is not None for k in controlled()):
         problems.append("an understanding variant has no understanding score")
     for benchmark, metrics in (result.get("understanding") or {}).items():
         if metrics.get("questions") and metrics.get("errors", 0) > metrics["questions"] // 2:

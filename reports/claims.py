@@ -22,16 +22,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-LOWER_IS_BETTER = {"fid", "kid"}
-# What each side measures: the paper's Table 5 columns, and our summary keys per benchmark set.
-PAPER_METRICS = {"generation": ["fid", "clip_score"], "understanding": ["pope", "vqav2", "gqa"]}
-OUR_METRICS = {
-    "shapes world": {"generation": ["geneval_overall", "dpg_score", "fid", "clip_cosine"],
-                     "understanding": ["vqa", "pope", "mmbench"]},
-    "standard": {"generation": ["fid", "clip_score", "geneval_overall"], "understanding": ["pope", "vqav2", "gqa",
-                                                                                          "mmbench"]},
-}
-PAPER_COLUMNS = {"fid_mjhq10k": "fid", "vqav2_val": "vqav2"}
+from evals.catalog import HEADLINE, metric_of, paper_metrics, paper_names
 
 Scores = dict[str, dict[str, float | None]]   # variant -> metric -> value (the mean over seeds)
 Spreads = dict[str, dict[str, float]]          # variant -> metric -> standard deviation over seeds (0: one run)
@@ -76,7 +67,7 @@ class Claim:
 
 def better(metric: str, a: float, b: float) -> bool:
     """Whether ``a`` is strictly better than ``b`` on ``metric``."""
-    return a < b if metric in LOWER_IS_BETTER else a > b
+    return metric_of(metric).better(a, b)
 
 
 def spread_of(spreads: Spreads | None, variant: str, metric: str) -> float:
@@ -125,7 +116,7 @@ def close(scores: Scores, unified: str, specialist: str, metrics: list[str], tol
     for metric in sorted(set(ours) & set(theirs), key=metrics.index):
         a, b = ours[metric], theirs[metric]
         gap = (a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
-        worse_by = gap if metric in LOWER_IS_BETTER else -gap
+        worse_by = -gap if metric_of(metric).higher_is_better else gap
         ok = worse_by <= tolerance
         lines.append(f"{'ok' if ok else 'FAR'}: {metric} {unified} {_fmt(a)} vs {specialist} {_fmt(b)} "
                      f"({'worse' if worse_by > 0 else 'better'} by {abs(gap) * 100:.1f}%)")
@@ -153,8 +144,9 @@ def pooled_scores(pooled: dict[str, list[dict]]) -> tuple[Scores, Spreads]:
 
 
 def paper_scores(table5: pd.DataFrame) -> Scores:
-    frame = table5.rename(columns=PAPER_COLUMNS).set_index("exp")
-    return {str(v): {m: frame.at[v, m] for m in ("fid", "clip_score", "pope", "vqav2", "gqa")} for v in frame.index}
+    names = paper_names()
+    frame = table5.rename(columns=names).set_index("exp")
+    return {str(v): {m: frame.at[v, m] for m in names.values()} for v in frame.index}
 
 
 def our_scores(results: dict[str, dict]) -> Scores:
@@ -166,7 +158,7 @@ def check_claims(results: dict[str, dict], table5: pd.DataFrame | None, toleranc
     """The three claims on the paper's Table 5 and on ours: ``results`` (one run per variant), or, given
     ``pooled`` (every run's summary per variant), their means with the seed spread."""
     sets = {r.get("benchmark_set", "shapes world") for r in results.values()}
-    ours_metrics = OUR_METRICS["standard" if sets == {"standard"} else "shapes world"]
+    ours_metrics = HEADLINE["standard" if sets == {"standard"} else "shapes world"]
     ours, spreads = pooled_scores(pooled) if pooled else (our_scores(results), {})
     paper = paper_scores(table5) if table5 is not None else {}
     rules = [
@@ -179,5 +171,5 @@ def check_claims(results: dict[str, dict], table5: pd.DataFrame | None, toleranc
                         "understanding and of E on generation)",
          lambda s, m, d: specialists(s, m, tolerance)),
     ]
-    return [Claim(name, statement, rule(paper, PAPER_METRICS, {}), rule(ours, ours_metrics, spreads))
+    return [Claim(name, statement, rule(paper, paper_metrics(), {}), rule(ours, ours_metrics, spreads))
             for name, statement, rule in rules]

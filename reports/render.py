@@ -15,20 +15,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markdown_it import MarkdownIt
 
 from data.publish import publishing
-from reports.claims import OUR_METRICS, check_claims, pooled_scores
+from evals.catalog import HEADLINE, METRICS, paper_columns
+from reports.claims import check_claims, pooled_scores
 from reports.collect import ReportInputs
 from reports.figures import metric_bars, stage_figures, sweep_plot, thumbnail
 from settings.layout import ReportLayout
 from settings.provenance import code_version
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-METRIC_TITLES = {"geneval_overall": "GenEval overall (higher)", "dpg_score": "DPG score (higher)",
-                 "fid": "FID (lower)", "kid": "KID (lower)", "clip_score": "CLIPScore (higher)",
-                 "clip_cosine": "CLIP cosine x100 (higher)", "vqa": "VQA accuracy (higher)",
-                 "pope": "POPE F1 (higher)", "mmbench": "MMBench circular (higher)", "vqav2": "VQAv2 (higher)",
-                 "gqa": "GQA (higher)"}
-PAPER_COLUMNS = {"pope": "pope", "vqav2_val": "vqav2", "gqa": "gqa", "fid_mjhq10k": "fid (MJHQ-10k)",
-                 "clip_score": "clip_score"}
 
 
 def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
@@ -45,7 +39,7 @@ def comparison_table(inputs: ReportInputs, metrics: list[str]) -> pd.DataFrame:
         row |= {f"ours: {m}": (f"{means[name][m]:.2f} ± {spreads[name].get(m, 0.0):.2f}"
                                if several and means[name].get(m) is not None else summary.get(m)) for m in metrics}
         if paper is not None and name in paper.index:
-            row |= {f"paper: {label}": paper.at[name, column] for column, label in PAPER_COLUMNS.items()}
+            row |= {f"paper: {label}": paper.at[name, column] for column, label in paper_columns().items()}
         rows.append(row)
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
@@ -147,9 +141,9 @@ class Pictures:
 def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
     sets = {r.get("benchmark_set", "shapes world") for r in inputs.results.values()}
     benchmark_set = "standard" if sets == {"standard"} else "shapes world"
-    wanted = OUR_METRICS[benchmark_set]["generation"] + OUR_METRICS[benchmark_set]["understanding"]
+    wanted = HEADLINE[benchmark_set]["generation"] + HEADLINE[benchmark_set]["understanding"]
     claims = check_claims(inputs.results, inputs.paper_table5, tolerance, inputs.pooled)
-    bars = metric_bars(inputs.pooled, [(m, METRIC_TITLES.get(m, m)) for m in wanted])
+    bars = metric_bars(inputs.pooled, [(m, METRICS[m].label) for m in wanted])
     stages = {stage: pictures.add(f"losses_{stage}.png", data) for stage, data in stage_figures(inputs.losses).items()}
     sweeps = {}
     for variant, result in inputs.results.items():
@@ -168,7 +162,7 @@ def context(inputs: ReportInputs, pictures: Pictures, tolerance: float) -> dict:
         "variants": inputs.variants, "evaluated": inputs.evaluated,
         "missing": [v for v in inputs.variants if v not in inputs.results],
         "comparison": markdown_table(comparison_table(
-            inputs, with_controls(wanted, OUR_METRICS[benchmark_set]["understanding"]))),
+            inputs, with_controls(wanted, HEADLINE[benchmark_set]["understanding"]))),
         "image_control": markdown_table(image_control_table(inputs.results)), "claims": claims,
         "generation_bounds": markdown_table(generation_bounds_table(inputs.results)),
         "bars": pictures.add("metrics.png", bars) if bars else None,
