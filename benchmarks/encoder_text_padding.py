@@ -15,14 +15,15 @@ import json
 import platform
 import random
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from data.shapes.alt_text import alt_text_batches
-from janusflow.foundations.cli import Context
+from janusflow.foundations.build import BuildContext
 from janusflow.foundations.siglip import SiglipDualEncoder, TextTowerSpec, patch_loss, swap_shapes, tokenize
+from settings.params import load_params
 
 
 def context_padded(tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,12 +49,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", default="benchmarks/results/encoder_text_padding_cpu.json")
     args = parser.parse_args()
-    ctx = Context(args.params, "tiny", False)
+    ctx = BuildContext(load_params(args.params).select("tiny"), False)
     tokenizer = ctx.tokenizer()
     spec = ctx.config(len(tokenizer)).und_encoder_spec()
-    text = TextTowerSpec(vocab_size=len(tokenizer), **ctx.settings.text_tower)
+    text = TextTowerSpec(vocab_size=len(tokenizer), **asdict(ctx.settings.encoder.text_tower))
     pairs = alt_text_batches(replace(ctx.data.shapes_world, resolution=spec.image_size),
-                             ctx.settings.encoder_training.batch_size, spec.grid)
+                             ctx.settings.encoder.training.batch_size, spec.grid)
     batches = [next(pairs) for _ in range(args.steps)]
     rng = random.Random(0)
     negatives = [[swap_shapes(c, rng) or c for c in captions] for _, captions, _ in batches]
@@ -76,7 +77,7 @@ def main() -> None:
     indices = list(range(args.steps))
     result = {
         "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-        "batch_size": ctx.settings.encoder_training.batch_size, "context_length": text.context_length,
+        "batch_size": ctx.settings.encoder.training.batch_size, "context_length": text.context_length,
         "text_tokens_mean": sum(int(tokenize(tokenizer, c, text.context_length)[1].sum()) for _, c, _ in batches)
                             / sum(len(c) for _, c, _ in batches),
         "longest_text_mean": sum(tokenize(tokenizer, c, text.context_length)[0].shape[1] for _, c, _ in batches)

@@ -27,6 +27,7 @@ from training_full_size import synthetic_batch
 
 from janusflow.config import tiny_config
 from janusflow.modeling import JanusFlowModel
+from janusflow.pipeline import JanusFlowPipeline
 from janusflow.processor import JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
 from janusflow.training.callbacks import StepSeed
@@ -47,7 +48,8 @@ def build(batch_size: int, steps: int) -> tuple[JanusFlowComposerModel, list[dic
     model = JanusFlowModel(config)
     codec = LatentCodec(tiny_vae(sample_size=config.und_encoder_spec().image_size,
                                  channels=tiny.foundations.vae.channels, attention=False))
-    composer_model = JanusFlowComposerModel(model, codec, JanusFlowProcessor.for_model(tokenizer, config))
+    processor = JanusFlowProcessor.for_model(tokenizer, config)
+    composer_model = JanusFlowComposerModel(JanusFlowPipeline(model, processor, codec))
     batch = synthetic_batch(batch_size, config.und_encoder_spec().image_size, config.und_encoder_spec().num_tokens,
                             config.llama_config().vocab_size, "cpu")
     return composer_model, [batch] * steps

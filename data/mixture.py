@@ -33,7 +33,7 @@ def active_streams(ratio: dict[str, float]) -> dict[str, float]:
 
 
 def build_mixture(shards: str | Path, ratio: dict[str, float], processor: SampleProcessor, cache_dir: str | Path,
-                  batch_size: int, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
+                  batch_size: int, *, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
                   generation_template: str = "sft", shuffle: bool = True, verify: bool = True,
                   predownload: int | None = None, **kwargs: Any) -> JanusFlowStreamingDataset:
     """A JanusFlowStreamingDataset over ``shards/<task>`` in ``ratio``. ``name`` keeps the local cache of this

@@ -4,6 +4,8 @@ A stage writes into a staging folder beside its output, verifies it there, and s
 A crash or an error before the swap leaves the previous output exactly as it was (the staging folder is cleared on
 the next run). A lock per output makes a second run of the same stage wait for, or refuse, the first one: two runs
 never interleave their files. Single files (metrics, caches) are written to a temporary name and renamed over.
+Outputs that a later run resumes from (checkpoints, samples, answers) are claimed by a record of what made them
+(``claim``), so that a run never resumes from another run's work.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -156,3 +160,29 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     with atomic_file(path) as temporary:
         temporary.write_bytes(content.encode() if isinstance(content, str) else content)
     return Path(path)
+
+
+class RunFolderMismatch(ValueError):
+    """A folder holds outputs made from other inputs or settings, and the caller may not replace them."""
+
+
+def claim(folder: Path, marker: Path, identity: dict[str, Any], stale: Literal["discard", "refuse"]) -> bool:
+    """Keep ``folder``'s outputs only while ``marker`` records ``identity`` (what made them), so that work resumes
+    only from work of the same kind. Outputs of something else (a differing record, or outputs without one) are
+    removed (``discard``: a retrained checkpoint, changed stage settings) or refused with what differs (``refuse``:
+    a folder the user named). Records ``identity``; returns whether stale outputs were discarded."""
+    recorded = json.loads(marker.read_text()) if marker.is_file() else None
+    changed = {key: (recorded.get(key), value) for key, value in identity.items()
+               if recorded is not None and recorded.get(key) != value}
+    unrecorded = recorded is None and folder.is_dir() and any(p != marker for p in folder.iterdir())
+    if changed and stale == "refuse":
+        differences = ", ".join(f"{key}: {there!r} there, {now!r} now" for key, (there, now) in changed.items())
+        raise RunFolderMismatch(f"{folder} holds outputs made with other settings ({differences}); pass another "
+                                "output folder or delete this one.")
+    discard = stale == "discard" and bool(changed or unrecorded)
+    if discard:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(marker, json.dumps({**(recorded if not discard and recorded else {}), **identity}, indent=1,
+                                    sort_keys=True) + "\n")
+    return discard

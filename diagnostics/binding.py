@@ -137,9 +137,9 @@ def train(task: BindingTask, steps: int, batch_size: int = 16, learning_rate: fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--foundations", default="artifacts/tiny/foundations", help="folder with tokenizer/ and llm/")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--steps", type=int, default=1500, help="training steps")
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per step")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW's learning rate")
     parser.add_argument("--control", action="store_true", help="always ask about red: the image alone answers")
     parser.add_argument("--random-init", action="store_true", help="the LLM's architecture, freshly initialised")
     parser.add_argument("--out", default=None, help="a JSON file for the settings and the accuracy curve")

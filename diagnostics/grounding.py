@@ -15,7 +15,6 @@ the tiny profile, on the shapes world's held-out scenes:
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,9 +31,10 @@ from evals.understanding.runner import evaluate
 from evals.understanding.shuffled import shuffled_images
 from janusflow.foundations.reading import SlotWords, answer_accuracy, patch_word_vectors
 from janusflow.modeling.janusflow import JanusFlowModel
+from janusflow.pipeline import JanusFlowPipeline
 from janusflow.processor import JanusFlowProcessor, SequenceBatch, preprocess_image
 from janusflow.vae import LatentCodec
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile
 from settings.layout import SCENES, HeldoutLayout
 from settings.params import load_params
 
@@ -228,44 +228,41 @@ def _image(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
-def grounding_report(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                     eval_dir: Path, out: Path, image_size: int, attention_questions: int = 64,
-                     codec: LatentCodec | None = None) -> dict:
+def grounding_report(pipeline: JanusFlowPipeline, questions: Sequence[Question], eval_dir: Path, out: Path,
+                     image_size: int, attention_questions: int = 64) -> dict:
     """All four measurements (answers, probes, attention, slot reading); the shuffled and own-image answers are
     kept under ``out`` as ``ask`` writes them."""
     answers = {}
     for name, asked in (("own_images", list(questions)), ("shuffled_images", shuffled_images(questions))):
         (out / name).mkdir(parents=True, exist_ok=True)
-        answers[name] = evaluate(model, processor, "vqa", asked, out / name, progress=False, codec=codec)["categories"]
+        answers[name] = evaluate(pipeline, "vqa", asked, out / name, progress=False)["categories"]
     scene_rows = read_eval(eval_dir, SCENES)
     scenes = {row["id"]: row["scene"] for row in scene_rows}
     several = [q for q in questions if q.category == "color" and len(scenes[scene_id(q)]["objects"]) > 1]
+    model, processor = pipeline.model, pipeline.processor
     report = {
         "vqa": answers,
         "probes": object_probes(model, image_size, scene_rows, HeldoutLayout(eval_dir).images),
         "attention": answer_attention(model, processor, (several or list(questions))[:attention_questions], scenes),
-        "slot_reading": slot_reading(model, processor, questions, scenes, codec),
+        "slot_reading": slot_reading(model, processor, questions, scenes, pipeline.codec),
     }
     (out / "grounding.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    from evals.checkpoint import load_checkpoint
     from evals.run import EvalRun
     from janusflow.foundations.codec import profile_codec
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--checkpoint", required=True, help="an exported checkpoint with an understanding encoder")
-    add_profile_options(parser)
-    parser.add_argument("--out", default=None, help="default: <checkpoint>/../grounding")
+    parser.add_argument("--out", default=None, help="where the report goes (default: <checkpoint>/../grounding)")
     args = parse_with_profile(parser, argv)
     run = EvalRun.from_params(load_params(args.params), args.profile)
-    loaded = load_checkpoint(args.checkpoint, profile_codec(run.profile), run.settings.device)
+    loaded = JanusFlowPipeline.from_pretrained(args.checkpoint, profile_codec(run.profile), run.settings.device)
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "grounding"
     out.mkdir(parents=True, exist_ok=True)
-    report = grounding_report(loaded.model, loaded.processor, run.questions("vqa"), run.eval_dir, out,
-                              loaded.processor.image_size, codec=loaded.codec)
+    report = grounding_report(loaded, run.questions("vqa"), run.eval_dir, out, loaded.processor.image_size)
     print(json.dumps({key: report[key] for key in ("vqa", "probes", "slot_reading")}, indent=1))
     print(f"attention and answers: {out}")
     return 0

@@ -20,7 +20,6 @@ The curriculum and the text batch default to the LLM foundation's (params.yaml `
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from janusflow.foundations.language_model import pack, step_loss
 from janusflow.foundations.reading import SceneReading, SlotWords, heldout_reading, reading_accuracy, reading_batches
 from janusflow.foundations.training import random_indices, train
 from janusflow.processor import DEFAULT_SYSTEM_PROMPT, JanusFlowProcessor
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile
 from settings.foundations import FoundationSettings, ReadingPhase, TrainingSettings, check_curriculum
 from settings.params import load_params
 
@@ -75,11 +74,10 @@ def parse_curriculum(phases: list[str]) -> tuple[ReadingPhase, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_profile_options(parser)
+    parser = command_parser(__doc__)
     parser.add_argument("--foundations", default="artifacts/tiny/foundations", help="folder with tokenizer/")
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=600, help="LLM training steps")
+    parser.add_argument("--batch-size", type=int, default=32, help="scene-reading conversations per step")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="default: params' foundations.llm.training.learning_rate")
     parser.add_argument("--initializer-range", type=float, default=None,

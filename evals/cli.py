@@ -12,33 +12,28 @@ exits with status 1 and a message that says what to do; work finished before it 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from evals.generation.harness import RunFolderMismatch
+from data.publish import RunFolderMismatch
 from evals.run import EvalRun, evaluate_variant, vae_ceiling
 from evals.tables import write_tables
 from janusflow.checkpoint import CheckpointMismatchError
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile, progress_option, run_options
 from settings.params import load_params
 from settings.run import RunKey
 from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"])
-    parser.add_argument("--variant", default="F")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="which run of the variant (default: the first of seeds)")
+    parser = command_parser(__doc__, run_options(), progress_option())
+    parser.add_argument("command", choices=["variant", "tables", "prompts", "vae-ceiling"],
+                        help="evaluate a run, write the tables, build the prompt sets, or measure a VAE's ceiling")
     parser.add_argument("--checkpoint", default=None, help="an exported checkpoint (default: the variant's stage 3)")
     parser.add_argument("--sweep", action="store_true",
                         help="also sweep CFG weight and steps (the variants in "
                              "evaluation.generation.sweep_variants always are)")
     parser.add_argument("--vae", default=None, help="vae-ceiling: a diffusers VAE folder (e.g. a foundation's vae/)")
-    add_profile_options(parser)
-    parser.add_argument("--no-progress", action="store_true")
     args = parse_with_profile(parser, argv)
     try:
         run = EvalRun.from_params(load_params(args.params), args.profile)

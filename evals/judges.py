@@ -14,7 +14,6 @@ A judge is run again only when the evaluated checkpoint changed since its result
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from data.publish import write_atomic
 from evals.generation.geneval import summarize
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile, run_options
 from settings.evaluation import EvalSettings
 from settings.layout import EvalLayout
 from settings.params import load_params
@@ -173,11 +172,7 @@ def read_results(out: Path, variants: list[str], seed: int) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", required=True)
-    parser.add_argument("--seed", type=int, default=None,
-                        help="which run of the variant (default: the first of seeds)")
-    add_profile_options(parser)
+    parser = command_parser(__doc__, run_options(variant=None))
     args = parse_with_profile(parser, argv)
     try:
         params = load_params(args.params)

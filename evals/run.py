@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,11 +23,11 @@ import numpy as np
 from PIL import Image
 from transformers import AutoTokenizer
 
-from data.publish import atomic_file, output_lock, write_atomic
+from data.publish import atomic_file, claim, output_lock, write_atomic
 from data.shapes.detector import detect, ground_truth_agreement
 from data.shapes.scene import Scene
 from evals.catalog import summary_keys
-from evals.checkpoint import EvalCheckpoint, fingerprint, load_checkpoint
+from evals.checkpoint import fingerprint
 from evals.generation.alignment import paper_clip_score, tiny_clip_score
 from evals.generation.bounds import generation_bounds
 from evals.generation.fid import (
@@ -54,6 +53,7 @@ from janusflow.foundations.corpus import load_heldout
 from janusflow.foundations.metrics import detected_exactly, psnr
 from janusflow.foundations.siglip import SiglipDualEncoder
 from janusflow.foundations.vae import reconstruct
+from janusflow.pipeline import JanusFlowPipeline
 from janusflow.vae import load_vae
 from settings.data import DataSettings
 from settings.evaluation import SHAPES, TINY_ENCODER, EvalSettings
@@ -232,17 +232,6 @@ def summary(generation: dict | None, understanding: dict[str, dict]) -> dict[str
     return flat
 
 
-def claim_variant_folder(root: Path, weights: str, progress: bool = True) -> None:
-    """Keep a variant's finished work only while it belongs to the same weights; results of other weights are
-    removed, so that a retrained checkpoint is evaluated afresh instead of resuming from stale samples."""
-    record = root / "checkpoint.json"
-    if record.is_file() and json.loads(record.read_text()).get("fingerprint") != weights:
-        if progress:
-            print(f"{root} holds results of other weights; evaluating the new checkpoint from scratch.")
-        shutil.rmtree(root)
-    write_atomic(record, json.dumps({"fingerprint": weights}) + "\n")
-
-
 def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | None = None, with_sweep: bool = False,
                      progress: bool = True, seed: int | None = None) -> dict:
     """Every benchmark of the profile for one run (``variant_name`` trained from ``seed``, default the first of
@@ -256,9 +245,11 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
     files = run.settings.layout
     root = files.run_dir(key)
     with output_lock(root):   # a second evaluation of the same run refuses to start instead of mixing files
-        loaded: EvalCheckpoint = load_checkpoint(path, profile_codec(run.profile), run.settings.device)
+        loaded = JanusFlowPipeline.from_pretrained(path, profile_codec(run.profile), run.settings.device)
         weights = fingerprint(path)
-        claim_variant_folder(root, weights, progress)
+        # results of other weights are removed: a retrained checkpoint is evaluated afresh, not resumed
+        if claim(root, files.checkpoint_record(key), {"fingerprint": weights}, "discard") and progress:
+            print(f"{root} held results of other weights; evaluating the new checkpoint from scratch.")
         generation = None
         understanding: dict[str, dict] = {}
         sweep_rows = None
@@ -274,13 +265,15 @@ def evaluate_variant(run: EvalRun, variant_name: str, checkpoint: str | Path | N
             if with_sweep:
                 g = run.settings.generation
                 sweep_rows = sweep(loaded.sampler(), str(path), run.prompt_sets, run.sample_settings(), scorers,
-                                   files.sweep(key), g.sweep_cfg_weights, g.sweep_steps, g.sweep_prompts, progress)
+                                   files.sweep(key), cfg_weights=g.sweep_cfg_weights, steps=g.sweep_steps,
+                                   prompts=g.sweep_prompts, progress=progress)
         if "und" in variant.tasks:
             u = run.settings.understanding
             for benchmark in u.benchmarks:
                 folder, questions = files.understanding(key, benchmark), run.questions(benchmark)
-                asked = [evaluate(loaded.model, loaded.processor, benchmark, these, where, u.batch_size,
-                                  u.max_new_tokens, u.answer_suffix, u.choice_suffix, progress, loaded.codec)
+                asked = [evaluate(loaded, benchmark, these, where, batch_size=u.batch_size,
+                                  max_new_tokens=u.max_new_tokens, answer_suffix=u.answer_suffix,
+                                  choice_suffix=u.choice_suffix, progress=progress)
                          for these, where in ((questions, folder), (shuffled_images(questions), folder / "shuffled"))]
                 understanding[benchmark] = {**asked[0], "shuffled": asked[1]}
         result = {"variant": variant.name, "seed": key.seed, "description": variant.description,

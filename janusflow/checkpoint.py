@@ -1,8 +1,9 @@
-"""Official-format checkpoints: ``config.json`` + ``model.safetensors`` (or an index + shards).
+"""Official-format checkpoint files: ``config.json`` + ``model.safetensors`` (or an index + shards), and the
+sha256 record our exports carry. It knows the file format only; ``JanusFlowModel.from_pretrained`` builds the
+model from them.
 
 Loading is strict: every key the model has must be present with the same shape, and nothing else may be there.
 Only our own additions (``repa_head.*``) may be absent, since official weights do not carry them.
-The model is built on the meta device and the tensors are assigned, so a 1.3B model never allocates twice.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from pathlib import Path
 import torch
 from huggingface_hub import save_torch_state_dict
 from safetensors import safe_open
-from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+from torch import nn
 
 from data.integrity import check_digests, record_digests
 from janusflow.config import JanusFlowConfig
-from janusflow.modeling.janusflow import JanusFlowModel
-from janusflow.modeling.repa_head import RepaHead
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -89,39 +88,26 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_pretrained(directory: str | Path, dtype: torch.dtype | None = None,
-                    device: str | torch.device = "cpu") -> JanusFlowModel:
-    """Build the model from ``config.json`` and load its weights with strict key and shape matching."""
-    directory = Path(directory)
-    if not (directory / CONFIG_NAME).is_file():
-        raise FileNotFoundError(
-            f"{directory} has no {CONFIG_NAME}. Pass a JanusFlow checkpoint directory (config.json with model_type "
-            "'multi_modality' + model.safetensors), e.g. a local download of deepseek-ai/JanusFlow-1.3B."
-        )
-    config = JanusFlowConfig.from_json_file(directory / CONFIG_NAME)
-    state = read_state_dict(directory)
-    with torch.device("meta"):
-        model = JanusFlowModel(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = compare_state_dicts(expected, {k: tuple(v.shape) for k, v in state.items()})
+def check_loadable(directory: Path, model_keys: dict[str, tuple[int, ...]], state: dict[str, torch.Tensor]) -> None:
+    """Raise CheckpointMismatchError, with the fix, when ``state`` does not fit a model with ``model_keys``."""
+    problems = compare_state_dicts(model_keys, {k: tuple(v.shape) for k, v in state.items()})
     if problems:
         raise CheckpointMismatchError(
             f"weights in {directory} do not match the model its config.json describes:\n" + "\n".join(problems)
             + "\nUse the config.json that was saved with these weights, or a checkpoint of this model."
         )
-    model.load_state_dict(state, strict=False, assign=True)
-    if model.repa_head is not None and not any(k.startswith("repa_head.") for k in state):
-        model.repa_head = RepaHead(config.llm_hidden_size, config.repa_config.hidden_size, config.repa_target_dim)
-    model.language_model.model.rotary_emb = LlamaRotaryEmbedding(config=model.language_model.config)
-    still_meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if still_meta:
-        raise CheckpointMismatchError(f"tensors left uninitialised after loading {directory}: {still_meta[:5]}")
-    if dtype is not None:
-        model.to_dtype(dtype)
-    return model.to(device).eval()
 
 
-def save_pretrained(model: JanusFlowModel, directory: str | Path, max_shard_size: str | int = "5GB",
+def read_config(directory: Path) -> JanusFlowConfig:
+    if not (directory / CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"{directory} has no {CONFIG_NAME}. Pass a JanusFlow checkpoint directory (config.json with model_type "
+            "'multi_modality' + model.safetensors), e.g. a local download of deepseek-ai/JanusFlow-1.3B."
+        )
+    return JanusFlowConfig.from_json_file(directory / CONFIG_NAME)
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, max_shard_size: str | int = "5GB",
                     include_repa_head: bool = True) -> Path:
     """Write ``config.json`` and safetensors weights (sharded above ``max_shard_size``) in the official layout."""
     directory = Path(directory)

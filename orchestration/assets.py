@@ -17,11 +17,11 @@ from dagster import (
     multi_asset,
 )
 
-from data import cli as data_cli
+from data import stages as data_stages
 from evals.judges import judge_variant
 from evals.run import EvalRun, evaluate_variant
 from evals.tables import write_tables
-from janusflow.foundations import cli as foundations_cli
+from janusflow.foundations.build import BuildContext, publish
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME, upstream_assets
 from orchestration.metadata import data_version
@@ -67,7 +67,7 @@ def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcRe
     if profile.data.shapes_world is None:
         return MaterializeResult(metadata=built(context, "raw_sources", node_metadata.raw_sources(paths)),
                                  data_version=data_version({}, []))
-    data_cli.shapes_world(profile, progress=False)
+    data_stages.shapes_world(profile, progress=False)
     return materialized(context, dvc, "raw_sources", node_metadata.raw_sources(paths), [profile.data.paths.raw])
 
 
@@ -75,7 +75,7 @@ def raw_sources(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcRe
        description="Filtered manifests per data type (parquet) and the quarantine report.")
 def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
     profile = paths.settings()
-    data_cli.filter_sources(profile, progress=False)
+    data_stages.filter_sources(profile, progress=False)
     return materialized(context, dvc, "manifests", node_metadata.manifests(paths), [profile.data.paths.manifests])
 
 
@@ -85,7 +85,7 @@ def manifests(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcReso
              name="shards", pool=POOL)
 def shards(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource):
     profile = paths.settings()
-    data_cli.shards(profile, progress=False)
+    data_stages.shards(profile, progress=False)
     hashes = dvc.commit("shards")
     for task in TASKS:
         key = f"shards_{task}"
@@ -101,8 +101,8 @@ def foundation_asset(name: str):
            description=f"The tiny profile's {name} foundation, pretrained from the shapes world, with its quality "
                        "gates (params.yaml foundations.gates).")
     def build(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
-        ctx = foundations_cli.Context(paths.params, paths.profile_name, progress=False)
-        foundations_cli.publish(name, ctx)
+        ctx = BuildContext(paths.settings(), progress=False)
+        publish(name, ctx)
         return materialized(context, dvc, node, node_metadata.foundation(paths, name), [ctx.settings.directory(name)])
 
     return build

@@ -73,9 +73,8 @@ def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
     if files.losses.is_file():
         metadata["loss_curve"] = image(loss_curves({(run.variant, stage): pd.read_csv(files.losses)}, stage),
                                        "loss curve")
-    grids = sorted(files.samples.glob("ba*.png"), key=lambda p: int(p.stem[2:]))
-    if grids:
-        metadata["samples"] = image(grids[-1].read_bytes(), "sample grid")
+    if files.last_sample_grid is not None:
+        metadata["samples"] = image(files.last_sample_grid.read_bytes(), "sample grid")
     return metadata
 
 

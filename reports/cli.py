@@ -9,20 +9,18 @@ seconds after a template change. Prints where the report is.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from evals.run import EvalRun
 from reports.collect import collect
 from reports.render import render
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile
 from settings.params import load_params
 from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_profile_options(parser)
+    parser = command_parser(__doc__)
     parser.add_argument("--where", action="store_true", help="only print where the report is")
     args = parse_with_profile(parser, argv)
     try:

@@ -48,12 +48,6 @@ class ReportInputs:
         return [v for v in self.variants if v in self.results]
 
 
-def last_sample_grid(folder: Path) -> Path | None:
-    """The grid saved at the highest batch count (``ba<batch>.png``)."""
-    grids = sorted(folder.glob("ba*.png"), key=lambda p: int(p.stem[2:]) if p.stem[2:].isdigit() else -1)
-    return grids[-1] if grids else None
-
-
 def round_robin(groups: list[list], count: int) -> list:
     """Up to ``count`` items taking one from each group in turn, so that every category is shown."""
     iterators, chosen = [iter(g) for g in groups], []
@@ -108,7 +102,7 @@ def collect(run: EvalRun, settings: ReportSettings, variants: dict[str, Variant]
             path = training.layout.stage(RunKey(variant, first), stage).losses
             if path.is_file():
                 losses[(variant, stage)] = pd.read_csv(path)
-        grid = last_sample_grid(training.layout.stage(RunKey(variant, first), FINAL_STAGE).samples)
+        grid = training.layout.stage(RunKey(variant, first), FINAL_STAGE).last_sample_grid
         if grid is not None:
             grids[variant] = grid
     table5 = reference_dir / "table5_ablations.csv"

@@ -15,7 +15,6 @@ step on one CPU thread, and 45 s per GenEval evaluation (192 images).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -37,7 +36,7 @@ from janusflow.sampling import FlowSampler
 from janusflow.training.run import StageRun
 from janusflow.training.stages import NEW_PARTS, set_trainable
 from janusflow.vae import LatentCodec
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile
 from settings.params import load_params
 
 GAP_TIMES = (0.1, 0.3, 0.5, 0.8)
@@ -114,11 +113,11 @@ def geneval(model: JanusFlowModel, processor: JanusFlowProcessor, codec: LatentC
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(__doc__)
     parser.add_argument("--out", required=True, help="folder for the samples and curve.json")
     parser.add_argument("--variant", default="E", help="whose stage-1 model (REPA, encoders) to start from")
-    parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=1200, help="training steps")
+    parser.add_argument("--batch-size", type=int, default=16, help="image-caption pairs per step")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, reached after --warmup")
     parser.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                         help="after warmup: hold the peak, or decay it to zero by --steps")
@@ -126,15 +125,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --schedule cosine: hold the peak until this step, then decay (default: warmup)")
     parser.add_argument("--new-parts-lr", type=float, default=None,
                         help="a separate learning rate for the parts JanusFlow adds (default: --lr)")
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=20, help="steps of linear warmup")
     parser.add_argument("--ema-half-life", type=float, default=20.0, help="in steps")
-    parser.add_argument("--p-uncond", type=float, default=0.1)
+    parser.add_argument("--p-uncond", type=float, default=0.1, help="share of prompts dropped for CFG")
     parser.add_argument("--short-only", action="store_true", help="train on the GenEval-style captions only")
-    parser.add_argument("--template", default="sft", choices=["sft", "pretrain"])
+    parser.add_argument("--template", default="sft", choices=["sft", "pretrain"], help="the prompt template")
     parser.add_argument("--cfg", type=float, nargs="+", default=[2.0], help="CFG weights to score")
     parser.add_argument("--eval-every", type=int, default=0, help="also score every N steps")
-    parser.add_argument("--threads", type=int, default=None)
-    add_profile_options(parser)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parse_with_profile(parser, argv)
     profile = args.profile
     if args.threads:

@@ -153,6 +153,16 @@ class StageLayout:
         """Sample grids, ``ba<batch>.png``."""
         return self.root / "samples"
 
+    def sample_grid(self, batch: int) -> Path:
+        """The grid drawn after ``batch`` batches."""
+        return self.samples / f"ba{batch}.png"
+
+    @property
+    def last_sample_grid(self) -> Path | None:
+        """The grid drawn at the highest batch count, if any."""
+        grids = [p for p in self.samples.glob("ba*.png") if p.stem[2:].isdigit()]
+        return max(grids, key=lambda p: int(p.stem[2:])) if grids else None
+
     @property
     def metrics(self) -> Path:
         return self.root / METRICS
@@ -222,6 +232,10 @@ class EvalLayout:
 
     def metrics(self, run: RunKey) -> Path:
         return self.run_dir(run) / METRICS
+
+    def checkpoint_record(self, run: RunKey) -> Path:
+        """The fingerprint of the weights the run's results belong to."""
+        return self.run_dir(run) / "checkpoint.json"
 
     def generation(self, run: RunKey) -> GenerationLayout:
         return GenerationLayout(self.run_dir(run) / "generation")

@@ -24,6 +24,7 @@ from diagnostics.grounding import (
 from evals.heldout import read_eval
 from evals.understanding.shapes_sets import shapes_questions
 from janusflow.foundations.reading import SlotWords, heldout_reading, patch_word_vectors, reading_logits
+from janusflow.pipeline import JanusFlowPipeline
 
 
 def test_scene_id_names_the_held_out_scene(held_out):
@@ -50,7 +51,8 @@ def test_probe_reads_what_the_features_hold_and_not_more():
 def test_grounding_report_measures_answers_probes_and_attention(model, processor, held_out, tmp_path):
     questions = shapes_questions("vqa", held_out, 16)
     attention_implementation = model.language_model.config._attn_implementation
-    report = grounding_report(model, processor, questions, held_out, tmp_path, processor.image_size)
+    report = grounding_report(JanusFlowPipeline(model, processor, None), questions, held_out, tmp_path,
+                              processor.image_size)
     assert set(report["vqa"]) == {"own_images", "shuffled_images"}
     assert set(report["vqa"]["own_images"]) == {"color", "count", "position", "existence"}
     objects = sum(len(row["scene"]["objects"]) for row in read_eval(held_out, "scenes.jsonl"))

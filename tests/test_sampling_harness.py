@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evals.generation.harness import RunFolderMismatch, SampleSettings, sample_prompt_set
+from data.publish import RunFolderMismatch
+from evals.generation.harness import SampleSettings, sample_prompt_set
 from janusflow.sampling import FlowSampler
 
 ROWS = [{"tag": "single_object", "include": [{"class": "circle", "count": 1}], "prompt": "a photo of a red circle"},

@@ -9,6 +9,7 @@ import torch
 from evals.understanding.runner import evaluate
 from evals.understanding.shapes_sets import shapes_questions
 from evals.understanding.shuffled import image_derangement, shuffled_images
+from janusflow.pipeline import JanusFlowPipeline
 
 
 def test_a_derangement_moves_every_image():
@@ -40,7 +41,7 @@ def test_a_model_that_ignores_its_image_scores_the_same_both_ways(model, process
     with torch.no_grad():
         model.vision_und_enc_aligner.weight.zero_()
         model.vision_und_enc_aligner.bias.zero_()
-    blind = [evaluate(model, processor, "vqa", these, tmp_path / "blind" / name, **ask)
+    blind = [evaluate(JanusFlowPipeline(model, processor, None), "vqa", these, tmp_path / "blind" / name, **ask)
              for name, these in (("own", questions), ("shuffled", shuffled_images(questions)))]
     predictions = [(tmp_path / "blind" / name / "predictions.jsonl").read_text() for name in ("own", "shuffled")]
     assert predictions[0] == predictions[1]

@@ -15,6 +15,7 @@ from evals.understanding.questions import Question, prompt_text
 from evals.understanding.runner import ask, score
 from evals.understanding.shapes_sets import CLASSES, pope_questions, shapes_questions
 from evals.understanding.standard_sets import standard_questions
+from janusflow.pipeline import JanusFlowPipeline
 
 
 def test_shapes_vqa_is_balanced_by_category(held_out):
@@ -122,18 +123,20 @@ def test_asking_resumes_and_survives_an_unreadable_image(model, processor, tmp_p
     questions = [Question(f"q{i}", "vqa", str(image), "What color is the circle?", ("red",), "color") for i in range(3)]
     questions.append(Question("broken", "vqa", str(tmp_path / "missing.png"), "What color?", ("red",), "color"))
     path = tmp_path / "predictions.jsonl"
-    first = ask(model, processor, questions[:2], path, batch_size=2, max_new_tokens=3, progress=False)
+    pipeline = JanusFlowPipeline(model, processor, None)
+    first = ask(pipeline, questions[:2], path, batch_size=2, max_new_tokens=3, progress=False)
     assert sorted(first) == ["q0", "q1"]
 
     asked = []
     import evals.understanding.runner as runner
+    import janusflow.pipeline
 
-    real = runner.answer
-    monkeypatch.setattr(runner, "answer", lambda m, p, conversations, images, **kw: asked.append(len(conversations))
+    real = janusflow.pipeline.answer
+    monkeypatch.setattr(janusflow.pipeline, "answer", lambda m, p, conversations, images, **kw: asked.append(len(conversations))
                         or real(m, p, conversations, images, **kw))
     with path.open("a") as handle:
         handle.write('{"id": "q2", "predic')                             # a line torn by a killed run
-    every = ask(model, processor, questions, path, batch_size=8, max_new_tokens=3, progress=False)
+    every = ask(pipeline, questions, path, batch_size=8, max_new_tokens=3, progress=False)
     assert asked == [1] and sorted(every) == ["broken", "q0", "q1", "q2"]
     assert every["broken"]["prediction"] == "" and "cannot read" in every["broken"]["error"]
     assert sorted(runner.read_predictions(path)) == ["broken", "q0", "q1", "q2"]   # all on disk, torn line skipped

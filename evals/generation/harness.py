@@ -11,7 +11,6 @@ image that would count as done. Reusing a folder with different settings is refu
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm.auto import tqdm
 
-from data.publish import atomic_file
+from data.publish import atomic_file, claim
 from evals.generation.layouts import geneval_sample_paths
 from janusflow.sampling import FlowSampler
 
@@ -53,25 +52,6 @@ class ImageJob:
     @property
     def done(self) -> bool:
         return all(path.is_file() for path in self.paths)
-
-
-class RunFolderMismatch(ValueError):
-    """A run folder already holds images made with other settings."""
-
-
-def claim_folder(root: Path, record: dict) -> None:
-    """Write ``run.json`` for a new folder; for an existing one, insist that it was made with ``record``."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / RUN_FILE
-    if path.is_file():
-        existing = json.loads(path.read_text())
-        changed = {k: (existing.get(k), v) for k, v in record.items() if existing.get(k) != v}
-        if changed:
-            raise RunFolderMismatch(
-                f"{root} holds samples made with other settings ({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in changed.items())}); "
-                "pass another output folder or delete this one.")
-        return
-    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def prompt_jobs(rows: Sequence[dict], root: Path, settings: SampleSettings, geneval_layout: bool = True) -> list[ImageJob]:
@@ -116,5 +96,6 @@ def sample_prompt_set(sampler: FlowSampler, rows: Sequence[dict], root: str | Pa
                       checkpoint: str, geneval_layout: bool = True, progress: bool = True) -> dict:
     """Claim ``root`` for these settings, then sample what is missing; returns counts and timing."""
     root = Path(root)
-    claim_folder(root, {"checkpoint": str(checkpoint), "prompts": len(rows), **settings.identity()})
+    claim(root, root / RUN_FILE, {"checkpoint": str(checkpoint), "prompts": len(rows), **settings.identity()},
+          "refuse")
     return run_jobs(sampler, prompt_jobs(rows, root, settings, geneval_layout), settings, progress)

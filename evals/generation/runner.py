@@ -147,7 +147,8 @@ def evaluate_generation(sampler: FlowSampler, checkpoint: str, sets: PromptSets,
 
 
 def sweep(sampler: FlowSampler, checkpoint: str, sets: PromptSets, settings: SampleSettings, scorers: Scorers,
-          root: Path, cfg_weights: Sequence[float], steps: Sequence[int], prompts: int, progress: bool = True) -> list[dict]:
+          root: Path, *, cfg_weights: Sequence[float], steps: Sequence[int], prompts: int,
+          progress: bool = True) -> list[dict]:
     """FID (first ``prompts`` FID prompts) and GenEval overall (one image per prompt) at each sweep point;
     writes ``sweep.json``."""
     rows = []

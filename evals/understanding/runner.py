@@ -21,10 +21,7 @@ from evals.understanding.parsing import choice_letter, llava_yes_no
 from evals.understanding.questions import Question, prompt_text
 from evals.understanding.scores import accuracy, circular, exact_match, pope
 from evals.understanding.vqa import normalize_answer, soft_score
-from janusflow.modeling.janusflow import JanusFlowModel
-from janusflow.processor import JanusFlowProcessor
-from janusflow.understanding import answer
-from janusflow.vae import LatentCodec
+from janusflow.pipeline import JanusFlowPipeline
 from settings.layout import METRICS, PREDICTIONS
 
 
@@ -42,27 +39,26 @@ def read_predictions(path: Path) -> dict[str, dict]:
     return found
 
 
-def _answer_batch(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question],
-                  images: Sequence[list], max_new_tokens: int, answer_suffix: str, choice_suffix: str,
-                  codec: LatentCodec | None = None) -> list[dict]:
+def _answer_batch(pipeline: JanusFlowPipeline, questions: Sequence[Question], images: Sequence[list],
+                  max_new_tokens: int, answer_suffix: str, choice_suffix: str) -> list[dict]:
     """Answers for one batch; when the batch fails (a question too long for the context, say), each question is
     asked alone and the ones that still fail are recorded with their error."""
     if not questions:
         return []
     conversations = [[{"role": "User", "content": prompt_text(q, answer_suffix, choice_suffix)}] for q in questions]
     try:
-        replies = answer(model, processor, conversations, images, max_new_tokens=max_new_tokens, codec=codec)
+        replies = pipeline.answer(conversations, images, max_new_tokens=max_new_tokens)
         return [{"id": q.id, "prediction": reply.strip()} for q, reply in zip(questions, replies)]
     except ValueError as error:
         if len(questions) == 1:
             return [{"id": questions[0].id, "prediction": "", "error": str(error)}]
     return [row for i, q in enumerate(questions) for row in _answer_batch(
-        model, processor, [q], [images[i]], max_new_tokens, answer_suffix, choice_suffix, codec)]
+        pipeline, [q], [images[i]], max_new_tokens, answer_suffix, choice_suffix)]
 
 
-def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequence[Question], path: Path,
-        batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "", choice_suffix: str = "",
-        progress: bool = True, codec: LatentCodec | None = None) -> dict[str, dict]:
+def ask(pipeline: JanusFlowPipeline, questions: Sequence[Question], path: Path, *, batch_size: int = 32,
+        max_new_tokens: int = 16, answer_suffix: str = "", choice_suffix: str = "",
+        progress: bool = True) -> dict[str, dict]:
     """Answer every question not yet in ``path`` (appending), and return all predictions by id."""
     path.parent.mkdir(parents=True, exist_ok=True)
     done = read_predictions(path)
@@ -82,8 +78,7 @@ def ask(model: JanusFlowModel, processor: JanusFlowProcessor, questions: Sequenc
                     readable.append(question)
                 except FileNotFoundError as error:
                     rows.append({"id": question.id, "prediction": "", "error": str(error)})
-            rows += _answer_batch(model, processor, readable, images, max_new_tokens, answer_suffix, choice_suffix,
-                                  codec)
+            rows += _answer_batch(pipeline, readable, images, max_new_tokens, answer_suffix, choice_suffix)
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
                 done[row["id"]] = row
@@ -147,14 +142,14 @@ def score(benchmark: str, questions: Sequence[Question], predictions: dict[str, 
     raise ValueError(f"no scoring rule for {benchmark!r}; known: vqa, pope, mmbench, vqav2, gqa.")
 
 
-def evaluate(model: JanusFlowModel, processor: JanusFlowProcessor, benchmark: str, questions: Sequence[Question],
-             folder: Path, batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "",
-             choice_suffix: str = "", progress: bool = True, codec: LatentCodec | None = None) -> dict:
-    """Ask, score and write ``metrics.json`` beside ``predictions.jsonl`` in ``folder``; ``codec`` encodes the
-    images for models whose understanding encoder reads VAE latents."""
+def evaluate(pipeline: JanusFlowPipeline, benchmark: str, questions: Sequence[Question], folder: Path, *,
+             batch_size: int = 32, max_new_tokens: int = 16, answer_suffix: str = "", choice_suffix: str = "",
+             progress: bool = True) -> dict:
+    """Ask, score and write ``metrics.json`` beside ``predictions.jsonl`` in ``folder`` (the pipeline's codec encodes
+    the images for models whose understanding encoder reads VAE latents)."""
     started = time.perf_counter()
-    predictions = ask(model, processor, questions, folder / PREDICTIONS, batch_size, max_new_tokens,
-                      answer_suffix, choice_suffix, progress, codec)
+    predictions = ask(pipeline, questions, folder / PREDICTIONS, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                      answer_suffix=answer_suffix, choice_suffix=choice_suffix, progress=progress)
     metrics = {"benchmark": benchmark, **score(benchmark, questions, predictions),
                "seconds": round(time.perf_counter() - started, 2)}
     write_atomic(folder / METRICS, json.dumps(metrics, indent=1) + "\n")

@@ -16,13 +16,19 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 from transformers import DynamicCache, LlamaForCausalLM
-from transformers.models.llama.modeling_llama import LlamaRMSNorm
+from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding
 
+from janusflow.checkpoint import (
+    CheckpointMismatchError,
+    check_loadable,
+    read_config,
+    read_state_dict,
+    save_pretrained,
+)
 from janusflow.config import JanusFlowConfig
 from janusflow.modeling.generation_vision import GenerationDecoder, GenerationEncoder
 from janusflow.modeling.repa_head import RepaHead
 from janusflow.modeling.understanding_encoder import UnderstandingEncoder
-
 
 T = TypeVar("T")
 
@@ -80,14 +86,27 @@ class JanusFlowModel(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, dtype: torch.dtype | None = None,
                         device: str | torch.device = "cpu") -> JanusFlowModel:
-        from janusflow.checkpoint import load_pretrained
-
-        return load_pretrained(directory, dtype=dtype, device=device)
+        """Build the model from ``config.json`` and load its weights with strict key and shape matching. The model
+        is built on the meta device and the tensors are assigned, so a 1.3B model never allocates twice."""
+        directory = Path(directory)
+        config = read_config(directory)
+        state = read_state_dict(directory)
+        with torch.device("meta"):
+            model = cls(config)
+        check_loadable(directory, {k: tuple(v.shape) for k, v in model.state_dict().items()}, state)
+        model.load_state_dict(state, strict=False, assign=True)
+        if model.repa_head is not None and not any(k.startswith("repa_head.") for k in state):
+            model.repa_head = RepaHead(config.llm_hidden_size, config.repa_config.hidden_size, config.repa_target_dim)
+        model.language_model.model.rotary_emb = LlamaRotaryEmbedding(config=model.language_model.config)
+        still_meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+        if still_meta:
+            raise CheckpointMismatchError(f"tensors left uninitialised after loading {directory}: {still_meta[:5]}")
+        if dtype is not None:
+            model.to_dtype(dtype)
+        return model.to(device).eval()
 
     def save_pretrained(self, directory: str | Path, max_shard_size: str | int = "5GB",
                         include_repa_head: bool = True) -> Path:
-        from janusflow.checkpoint import save_pretrained
-
         return save_pretrained(self, directory, max_shard_size=max_shard_size, include_repa_head=include_repa_head)
 
     def to_dtype(self, dtype: torch.dtype) -> JanusFlowModel:

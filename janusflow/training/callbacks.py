@@ -12,6 +12,7 @@ from composer.loggers import InMemoryLogger, Logger
 from composer.utils import dist, misc
 
 from janusflow.training.composer_model import JanusFlowComposerModel
+from settings.layout import StageLayout
 from settings.sampling import SamplingSettings
 
 
@@ -33,10 +34,10 @@ class StepSeed(Callback):
 
 class SampleGrid(Callback):
     """Generates the same prompts with the same seeds every ``interval`` batches (0: only at the end of a fit)
-    and saves them as one grid per batch count, ``<folder>/ba<batch>.png``: what the stage does to images."""
+    and saves them as one grid per batch count, the stage's ``samples/ba<batch>.png``: what the stage does to images."""
 
-    def __init__(self, prompts: list[str], folder: Path, interval: int, sampling: SamplingSettings) -> None:
-        self.prompts, self.folder, self.interval, self.sampling = prompts, folder, interval, sampling
+    def __init__(self, prompts: list[str], files: StageLayout, interval: int, sampling: SamplingSettings) -> None:
+        self.prompts, self.files, self.interval, self.sampling = prompts, files, interval, sampling
 
     def _save(self, state: State) -> None:
         writer = dist.get_global_rank() == 0
@@ -45,8 +46,8 @@ class SampleGrid(Callback):
         samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.sampling)
         if not writer:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        samples.grid(columns=len(self.prompts), size=128).save(self.folder / f"ba{int(state.timestamp.batch)}.png")
+        self.files.samples.mkdir(parents=True, exist_ok=True)
+        samples.grid(columns=len(self.prompts), size=128).save(self.files.sample_grid(int(state.timestamp.batch)))
 
     def batch_end(self, state: State, logger: Logger) -> None:
         if self.interval and int(state.timestamp.batch) % self.interval == 0:

@@ -10,26 +10,22 @@ settings come from params.yaml. A failure exits with status 1 and a message that
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from data.mixture import MixtureError
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.run import MissingUpstreamError, StageRun, run_stage
-from settings.cli import add_profile_options, parse_with_profile
+from settings.cli import command_parser, parse_with_profile, run_options
 from settings.params import load_params
 from settings.training import STAGES
 from settings.typed import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("--variant", default="F")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="the run's seed (default: the first of params.yaml's seeds)")
-    add_profile_options(parser)
-    parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
+    parser = command_parser(__doc__, run_options())
+    parser.add_argument("stage", choices=STAGES, help="which stage to train (each starts from the previous one)")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
+                        help="where to train (default: a GPU when there is one)")
     args = parse_with_profile(parser, argv)
     try:
         run = StageRun.from_params(load_params(args.params), args.profile, args.variant, args.stage, args.seed)

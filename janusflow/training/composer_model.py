@@ -17,11 +17,9 @@ from composer.utils import dist
 from torchmetrics import MeanMetric, Metric
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
-from janusflow.modeling import JanusFlowModel
-from janusflow.processor import JanusFlowProcessor
-from janusflow.sampling import FlowSampler, SampleOutput
+from janusflow.pipeline import JanusFlowPipeline
+from janusflow.sampling import SampleOutput
 from janusflow.training.objective import TERMS, Objective, step_generator
-from janusflow.vae import LatentCodec
 from settings.sampling import SamplingSettings
 
 
@@ -34,11 +32,13 @@ class TermMean(MeanMetric):
 
 
 class JanusFlowComposerModel(ComposerModel):
-    """``model`` trains; ``codec`` (the VAE) is frozen and only encodes images into latents."""
+    """The pipeline's model trains; its codec (the VAE) is frozen and only encodes images into latents."""
 
-    def __init__(self, model: JanusFlowModel, codec: LatentCodec, processor: JanusFlowProcessor, seed: int = 0,
-                 p_uncond: float = 0.1) -> None:
+    def __init__(self, pipeline: JanusFlowPipeline, seed: int = 0, p_uncond: float = 0.1) -> None:
         super().__init__()
+        model, codec, processor = pipeline.model, pipeline.codec, pipeline.processor
+        if codec is None:
+            raise ValueError("training encodes images into latents; give the pipeline its VAE codec.")
         self.model = model
         self.vae = codec.vae.requires_grad_(False)
         self.vae._fsdp_wrap = False  # frozen and small: every rank keeps the whole VAE, which codec calls directly
@@ -97,8 +97,7 @@ class JanusFlowComposerModel(ComposerModel):
         was_training = self.training
         self.eval()
         try:
-            sampler = FlowSampler(self.objective.model, self.processor, self.codec)
-            return self.model(sampler.sample, prompts, seeds, steps=sampling.steps, cfg_weight=sampling.cfg_weight,
-                              template=sampling.template)
+            pipeline = JanusFlowPipeline(self.objective.model, self.processor, self.codec)
+            return self.model(pipeline.generate, prompts, seeds, sampling)
         finally:
             self.train(was_training)

@@ -20,7 +20,6 @@ import torch.distributed as dist
 
 from janusflow.losses import autoregressive_loss, evenly_spaced_times, generation_losses, response_tokens
 from janusflow.modeling import JanusFlowModel
-from janusflow.modeling.janusflow import LATENT_SOURCES
 from janusflow.processor import GenerationPrefix
 from janusflow.vae import LatentCodec
 
@@ -68,7 +67,7 @@ class Objective:
             no_image = torch.zeros_like(ids, dtype=torch.bool)
             pixels = part.get("pixel_values")
             latents = (self.latents(pixels, generator)
-                       if task == "und" and self.model.config.und_encoder_source in LATENT_SOURCES else None)
+                       if task == "und" and self.model.understands_latents else None)
             hidden = self.model.understanding_hidden_states(ids, part["attention_mask"], pixels,
                                                             part.get("image_token_mask", no_image),
                                                             part.get("image_begin_mask", no_image), latents)

@@ -34,13 +34,14 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.collate import MixedBatchCollator
 from data.mixture import build_mixture
-from data.publish import output_lock, publishing, write_atomic
+from data.publish import claim, output_lock, publishing, write_atomic
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
 from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
 from janusflow.modeling import JanusFlowModel
+from janusflow.pipeline import JanusFlowPipeline
 from janusflow.processor import JanusFlowProcessor
 from janusflow.training.callbacks import (
     CompleteOptimizerState,
@@ -209,15 +210,8 @@ def claim_checkpoints(run: StageRun) -> bool:
     """Keep the checkpoints only if they were trained from what this run would train from, and resume from the
     newest intact one; return whether stale ones were discarded (autoresume would otherwise call a changed stage
     finished)."""
-    folder = run.files.checkpoints
-    marker, wanted = run.files.fingerprint, run_fingerprint(run)
-    stale = folder.is_dir() and any(folder.iterdir()) and (
-        not marker.is_file() or json.loads(marker.read_text()).get("fingerprint") != wanted)
-    if stale:
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"fingerprint": wanted}) + "\n")
-    fall_back_to_intact(folder)
+    stale = claim(run.files.checkpoints, run.files.fingerprint, {"fingerprint": run_fingerprint(run)}, "discard")
+    fall_back_to_intact(run.files.checkpoints)
     return stale
 
 
@@ -278,7 +272,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
             device_eval_microbatch_size=microbatch)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
-        samples = [SampleGrid(list(s.sample_prompts), run.files.samples, s.sample_interval, run.sampling)]
+        samples = [SampleGrid(list(s.sample_prompts), run.files, s.sample_interval, run.sampling)]
     trainer = Trainer(
         model=composer_model, run_name=f"{run.key.name}-{stage.name}",
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
@@ -367,7 +361,8 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     alignment = run.align_understanding(model, tokenizer)
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     parts = set_trainable(model, run.stage.trainable)
-    composer_model = JanusFlowComposerModel(model, run.codec(), processor, run.seed, run.settings.p_uncond)
+    composer_model = JanusFlowComposerModel(JanusFlowPipeline(model, processor, run.codec()), run.seed,
+                                            run.settings.p_uncond)
     if dist.get_world_size() > 1:
         dist.initialize_dist(get_device(device))  # the Trainer's own call finds it done
     discarded = claim_checkpoints(run) if dist.get_global_rank() == 0 else False
