@@ -9,6 +9,7 @@ from conftest import parsed, repo_params
 
 from janusflow.config import tiny_config
 from settings.data import ShardConfig
+from settings.params import load_params
 from settings.sampling import SamplingSettings
 from settings.typed import SettingsError, check_value, from_section
 
@@ -110,3 +111,14 @@ def test_model_and_checks_sections_check_their_types():
     with pytest.raises(SettingsError, match=r"^params.yaml: profiles.tiny.checks.quarantine_rate.min is '1%' \(str\); "
                                             r"expected a number.$"):
         parsed(params)
+
+
+def test_the_params_file_is_parsed_once_per_process_and_again_when_it_changes(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO_PARAMS).read_text())
+    first = load_params(path)
+    assert load_params(path) is first and load_params(str(path)) is first
+    path.write_text(REPO_PARAMS.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    again = load_params(path)
+    assert again is not first and again.seeds == (0, 1) and first.seeds == (0,)
+    assert [run.name for run in again.runs()][:3] == ["A-0", "A-1", "B-0"]
