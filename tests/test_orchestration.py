@@ -18,7 +18,7 @@ import yaml
 from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
 
 from orchestration import node_metadata
-from orchestration.assets import ASSETS, manifests, shards, stage1, stage2, stage3
+from orchestration.assets import ASSETS, foundation_tokenizer, manifests, shards, stage1, stage2, stage3
 from orchestration.checks import CHECKS, loss_fell, result_problems
 from orchestration.definitions import defs
 from orchestration.dvc_state import record_dvc_state
@@ -345,3 +345,17 @@ def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick
     lock["stages"]["foundation_vae"]["outs"][0]["md5"] = "retrained"
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock))
     assert [(s.asset, s.partition) for s in record_dvc_state(instance, paths, dvc)] == [("foundation_vae", None)]
+
+
+def test_a_foundation_asset_builds_and_publishes_its_foundation_with_its_gate(quick_params):
+    params = quick_params()
+    result = materialize([*ASSETS, *CHECKS], selection=[foundation_tokenizer], resources=quick_resources(params),
+                         raise_on_error=False)
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    assert event.asset_key.to_user_string() == "foundation_tokenizer" and event.materialization.metadata[
+        "gates_passed"].value is True
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "quality_gates" and check.passed
+    assert (Path(yaml.safe_load(params.read_text())["profiles"]["tiny"]["foundations"]["out"]) / "tokenizer" /
+            "tokenizer.json").is_file()
