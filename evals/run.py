@@ -59,7 +59,7 @@ from settings.data import DataSettings
 from settings.evaluation import SHAPES, TINY_ENCODER, EvalSettings
 from settings.foundations import FoundationSettings
 from settings.layout import SCENES, HeldoutLayout
-from settings.params import Params, Profile, load_params
+from settings.params import Params, Profile, as_params
 from settings.provenance import code_version
 from settings.run import RunKey
 from settings.training import Variant
@@ -76,7 +76,7 @@ class EvalRun:
     @classmethod
     def from_params(cls, params: Params | str | Path, profile: str | None) -> EvalRun:
         """``params``: parsed, or a params file; ``profile`` None: the file's own."""
-        params = params if isinstance(params, Params) else load_params(params)
+        params = as_params(params)
         return cls(params, params.select(profile))
 
     @property

@@ -153,6 +153,11 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     return _parsed(path, stat.st_mtime_ns, stat.st_size)
 
 
+def as_params(params: Params | str | Path) -> Params:
+    """``params`` parsed: as given, or loaded from the file it names."""
+    return params if isinstance(params, Params) else load_params(params)
+
+
 @functools.lru_cache(maxsize=8)
 def _parsed(path: Path, mtime_ns: int, size: int) -> Params:
     return read_params(path.read_text(), str(path))

@@ -24,6 +24,7 @@ from janusflow.sampling import FlowSampler
 from janusflow.tokenizer import train_byte_level_bpe
 from janusflow.understanding import answer
 from janusflow.vae import LatentCodec, tiny_vae
+from settings.cli import sampling_options, sampling_overrides
 from settings.foundations import FoundationSettings
 from settings.model import TinyModelSettings
 from settings.params import DEFAULT_PARAMS, Profile, load_params
@@ -92,16 +93,13 @@ def run(out: Path, tiny: Profile, sampling: SamplingSettings) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[sampling_options()])
     parser.add_argument("--out", type=Path, default=Path("artifacts/demo"), help="output folder")
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params.yaml to read")
-    parser.add_argument("--steps", type=int, help="Euler steps (default: params.yaml sampling.steps)")
-    parser.add_argument("--cfg-weight", type=float, help="CFG weight (default: params.yaml sampling.cfg_weight)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    overrides = {key: value for key, value in (("steps", args.steps), ("cfg_weight", args.cfg_weight))
-                 if value is not None}
-    summary = run(args.out, params.select("tiny"), params.sampling.with_overrides(overrides, "the command line"))
+    summary = run(args.out, params.select("tiny"), params.sampling.with_overrides(sampling_overrides(args),
+                                                                                  "the command line"))
     print(f"model ({summary['parameters']:,} parameters, official format): {summary['model_dir']}")
     print(f"{len(summary['images'])} images in {summary['generation_seconds']} s: {args.out / 'samples_grid.png'}")
     print(f"chat turn: {args.out / 'chat.json'}")

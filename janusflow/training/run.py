@@ -63,7 +63,7 @@ from settings.data import DataSettings
 from settings.foundations import FoundationSettings
 from settings.layout import StageLayout
 from settings.model import TinyModelSettings
-from settings.params import Params, Profile, load_params
+from settings.params import Params, Profile, as_params
 from settings.provenance import code_version
 from settings.run import RunKey
 from settings.sampling import SamplingSettings
@@ -90,7 +90,7 @@ class StageRun:
                     seed: int | None = None) -> StageRun:
         """``params``: parsed, or a params file; ``profile`` None: the file's own; ``seed`` None: the first of its
         ``seeds``."""
-        params = params if isinstance(params, Params) else load_params(params)
+        params = as_params(params)
         chosen, settings = params.variant(variant), params.select(profile)
         return cls(profile=settings, sampling=params.sampling, variant=chosen,
                    stage=settings.stage(stage).for_variant(chosen), seed=params.run(variant, seed).seed)
