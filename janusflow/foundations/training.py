@@ -4,7 +4,8 @@ loss curve. Each foundation supplies how to draw a batch and its loss on one."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -29,12 +30,26 @@ def random_indices(dataset_size: int, batch_size: int) -> Callable[[torch.Genera
     return lambda generator: torch.randint(0, dataset_size, (batch_size,), generator=generator)
 
 
+@contextmanager
+def deterministic_algorithms() -> Iterator[None]:
+    """Deterministic kernels inside, the caller's choice restored after. On CPU with more than one thread the
+    backward of advanced indexing (``table[labels]``) otherwise adds with atomics in whatever order the threads
+    finish, so two runs of one seed part ways after a few steps."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
 def train(module: nn.Module, loss_on: Callable[[Batch, torch.Generator], torch.Tensor],
           draw: Callable[[torch.Generator], Batch], settings: TrainingSettings, desc: str,
           progress: bool = True, after_step: Callable[[int], None] | None = None) -> list[float]:
     """Run ``settings.steps`` steps; ``draw(generator)`` gives a batch and ``loss_on(batch, generator)`` its
     loss; ``after_step(steps_done)`` runs after each (a curve of held-out figures). Returns the loss at every step.
-    Deterministic for ``settings.seed`` on CPU."""
+    Deterministic for ``settings.seed`` on CPU, whatever the number of threads."""
     generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate, betas=(0.9, 0.95),
                                   weight_decay=settings.weight_decay)
@@ -42,7 +57,7 @@ def train(module: nn.Module, loss_on: Callable[[Batch, torch.Generator], torch.T
         optimizer, lambda step: lr_factor(step, settings.warmup_steps, settings.steps))
     module.train()
     curve = []
-    with tqdm(range(settings.steps), desc=desc, disable=not progress) as bar:
+    with deterministic_algorithms(), tqdm(range(settings.steps), desc=desc, disable=not progress) as bar:
         for _ in bar:
             loss = loss_on(draw(generator), generator)
             if not torch.isfinite(loss):
