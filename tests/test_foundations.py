@@ -31,7 +31,7 @@ from janusflow.foundations.siglip import (
     train_siglip,
 )
 from janusflow.foundations.tokenizer import build_tokenizer
-from janusflow.foundations.training import lr_factor
+from janusflow.foundations.training import lr_factor, random_indices, train
 from janusflow.foundations.vae import latent_scaling_factor, object_weights, train_vae
 from janusflow.modeling import JanusFlowModel
 from janusflow.tokenizer import SPECIAL_TOKENS
@@ -101,6 +101,35 @@ def test_gates_name_what_fails():
 def test_learning_rate_schedule():
     assert [lr_factor(s, 4, 20) for s in (0, 3)] == [0.25, 1.0]
     assert lr_factor(4, 4, 20) == pytest.approx(1.0) and lr_factor(20, 4, 20) == pytest.approx(0.1)
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def lookup_weights() -> torch.Tensor:
+    """A table trained through advanced indexing, the LLM's scene-reading lookup: its backward adds 4,096 rows
+    into 8, which CPU threads do with atomics unless kernels are deterministic."""
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(8, 64)
+    target = torch.randn(4096, 64, generator=torch.Generator().manual_seed(1))
+
+    def loss_on(labels: torch.Tensor, _: torch.Generator) -> torch.Tensor:
+        return ((table.weight[labels] - target) ** 2).mean()
+
+    train(table, loss_on, random_indices(8, 4096), TrainingSettings(steps=4, warmup_steps=1, seed=0), "lookup",
+          progress=False)
+    return table.weight.detach().clone()
+
+
+def test_training_is_bitwise_reproducible_on_two_threads(two_threads):
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.equal(lookup_weights(), lookup_weights())
+    assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is restored
 
 
 def test_sigmoid_loss_matches_the_formula():
