@@ -19,6 +19,7 @@ from PIL import Image
 from transformers import AutoTokenizer
 
 from janusflow.checkpoint import CONFIG_NAME
+from janusflow.hub import resolve_checkpoint
 from janusflow.modeling import JanusFlowModel
 from janusflow.processor import JanusFlowProcessor
 from janusflow.sampling import FlowSampler, SampleOutput
@@ -36,12 +37,13 @@ class JanusFlowPipeline:
     codec: LatentCodec | None   # None: text and images without latents only (no generation, no VAE-read images)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, vae: LatentCodec | str | Path | None = None,
+    def from_pretrained(cls, checkpoint: str | Path, vae: LatentCodec | str | Path | None = None,
                         device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> JanusFlowPipeline:
-        """The checkpoint in ``directory`` (config.json, safetensors and the tokenizer saved beside them) with the
-        VAE ``vae``: a LatentCodec, or a diffusers VAE directory or hub id already in the local cache (the official
-        checkpoint draws with SDXL-VAE; a tiny checkpoint with its profile's VAE foundation)."""
-        directory = Path(directory)
+        """The checkpoint in a directory or a hub repository already in the local cache (config.json, safetensors,
+        the tokenizer and processor files saved beside them) with the VAE ``vae``: a LatentCodec, or a diffusers
+        VAE directory or hub id in the local cache (the official checkpoint draws with SDXL-VAE; a tiny checkpoint
+        with its profile's VAE foundation)."""
+        directory = resolve_checkpoint(checkpoint)
         if not (directory / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"no checkpoint at {directory} (no {CONFIG_NAME}); train it first (python -m "
                                     "janusflow.training.cli stage3 --variant <V>) or pass the directory of one.")
@@ -51,14 +53,15 @@ class JanusFlowPipeline:
         model = JanusFlowModel.from_pretrained(directory, dtype=dtype, device=device)
         processor = JanusFlowProcessor.for_model(AutoTokenizer.from_pretrained(directory, local_files_only=True),
                                                  model.config)
+        processor.check_saved(directory)
         codec = vae if isinstance(vae, LatentCodec) or vae is None else load_vae(vae)
         return cls(model, processor, None if codec is None else codec.to(device))
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """The weights in the official format with the tokenizer beside them (the VAE is the profile's own)."""
+        """The weights in the official format with the tokenizer and processor files beside them (the VAE is the
+        profile's own)."""
         directory = self.model.save_pretrained(directory)
-        self.processor.tokenizer.save_pretrained(directory)
-        return directory
+        return self.processor.save_pretrained(directory)
 
     def sampler(self) -> FlowSampler:
         if self.codec is None:

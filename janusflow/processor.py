@@ -9,9 +9,11 @@ and inference prompts see exactly the same ids.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -37,6 +39,8 @@ DEFAULT_SYSTEM_PROMPT = (
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
 ROLES = ("User", "Assistant")
+PROCESSOR_CONFIG = "processor_config.json"        # the official VLChatProcessor's file names and keys
+PREPROCESSOR_CONFIG = "preprocessor_config.json"  # the official VLMImageProcessor's
 
 
 class TokenizerError(ValueError):
@@ -155,6 +159,46 @@ class JanusFlowProcessor:
                 "use the tokenizer saved with the model, or resize the model's embeddings."
             )
         return processor
+
+    def processor_config(self) -> dict[str, Any]:
+        """``processor_config.json``: the chat format, with the official processor's keys."""
+        return {"processor_class": "VLChatProcessor", "image_tag": self.image_token,
+                "image_start_tag": IMAGE_START_TOKEN, "image_end_tag": IMAGE_END_TOKEN,
+                "pad_tag": self.tokenizer.pad_token, "num_image_tokens": self.num_image_tokens,
+                "add_special_token": False, "sft_format": "deepseek", "mask_prompt": True,
+                "ignore_id": IGNORE_INDEX, "system_prompt": self.system_prompt}
+
+    def preprocessor_config(self) -> dict[str, Any]:
+        """``preprocessor_config.json``: how an image becomes pixel values, with the official image processor's
+        keys (long side resized, padded with the mean colour, normalised)."""
+        return {"image_processor_type": "VLMImageProcessor", "processor_class": "VLChatProcessor",
+                "image_size": self.image_size, "image_mean": list(IMAGE_MEAN), "image_std": list(IMAGE_STD),
+                "background_color": [int(m * 255) for m in IMAGE_MEAN], "rescale_factor": 1 / 255,
+                "do_normalize": True}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """The tokenizer files and the two processor files, so that the directory reads without this library."""
+        directory = Path(directory)
+        self.tokenizer.save_pretrained(directory)
+        (directory / PROCESSOR_CONFIG).write_text(json.dumps(self.processor_config(), indent=2) + "\n")
+        (directory / PREPROCESSOR_CONFIG).write_text(json.dumps(self.preprocessor_config(), indent=2) + "\n")
+        return directory
+
+    def check_saved(self, directory: str | Path) -> None:
+        """Raise TokenizerError when processor files saved in ``directory`` disagree with this processor (sized
+        from the model's config): a checkpoint whose files were edited or mixed with another model's."""
+        directory = Path(directory)
+        for name, ours in ((PROCESSOR_CONFIG, self.processor_config()),
+                           (PREPROCESSOR_CONFIG, self.preprocessor_config())):
+            path = directory / name
+            if not path.is_file():
+                continue
+            saved = json.loads(path.read_text())
+            wrong = [f"{key}={saved[key]!r} (the model needs {value!r})" for key, value in ours.items()
+                     if key in saved and saved[key] != value]
+            if wrong:
+                raise TokenizerError(f"{path} disagrees with the model's config.json: {'; '.join(wrong)}; save the "
+                                     "checkpoint again (JanusFlowPipeline.save_pretrained) or remove the file.")
 
     def _single_id(self, token: str) -> int:
         ids = self.tokenizer.encode(token, add_special_tokens=False)

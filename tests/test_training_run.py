@@ -16,11 +16,14 @@ import torch
 import yaml
 from composer.core import Callback, State
 from composer.loggers import Logger
+from huggingface_hub import ModelCard
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
+from janusflow.hub import CARD_NAME
 from janusflow.modeling import JanusFlowModel
+from janusflow.processor import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.cli import main
 from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_stage
@@ -78,6 +81,11 @@ def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_p
     assert stage2["understanding_alignment"] is None  # only stage 1 starts the aligner from the fit
     log = (out / "stage2" / "logs" / "log-rank0.txt").read_text()
     assert "loss/train/repa" in log and "metrics/val/val_ar" in log
+    card = ModelCard.load(out / "stage2" / "export" / CARD_NAME)   # the stages so far, chained through the exports
+    assert [stage["name"] for stage in card.data.janusflow["stages"]] == ["stage1", "stage2"]
+    assert card.data.janusflow["variant"]["name"] == "F" and set(card.data.janusflow["data"]) == {"und", "gen", "text"}
+    assert f"| total | {stage2['losses']['loss/train/total']['last10_mean']:.4f} |" in card.text
+    assert all((out / "stage2" / "export" / name).is_file() for name in (PROCESSOR_CONFIG, PREPROCESSOR_CONFIG))
 
 
 def test_a_stage_without_its_upstream_names_the_stage_that_makes_it(pipeline_params, tmp_path):

@@ -23,7 +23,9 @@ from settings.typed import SettingsError
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__)
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint directory (config.json, weights, tokenizer)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a checkpoint directory (config.json, weights, tokenizer), or the id of a hub repository "
+                             "in the local cache")
     parser.add_argument("--image", required=True, help="the image the questions are about")
     parser.add_argument("--question", action="append", required=True, help="a question (repeat for several)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="the longest answer, in tokens")

@@ -43,7 +43,9 @@ def codec_for(vae: str | None, profile: Profile) -> LatentCodec:
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__, sampling_options())
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint directory (config.json, weights, tokenizer)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a checkpoint directory (config.json, weights, tokenizer), or the id of a hub repository "
+                             "in the local cache")
     parser.add_argument("--prompt", action="append", default=[], help="a prompt (repeat for several)")
     parser.add_argument("--prompts-file", default=None, help="a text file of prompts, one per line")
     parser.add_argument("--images-per-prompt", type=int, default=1, help="images drawn for each prompt")

@@ -26,6 +26,7 @@ from janusflow.checkpoint import (
     save_pretrained,
 )
 from janusflow.config import JanusFlowConfig
+from janusflow.hub import resolve_checkpoint
 from janusflow.modeling.generation_vision import GenerationDecoder, GenerationEncoder
 from janusflow.modeling.repa_head import RepaHead
 from janusflow.modeling.understanding_encoder import UnderstandingEncoder
@@ -86,9 +87,10 @@ class JanusFlowModel(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, dtype: torch.dtype | None = None,
                         device: str | torch.device = "cpu") -> JanusFlowModel:
-        """Build the model from ``config.json`` and load its weights with strict key and shape matching. The model
-        is built on the meta device and the tensors are assigned, so a 1.3B model never allocates twice."""
-        directory = Path(directory)
+        """Build the model from ``config.json`` and load its weights with strict key and shape matching; a hub id
+        reads its snapshot in the local cache. The model is built on the meta device and the tensors are assigned,
+        so a 1.3B model never allocates twice."""
+        directory = resolve_checkpoint(directory)
         config = read_config(directory)
         state = read_state_dict(directory)
         with torch.device("meta"):

@@ -27,6 +27,7 @@ from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
 from composer.utils import dist, misc
 from composer.utils.device import get_device
+from huggingface_hub import ModelCard
 from streaming.base.util import clean_stale_shared_memory
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -35,11 +36,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from data.collate import MixedBatchCollator
 from data.mixture import build_mixture
 from data.publish import claim, output_lock, publishing, write_atomic
+from data.shards import index_digest
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
 from janusflow.foundations.codec import profile_codec
 from janusflow.foundations.pretrained import FoundationMissingError
+from janusflow.hub import CARD_NAME, model_card
 from janusflow.modeling import JanusFlowModel
 from janusflow.pipeline import JanusFlowPipeline
 from janusflow.processor import JanusFlowProcessor
@@ -59,7 +62,7 @@ from janusflow.training.objective import TERMS
 from janusflow.training.stages import set_trainable
 from janusflow.training.variants import variant_model_config
 from janusflow.vae import LatentCodec
-from settings.data import DataSettings
+from settings.data import TASKS, DataSettings
 from settings.foundations import FoundationSettings
 from settings.layout import StageLayout
 from settings.model import TinyModelSettings
@@ -342,6 +345,22 @@ def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
     return summary
 
 
+def export_card(run: StageRun, report: dict[str, Any]) -> ModelCard:
+    """The export's model card: the stages so far (those of the upstream export's card, then this one), the shard
+    streams it read, its final losses and the commit."""
+    upstream = run.upstream()
+    earlier = ModelCard.load(upstream / CARD_NAME).data.janusflow["stages"] \
+        if upstream is not None and (upstream / CARD_NAME).is_file() else []
+    streams = {task: run.data.layout.shards.stream(task) for task in TASKS}
+    facts = {"profile": run.profile.name, "variant": asdict(run.variant), "seed": run.seed,
+             "stages": [*earlier, asdict(run.stage)], "commit": report["code_version"],
+             "data": {task: index_digest(path) for task, path in streams.items() if (path / "index.json").is_file()}}
+    losses = {key.rsplit("/", 1)[-1]: value["last10_mean"] for key, value in report["losses"].items()
+              if key.startswith("loss/train/")}
+    name = f"JanusFlow {run.profile.name} {run.variant.name} seed{run.seed} {run.stage.name}"
+    return model_card(name, facts, losses)
+
+
 def run_stage(run: StageRun, device: str | None = None, extra_callbacks: list | None = None) -> dict[str, Any]:
     """Train (or resume) one stage of one variant and export its EMA weights; returns what metrics.json holds.
     The stage's folder is locked for the whole run (by rank 0), so a second run of the same stage refuses to start
@@ -386,7 +405,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
         exported = JanusFlowModel(model.config)  # FSDP has replaced the trained model's parameters by shards
         exported.load_state_dict(weights)
         with publishing(run.files.export) as staging:
-            exported.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
+            JanusFlowPipeline(exported, processor, None).save_pretrained(staging)
+            export_card(run, report).save(staging / CARD_NAME)
         write_atomic(run.files.metrics, json.dumps(report, indent=1, default=str))
     return report
