@@ -70,6 +70,7 @@ class Node:
     resources: tuple[str, ...] = ()        # non-Python files the code reads (reference tables, templates)
     per_run: bool = False
     assets: tuple[str, ...] = field(default=())  # Dagster asset keys, when not just the node's name
+    launched: bool = False                 # started by params.yaml ``launcher`` (training: one GPU or many)
 
     @property
     def asset_keys(self) -> tuple[str, ...]:
@@ -85,7 +86,7 @@ class Node:
 
     @property
     def command(self) -> str:
-        return f"python -m {self.cli} {self.args} --profile ${{profile}}"
+        return f"{'${launcher}' if self.launched else 'python -m'} {self.cli} {self.args} --profile ${{profile}}"
 
     def code(self) -> list[str]:
         """The project code and resources this node runs, as DVC deps; an empty file (a bare ``__init__.py``)
@@ -136,12 +137,12 @@ def training_stage(stage: str) -> Node:
         if stage == "stage1" else ()  # stage 1 fits the aligner to the LLM's scene reading
     return Node(stage, "janusflow.training.cli", f"{stage} {RUN_ARGS}",
                 (*(weights(n) for n in FOUNDATIONS), *SHARDS, *previous), (str(files.export),),
-                ("seed", "sampling", "variants.${item.variant}", "profiles.${profile}.model",
+                ("seed", "launcher", "sampling", "variants.${item.variant}", "profiles.${profile}.model",
                  "profiles.${profile}.training",
                  f"profiles.${{profile}}.stages.{stage}", "profiles.${profile}.data.loader", *reading),
                 metrics=(str(files.metrics),),
                 plots=({str(files.losses): {"cache": False, "persist": True, "x": "step", "y": "total"}},),
-                per_run=True)
+                per_run=True, launched=True)
 
 
 NODES: tuple[Node, ...] = (

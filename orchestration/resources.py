@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -128,12 +129,20 @@ class DvcResource(ConfigurableResource):
 
 
 class TrainerLauncher(ConfigurableResource):
-    """Runs one training stage: ``in_process`` calls the library (tiny runs); ``pipes`` starts the stage CLI
-    (or ``command``, e.g. ``composer -n 8``) as a subprocess that streams its logs and result back through
-    dagster-pipes. ``auto`` picks in_process for the tiny profile and pipes otherwise."""
+    """Runs one training stage: ``in_process`` calls the library (tiny runs); ``pipes`` starts the stage entry
+    point under a module runner as a subprocess that streams its logs and result back through dagster-pipes.
+    ``auto`` picks in_process for the tiny profile and pipes otherwise."""
 
     mode: str = "auto"
-    command: list[str] = []  # prefix for pipes mode; default: this Python
+    command: list[str] = []  # the module runner of pipes mode, ending in -m; default: params.yaml ``launcher``
+
+    def runner(self, launcher: str) -> list[str]:
+        """``command``, or params.yaml's ``launcher`` (as ``dvc repro`` runs it) with its ``python`` this
+        interpreter."""
+        tokens = list(self.command) or shlex.split(launcher)
+        if tokens[-1] != "-m":
+            raise ValueError(f"TrainerLauncher.command is {tokens}; end it with -m, e.g. [composer, -n, 8, -m].")
+        return [sys.executable if tokens[0] == "python" else tokens[0], *tokens[1:]]
 
     def resolved_mode(self, profile: str) -> str:
         if self.mode not in ("auto", "in_process", "pipes"):
@@ -145,7 +154,7 @@ class TrainerLauncher(ConfigurableResource):
 
         if self.resolved_mode(paths.profile_name) == "in_process":
             return run_stage(StageRun.from_params(paths.parsed(), paths.profile_name, run.variant, stage, run.seed))
-        command = [*(self.command or [sys.executable]), "-m", "orchestration.pipes_stage", stage, "--variant",
+        command = [*self.runner(paths.parsed().launcher), "orchestration.pipes_stage", stage, "--variant",
                    run.variant, "--seed", str(run.seed), *paths.cli_args()]
         PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
         return json.loads(paths.training().layout.stage(run, stage).metrics.read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class Params:
     seed: int
     seeds: tuple[int, ...]          # each variant is trained (and evaluated) once per seed
     profile: str                    # the profile dvc.yaml, the Dagster definitions and every command run by default
+    launcher: str                   # the module runner that starts a training stage ("python -m", "composer -n 8 -m")
     profiles: dict[str, dict[str, Any]]
     variants: dict[str, Variant]    # the paper's Table 5 ablations, in file order
     sampling: SamplingSettings
@@ -77,6 +79,9 @@ class Params:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise SettingsError(f"seeds in params.yaml is {list(self.seeds)}; give a list of distinct non-negative "
                                 "integers, e.g. seeds: [0, 1, 2].")
+        if not shlex.split(self.launcher) or shlex.split(self.launcher)[-1] != "-m":
+            raise SettingsError(f"launcher in params.yaml is {self.launcher!r}; give a command that runs a Python "
+                                "module and ends in -m: python -m, composer -n 8 -m, torchrun --nproc_per_node 8 -m.")
         if not self.variants:
             raise SettingsError("params.yaml has no variants; restore them from the repository (A-F).")
         parsed = {name: _profile(name, section, self.seed) for name, section in self.profiles.items()}

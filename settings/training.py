@@ -48,6 +48,7 @@ class TrainSettings:
     tensorboard: bool
     sample_prompts: tuple[str, ...]          # a grid of these after every fit (and every sample_interval batches)
     sample_interval: int                     # batches; 0: only after the fit
+    monitor_window: int                      # batches the throughput is averaged over (SpeedMonitor)
 
     @property
     def layout(self) -> TrainingLayout:

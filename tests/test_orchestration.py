@@ -22,6 +22,7 @@ from orchestration.assets import ASSETS, foundation_tokenizer, manifests, shards
 from orchestration.checks import CHECKS, loss_fell, result_problems
 from orchestration.definitions import defs
 from orchestration.dvc_state import record_dvc_state
+from orchestration.lineage import foundation, training_stage
 from orchestration.metadata import data_version
 from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher, default_dvc
 
@@ -306,6 +307,17 @@ def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(p
     assert any("training exited with status 0" in m for m in messages)
     assert TrainerLauncher(mode="auto").resolved_mode("paper") == "pipes"
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
+
+
+def test_the_pipes_launcher_runs_the_stage_under_params_launcher_unless_told_otherwise():
+    assert TrainerLauncher().runner("python -m") == [sys.executable, "-m"]   # dvc repro's python is this one
+    assert TrainerLauncher().runner("composer -n 8 -m") == ["composer", "-n", "8", "-m"]
+    assert TrainerLauncher(command=["torchrun", "--nproc_per_node", "2", "-m"]).runner("python -m") == \
+        ["torchrun", "--nproc_per_node", "2", "-m"]
+    with pytest.raises(ValueError, match="TrainerLauncher.command is \\['composer', '-n', '8'\\]; end it with -m"):
+        TrainerLauncher(command=["composer", "-n", "8"]).runner("python -m")
+    assert training_stage("stage2").command.startswith("${launcher} janusflow.training.cli stage2 ")
+    assert foundation("llm").command.startswith("python -m janusflow.foundations.cli llm ")
 
 
 def test_what_dvc_built_is_recorded_in_dagster_with_its_data_versions_once(quick_params, tmp_path):

@@ -122,3 +122,12 @@ def test_the_params_file_is_parsed_once_per_process_and_again_when_it_changes(tm
     again = load_params(path)
     assert again is not first and again.seeds == (0, 1) and first.seeds == (0,)
     assert [run.name for run in again.runs()][:3] == ["A-0", "A-1", "B-0"]
+
+
+def test_the_launcher_must_run_a_module():
+    params = repo_params()
+    assert parsed(params).launcher == "python -m"
+    params["launcher"] = "composer -n 8"
+    with pytest.raises(SettingsError, match=r"^params.yaml: launcher in params.yaml is 'composer -n 8'; give a command "
+                                            r"that runs a Python module and ends in -m: python -m, composer -n 8 -m"):
+        parsed(params)

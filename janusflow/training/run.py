@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
-from composer.core import DataSpec, Evaluator
+from composer.callbacks import LRMonitor, MemoryMonitor, RuntimeEstimator, SpeedMonitor
+from composer.core import Callback, DataSpec, Evaluator
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
 from composer.utils import dist, misc
@@ -248,6 +249,13 @@ def validation_batches(run: StageRun, processor: JanusFlowProcessor, ratio: dict
                     split_batch=split_batch)
 
 
+def monitors(device: str, window: int) -> list[Callback]:
+    """Composer's standard monitors: throughput over ``window`` batches (and MFU where the model reports its
+    FLOPs), learning rate, remaining time and, on GPUs, memory (on CPU it only warns that it cannot measure)."""
+    found: list[Callback] = [SpeedMonitor(window_size=window), LRMonitor(), RuntimeEstimator()]
+    return [*found, MemoryMonitor()] if device == "gpu" else found
+
+
 def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str,
                   extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
     s, stage = run.settings, run.stage
@@ -281,7 +289,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), CompleteOptimizerState(),
-                   StopOnNonFiniteLoss(str(run.files.checkpoints)), *samples,
+                   StopOnNonFiniteLoss(str(run.files.checkpoints)), *samples, *monitors(device, s.monitor_window),
                    LossCurve(memory, run.files.losses, s.checkpoint_interval, TERMS),
                    *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
