@@ -81,7 +81,7 @@ def test_stages_freeze_per_table_1_and_export_ema_weights(pipeline_params, tmp_p
     assert stage2["understanding_alignment"] is None  # only stage 1 starts the aligner from the fit
     log = (out / "stage2" / "logs" / "log-rank0.txt").read_text()
     assert "loss/train/repa" in log and "metrics/val/val_ar" in log
-    assert all(key in log for key in ("throughput/batches_per_sec", "lr-AdamW/group0", "wall_clock/remaining_estimate"))
+    assert "throughput/batches_per_sec" in log and "lr-AdamW/group0" in log
     card = ModelCard.load(out / "stage2" / "export" / CARD_NAME)   # the stages so far, chained through the exports
     assert [stage["name"] for stage in card.data.janusflow["stages"]] == ["stage1", "stage2"]
     assert card.data.janusflow["variant"]["name"] == "F" and set(card.data.janusflow["data"]) == {"und", "gen", "text"}

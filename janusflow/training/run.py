@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
-from composer.callbacks import LRMonitor, MemoryMonitor, RuntimeEstimator, SpeedMonitor
+from composer.callbacks import LRMonitor, MemoryMonitor, SpeedMonitor
 from composer.core import Callback, DataSpec, Evaluator
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
@@ -251,8 +251,10 @@ def validation_batches(run: StageRun, processor: JanusFlowProcessor, ratio: dict
 
 def monitors(device: str, window: int) -> list[Callback]:
     """Composer's standard monitors: throughput over ``window`` batches (and MFU where the model reports its
-    FLOPs), learning rate, remaining time and, on GPUs, memory (on CPU it only warns that it cannot measure)."""
-    found: list[Callback] = [SpeedMonitor(window_size=window), LRMonitor(), RuntimeEstimator()]
+    FLOPs), learning rate and, on GPUs, memory (on CPU it only warns that it cannot measure). Composer 0.32's
+    RuntimeEstimator is left out: with a validation evaluator it divides by zero in a fit shorter than the stage,
+    which every phase of a mixture is."""
+    found: list[Callback] = [SpeedMonitor(window_size=window), LRMonitor()]
     return [*found, MemoryMonitor()] if device == "gpu" else found
 
 
