@@ -22,7 +22,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.repocard_data import EvalResult
 
-from evals.catalog import CATALOG, METRICS, controlled
+from evals.catalog import CATALOG, summary_keys
 from evals.run import EvalRun
 from janusflow.hub import CARD_NAME, push, with_results
 from settings.cli import command_parser, parse_with_profile, run_options
@@ -46,7 +46,7 @@ def results_table(summary: Mapping[str, float | None]) -> str:
     for m in CATALOG:
         if summary.get(m.name) is None:
             continue
-        control = summary.get(f"{m.name}_shuffled") if m.name in controlled() else None
+        control = summary.get(f"{m.name}_shuffled") if m.control else None
         rows.append(f"| {m.label} | {summary[m.name]:g} | {'' if control is None else f'{control:g}'} |")
     return "\n".join(rows)
 
@@ -56,7 +56,7 @@ def staged_repository(export: Path, summary: Mapping[str, float | None], benchma
     if not (export / CARD_NAME).is_file():
         raise FileNotFoundError(f"{export} has no {CARD_NAME}; it was exported before exports carried a model card. "
                                 "Train the stage again (its checkpoints resume) to write one.")
-    unknown = sorted(set(summary) - set(METRICS) - {f"{name}_shuffled" for name in controlled()} - {"seconds"})
+    unknown = sorted(set(summary) - set(summary_keys()) - {"seconds"})
     if unknown:
         raise SettingsError(f"the evaluation summary has keys the metrics catalog does not know: {unknown}; evaluate "
                             "the run again with this code (python -m evals.cli variant).")
