@@ -31,6 +31,8 @@ def shards(profile: Profile, progress: bool) -> None:
     for task, info in summary["tasks"].items():
         print(f"{task}: {info['samples']} samples in {info['shards']} shard(s), {info['bytes']:,} bytes; held out for "
               f"validation: {info['validation']['samples']} samples; hashes verified")
+    for url in summary["uploaded"]:
+        print(f"uploaded to {url}")
 
 
 COMMANDS = {"shapes-world": shapes_world, "filter": filter_sources, "shards": shards}

@@ -5,6 +5,10 @@ A stage's ``mixture`` is a list of phases, each ``{ratio: {und, gen, text}, step
 weight are dropped before the dataset is built. Streaming draws ``floor(epoch_size * share)`` samples per stream
 and hands the remainder out one by one with a seeded choice; ``check_ratio`` holds the realised counts to that
 rule.
+
+``shards`` is a local folder or an object-store URL (``data.shard_store``); each stream is read through the one
+node-local cache of its shard set, which every mixture shares. Streaming lets one live dataset use a cache folder at
+a time, so a mixture must be released before the next one over the same set is built.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ from typing import Any
 
 from streaming import Stream
 
-from data.shards import index_digest, validate_cache, verify_shards
+from data.shard_store import ShardStoreError, join, read_index, sample_count, shared_cache
 from data.streaming import JanusFlowStreamingDataset, SampleProcessor
 from settings.data import TASKS
-from settings.layout import ShardLayout
 
 
 class MixtureError(ValueError):
@@ -34,24 +37,24 @@ def active_streams(ratio: dict[str, float]) -> dict[str, float]:
 
 def build_mixture(shards: str | Path, ratio: dict[str, float], processor: SampleProcessor, cache_dir: str | Path,
                   batch_size: int, *, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
-                  generation_template: str = "sft", shuffle: bool = True, verify: bool = True,
-                  predownload: int | None = None, **kwargs: Any) -> JanusFlowStreamingDataset:
-    """A JanusFlowStreamingDataset over ``shards/<task>`` in ``ratio``. ``name`` keeps the local cache of this
-    mixture apart from others built in the same process (Streaming refuses to share one). ``predownload`` is how
-    many samples Streaming prepares ahead of the reader (None: its default of 8 batches); see LoaderConfig."""
-    shards, cache_dir = Path(shards), Path(cache_dir)
+                  generation_template: str = "sft", shuffle: bool = True, predownload: int | None = None,
+                  **kwargs: Any) -> JanusFlowStreamingDataset:
+    """A JanusFlowStreamingDataset over ``shards/<task>`` in ``ratio``; ``name`` names the mixture in errors.
+    ``predownload`` is how many samples Streaming prepares ahead of the reader (None: its default of 8 batches);
+    see LoaderConfig."""
     streams = []
     for task, weight in active_streams(ratio).items():
-        directory = ShardLayout(shards).stream(task)
-        if not (directory / "index.json").is_file():
-            raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} has no "
-                               "MDS index.json; produce it with the shard stage (dvc repro shards) or set its weight to 0.")
-        if verify and not verify_shards(directory):
-            raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {directory} holds no "
+        location = join(shards, task)
+        try:
+            index = read_index(location)
+        except ShardStoreError as error:
+            raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {error}; produce "
+                               "it with the shard stage (dvc repro shards) or set its weight to 0.") from error
+        if not sample_count(index):
+            raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {location} holds no "
                                "samples; for the validation shards (val/), raise data.shards.validation_fraction.")
-        local = cache_dir / f"{name}-{task}-{index_digest(directory)}"
-        validate_cache(directory, local)
-        streams.append(Stream(remote=str(directory), local=str(local), proportion=weight, validate_hash="xxh64"))
+        streams.append(Stream(remote=location, local=str(shared_cache(cache_dir, location, index)),
+                              proportion=weight, validate_hash="xxh64"))
     return JanusFlowStreamingDataset(processor=processor, generation_template=generation_template, streams=streams,
                                      batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed,
                                      epoch_size=epoch_size, predownload=predownload, **kwargs)

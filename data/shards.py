@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +23,6 @@ from streaming.base.hashing import get_hash
 from tqdm import tqdm
 
 from data.images import center_crop, decode_image, pad_to_square, pixel_hash
-from data.integrity import file_digest
 from data.manifest import verify_manifests
 from data.parallel import ordered_map
 from data.publish import publishing
@@ -56,11 +53,6 @@ def held_out(source: str, key: str, fraction: float) -> bool:
     the same on every run and machine, and a record keeps its side when other records come or go."""
     digest = hashlib.sha256(f"{source}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < fraction * 2**64
-
-
-def index_digest(directory: str | Path) -> str:
-    """A short content id of an MDS directory (its index.json), for naming caches that must not go stale."""
-    return file_digest(Path(directory) / "index.json")[:16]
 
 
 def _prepare(chunk: list[tuple[RawRecord, dict, str, int]]) -> list[tuple[dict, Image.Image, str]]:
@@ -202,34 +194,3 @@ def verify_shards(directory: str | Path) -> int:
         raise ShardIntegrityError(f"corrupted shard(s) in {directory}: " + "; ".join(problems)
                                   + ". Restore them (dvc checkout) or rerun the shard stage (dvc repro shards).")
     return sum(s["samples"] for s in index["shards"])
-
-
-def validate_cache(remote: str | Path, local: str | Path, algorithm: str = "xxh64") -> list[str]:
-    """Make Streaming's local copy of ``remote`` trustworthy before training reads it: every cached shard file
-    (raw or compressed) is checked against the remote index's size and ``algorithm`` hash, and a damaged one is
-    deleted, so that Streaming copies it again (verified on download). A cached index that differs from the
-    remote one discards the whole cache. Returns what was removed, and why; each is also a warning."""
-    remote, local = Path(remote), Path(local)
-    if not local.is_dir():
-        return []
-    wanted = (remote / "index.json").read_bytes()
-    cached = local / "index.json"
-    if cached.is_file() and cached.read_bytes() != wanted:
-        shutil.rmtree(local)
-        return _warned([f"{local}: index.json differs from {remote}'s"])
-    removed = []
-    for shard in json.loads(wanted)["shards"]:
-        for info in (shard["raw_data"], shard["zip_data"]):
-            path = local / info["basename"] if info else None
-            if path is not None and path.exists():
-                problem = shard_file_problem(path, info, (algorithm,))
-                if problem is not None:
-                    path.unlink()
-                    removed.append(f"{local}: {problem}")
-    return _warned(removed)
-
-
-def _warned(removed: list[str]) -> list[str]:
-    for line in removed:
-        warnings.warn(f"damaged Streaming cache, copied again from the shards: {line}", stacklevel=3)
-    return removed

@@ -1,11 +1,13 @@
 """The three stages of the data lineage as library calls, each one DVC stage and one Dagster asset: the shapes
 world (tiny profile), the filter (raw sources -> manifests + quarantine report) and the shards (manifests ->
-verified MDS shards). Each reads its settings from the profile and returns what it records."""
+verified MDS shards, uploaded to ``data.paths.remote`` when it is set). Each reads its settings from the profile and
+returns what it records."""
 
 from __future__ import annotations
 
 from data.manifest import build_manifests
 from data.shapes.world import write_shapes_world
+from data.shard_store import upload
 from data.shards import write_shards
 from settings.params import Profile
 from settings.typed import SettingsError
@@ -28,7 +30,10 @@ def filter_sources(profile: Profile, progress: bool) -> dict:
 
 
 def shards(profile: Profile, progress: bool) -> dict:
-    """Write and verify the MDS shards of every manifest; returns their summary."""
+    """Write and verify the MDS shards of every manifest, then upload them to ``data.paths.remote`` when it is set
+    (training reads them there); returns their summary, with the URLs uploaded to under ``uploaded``."""
     data = profile.data
-    return write_shards(data.sources, data.paths.manifests, data.paths.shards, data.shards, workers=data.workers,
-                        progress=progress)
+    summary = write_shards(data.sources, data.paths.manifests, data.paths.shards, data.shards, workers=data.workers,
+                           progress=progress)
+    uploaded = upload(data.paths.shards, data.paths.remote, progress) if data.paths.remote else []
+    return {**summary, "uploaded": uploaded}

@@ -12,17 +12,27 @@ A sample is one of:
 
 The processor is passed in (any object with the JanusFlowProcessor methods used here), so this package does not
 depend on the model package.
+
+Every reader checks the cached shards it reads, and only those, the first time it reads them
+(``VerifiedStreamingDataset``): Streaming validates what it downloads, but trusts whatever its cache already holds.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+from filelock import FileLock
 from PIL import Image
 from streaming import StreamingDataset
+from streaming.base.dataset import _ShardState
+from streaming.base.format.base.reader import FileInfo
 
+from data.shards import ShardIntegrityError, shard_file_problem
 from data.sources.base import IMAGE_TAG
 
 
@@ -62,7 +72,67 @@ def encode_sample(raw: dict[str, Any], processor: SampleProcessor, template: str
     raise ValueError(f"sample {raw.get('key')!r} has task {task!r}; shards hold 'und', 'gen' or 'text'.")
 
 
-class JanusFlowStreamingDataset(StreamingDataset):
+def cached_problems(folder: Path, files: list[tuple[FileInfo, FileInfo | None]], algorithm: str) -> list[str]:
+    """What is wrong with the cached files of one shard (raw and compressed, those present) against its index."""
+    present = [(folder / info.basename, info) for pair in files for info in pair
+               if info is not None and (folder / info.basename).exists()]
+    entries = [(path, {"basename": info.basename, "bytes": info.bytes, "hashes": info.hashes}) for path, info in present]
+    return [problem for path, entry in entries if (problem := shard_file_problem(path, entry, (algorithm,)))]
+
+
+class VerifiedStreamingDataset(StreamingDataset):
+    """A StreamingDataset that checks a cached shard against its index (size and ``validate_hash``) the first time
+    this process reads it, and fetches a damaged one again; a shard that fails its check on download stops the
+    run with ShardIntegrityError. Each rank and worker so hashes only the shards it reads. Streaming ends an epoch
+    early, silently, when its download thread fails; the failure is raised here at the end of that epoch instead."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._checked: set[int] = set()
+        self._failure: ShardIntegrityError | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from super().__iter__()
+        if self._failure is not None:
+            raise self._failure
+
+    def get_item(self, sample_id: int, retry: int = 7) -> Any:
+        self._check_once(self.spanner[sample_id][0])   # reading by index skips prepare_shard when the file is there
+        return super().get_item(sample_id, retry)
+
+    def prepare_shard(self, shard_id: int, blocking: bool = True) -> None:
+        self._check_once(shard_id)
+        try:
+            super().prepare_shard(shard_id, blocking)
+        except ValueError as error:
+            if "Checksum failure" not in str(error):
+                raise
+            stream = self.streams[self.stream_per_shard[shard_id]]
+            self._failure = ShardIntegrityError(
+                f"a shard of {stream.remote} does not match its index ({error}); restore it there (dvc checkout, or "
+                "rerun the shard stage: dvc repro shards, which uploads again to data.paths.remote).")
+            raise self._failure from error
+
+    def _check_once(self, shard_id: int) -> None:
+        if shard_id not in self._checked:
+            self._evict_if_damaged(shard_id)
+            self._checked.add(shard_id)
+
+    def _evict_if_damaged(self, shard_id: int) -> None:
+        stream = self.streams[self.stream_per_shard[shard_id]]
+        with FileLock(self._cache_filelock_path):
+            if self._shard_states[shard_id] != _ShardState.LOCAL:
+                return
+            problems = cached_problems(Path(stream.local, stream.split or ""), self.shards[shard_id].file_pairs,
+                                       stream.validate_hash or "xxh64")
+            if problems:
+                self._evict_shard(shard_id)
+        for problem in problems:
+            warnings.warn(f"damaged Streaming cache, copied again from {stream.remote}: {stream.local}: {problem}",
+                          stacklevel=2)
+
+
+class JanusFlowStreamingDataset(VerifiedStreamingDataset):
     """A StreamingDataset (one or several streams) whose items are encoded for training by ``processor``."""
 
     def __init__(self, *, processor: SampleProcessor, generation_template: str = "sft", **kwargs: Any) -> None:

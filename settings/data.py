@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from settings.layout import DataLayout
+from settings.layout import VALIDATION_SPLIT, DataLayout
 from settings.typed import SET_BY, SettingsError, check_value
 
 Task = Literal["und", "gen", "text"]
@@ -125,7 +125,8 @@ class DataPaths:
     raw: Path         # the raw sources (the shapes world writes here)
     manifests: Path   # <type>.parquet + quarantine.parquet + report.json/md
     shards: Path      # MDS: und/ gen/ text/, val/{und,gen,text}/
-    cache: Path       # Streaming's local copies
+    cache: Path       # Streaming's local copies: one folder per shard set, on each node
+    remote: str | None = None   # an object-store URL (s3://, gs://, ...) the shard stage uploads to and readers read
 
 
 def resolve_workers(value: int | str) -> int:
@@ -154,6 +155,12 @@ class DataSettings:
     @property
     def layout(self) -> DataLayout:
         return DataLayout.of(self.paths.raw, self.paths.manifests, self.paths.shards, self.paths.cache)
+
+    def shard_source(self, validation: bool = False) -> str:
+        """Where readers find a split's shard sets (``<type>/`` under it): ``paths.remote`` when set, otherwise the
+        local shards folder the shard stage writes."""
+        root = self.paths.remote.rstrip("/") if self.paths.remote else str(self.paths.shards)
+        return f"{root}/{VALIDATION_SPLIT}" if validation else root
 
 
 def check_unique_names(sources: Sequence[SourceSpec]) -> None:

@@ -91,17 +91,20 @@ class ManifestLayout:
         return self.root / "report.md"
 
 
+VALIDATION_SPLIT = "val"   # the held-out split's folder beside the training shard sets
+
+
 @dataclass(frozen=True)
 class ShardLayout:
     root: Path
 
     def stream(self, task: str, validation: bool = False) -> Path:
         """The MDS folder of a data type (``val/<type>``: its held-out validation split)."""
-        return self.root / "val" / task if validation else self.root / task
+        return self.split(validation) / task
 
     def split(self, validation: bool) -> Path:
         """The folder whose ``<type>`` subfolders a mixture reads."""
-        return self.root / "val" if validation else self.root
+        return self.root / VALIDATION_SPLIT if validation else self.root
 
     @property
     def summary(self) -> Path:

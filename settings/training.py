@@ -49,6 +49,7 @@ class TrainSettings:
     sample_prompts: tuple[str, ...]          # a grid of these after every fit (and every sample_interval batches)
     sample_interval: int                     # batches; 0: only after the fit
     monitor_window: int                      # batches the throughput is averaged over (SpeedMonitor)
+    save_folder: str | None                  # object-store URL stages checkpoint to and resume from; None: local only
 
     @property
     def layout(self) -> TrainingLayout:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -120,7 +122,7 @@ def small_data_params(root) -> "Path":
     data = params["profiles"]["tiny"]["data"]
     raw = Path(root) / "raw"
     data["paths"] = {"raw": str(raw), "manifests": str(Path(root) / "manifests"),
-                     "shards": str(Path(root) / "shards"), "cache": str(Path(root) / "cache")}
+                     "shards": str(Path(root) / "shards"), "cache": str(Path(root) / "cache"), "remote": None}
     data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
     for source in data["sources"]:
         for key in ("path", "image_root"):
@@ -141,7 +143,7 @@ def write_quick_params(small_world, root, psnr_gate: float = 0.0):
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     tiny = params["profiles"]["tiny"]
     tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(small_world["manifests"]),
-                             "shards": str(small_world["shards"]), "cache": str(root / "cache")}
+                             "shards": str(small_world["shards"]), "cache": str(root / "cache"), "remote": None}
     tiny["data"]["loader"] = {"predownload": None, "num_workers": 0, "prefetch_factor": None}
     tiny["model"].update(hidden=32, layers=2, heads=4, max_positions=256)
     f = tiny["foundations"]
@@ -208,3 +210,22 @@ def repo_params() -> dict:
     import yaml
 
     return yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+
+
+@contextlib.contextmanager
+def object_store(monkeypatch) -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1 for one test; yields its endpoint, which Streaming and Composer
+    read from S3_ENDPOINT_URL, as boto3 reads the test credentials from the environment."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL_S3": endpoint, "S3_ENDPOINT_URL": endpoint}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield endpoint
+    finally:
+        server.stop()

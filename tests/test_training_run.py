@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 import torch
 import yaml
+from conftest import object_store
 from composer.core import Callback, State
 from composer.loggers import Logger
 from huggingface_hub import ModelCard
@@ -26,7 +28,7 @@ from janusflow.modeling import JanusFlowModel
 from janusflow.processor import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.cli import main
-from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_stage
+from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_fingerprint, run_stage
 
 KILL_SCRIPT = """
 import os, signal, sys
@@ -147,8 +149,32 @@ def test_a_changed_setting_discards_finished_checkpoints_instead_of_resuming(pip
     assert again["resumed_at_batch"] == 0 and again["batches"] == 6
     checkpoints = tmp_path / "changed" / "F" / "seed0" / "stage1" / "checkpoints"
     kept = sorted(p.name for p in checkpoints.iterdir())
-    assert claim_checkpoints(StageRun.from_params(params, "tiny", "F", "stage1")) is False  # same settings: kept
+    run = StageRun.from_params(params, "tiny", "F", "stage1")
+    assert claim_checkpoints(run, run_fingerprint(run)) is False  # same settings: kept
     assert sorted(p.name for p in checkpoints.iterdir()) == kept and "ep0-ba6-rank0.pt" in kept
+
+
+def test_checkpoints_on_an_object_store_resume_on_a_machine_without_local_ones(pipeline_params, tmp_path, monkeypatch):
+    with object_store(monkeypatch) as endpoint:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="runs")
+        raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "first").read_text())
+        raw["profiles"]["tiny"]["training"]["save_folder"] = "s3://runs/janusflow"
+        params = tmp_path / "remote.yaml"
+        params.write_text(yaml.safe_dump(raw))
+        run = StageRun.from_params(params, "tiny", "F", "stage1")
+        first = run_stage(run, "cpu")
+        prefix = f"janusflow/tiny/F/seed0/stage1/{run_fingerprint(run)}"
+        assert first["checkpoints"] == f"s3://runs/{prefix}" and first["batches"] == 6
+        assert not (tmp_path / "first" / "F" / "seed0" / "stage1" / "checkpoints").exists()
+        keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="runs", Prefix=prefix)["Contents"]}
+        assert {f"{prefix}/ep0-ba6-rank0.pt", f"{prefix}/latest-rank0.pt.symlink"} <= keys
+        raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "second")   # another machine: nothing local
+        params.write_text(yaml.safe_dump(raw))
+        second = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert second["resumed_at_batch"] == 6 and second["batches"] == 6
+    assert not Path("s3:").exists()   # the download went to a temporary folder, not one named after the URL
+    a, b = (weights(tmp_path / name / "F" / "seed0" / "stage1" / "export") for name in ("first", "second"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 class NaNAt(Callback):

@@ -72,7 +72,7 @@ class BuildContext:
 
 def build(name: str, ctx: BuildContext, out: Path) -> dict:
     """Train foundation ``name`` into ``out``; returns its metrics."""
-    shards, cache, raw = ctx.data.paths.shards, ctx.data.paths.cache, ctx.data.paths.raw
+    shards, cache, raw = ctx.data.shard_source(), ctx.data.paths.cache, ctx.data.paths.raw
     s = ctx.settings
     if name == "tokenizer":
         heldout = load_heldout(raw)

@@ -11,23 +11,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from streaming import StreamingDataset
 
-from data.shards import index_digest, validate_cache
-from settings.layout import ShardLayout, WorldLayout
+from data.shard_store import ShardStoreError, join, read_index, shared_cache
+from data.streaming import VerifiedStreamingDataset
+from settings.layout import WorldLayout
 
 IMAGE_TAG = "<image>"
 
 
 def shard_samples(shards: str | Path, task: str, cache: str | Path) -> Iterator[dict]:
-    """Every sample of ``shards/<task>`` in order (read through a Streaming cache under ``cache``)."""
-    directory = ShardLayout(Path(shards)).stream(task)
-    if not (directory / "index.json").is_file():
-        raise FileNotFoundError(f"{directory} has no MDS index.json; run the shard stage first (python -m data.cli shards).")
-    local = Path(cache) / f"foundations-{task}-{index_digest(directory)}"
-    validate_cache(directory, local)
-    dataset = StreamingDataset(remote=str(directory), local=str(local),
-                               shuffle=False, batch_size=1)
+    """Every sample of ``shards/<task>`` (a local folder or a URL) in order, read through its shared Streaming cache
+    under ``cache``."""
+    location = join(shards, task)
+    try:
+        index = read_index(location)
+    except ShardStoreError as error:
+        raise ShardStoreError(f"{error}; run the shard stage first (python -m data.cli shards).") from error
+    dataset = VerifiedStreamingDataset(remote=location, local=str(shared_cache(cache, location, index)),
+                                       shuffle=False, batch_size=1, validate_hash="xxh64")
     for index in range(dataset.num_samples):
         yield dataset[index]
 

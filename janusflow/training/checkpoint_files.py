@@ -14,6 +14,7 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+NAME = "ep{epoch}-ba{batch}-rank{rank}.pt"   # Composer's default names, which the pattern below reads back
 CHECKPOINT = re.compile(r"^ep(\d+)-ba(\d+)-rank(\d+)\.pt$")
 LATEST = "latest-rank{rank}.pt"
 

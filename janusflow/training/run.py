@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
-from composer.callbacks import LRMonitor, MemoryMonitor, SpeedMonitor
+from composer.callbacks import CheckpointSaver, LRMonitor, MemoryMonitor, SpeedMonitor
 from composer.core import Callback, DataSpec, Evaluator
 from composer.loggers import FileLogger, InMemoryLogger
 from composer.optim import ConstantWithWarmupScheduler
-from composer.utils import dist, misc
+from composer.utils import dist, misc, parse_uri
 from composer.utils.device import get_device
 from huggingface_hub import ModelCard
 from streaming.base.util import clean_stale_shared_memory
@@ -36,8 +36,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.collate import MixedBatchCollator
 from data.mixture import build_mixture
+from data.integrity import file_digest
 from data.publish import claim, output_lock, publishing, write_atomic
-from data.shards import index_digest
+from data.shard_store import ShardStoreError, index_digest, is_url, join
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config
 from janusflow.foundations.alignment import align_understanding
 from janusflow.foundations.assemble import from_pretrained_parts, from_tiny_foundations
@@ -55,7 +56,7 @@ from janusflow.training.callbacks import (
     StepSeed,
     StopOnNonFiniteLoss,
 )
-from janusflow.training.checkpoint_files import fall_back_to_intact
+from janusflow.training.checkpoint_files import LATEST, NAME, fall_back_to_intact
 from janusflow.training.composer_model import JanusFlowComposerModel
 from janusflow.training.ema_under_fsdp import patch_composer_ema
 from janusflow.training.microbatches import num_samples, split_batch
@@ -200,21 +201,31 @@ def source_digest() -> str:
 
 def run_fingerprint(run: StageRun) -> str:
     """What decides a stage's result: its settings, its variant, the code, and the upstream weights it starts
-    from (by size and modification time, so a retrained upstream counts as new without hashing gigabytes)."""
+    from (by content, so that every rank and every machine with the same upstream agrees)."""
     upstream = run.upstream()
     weights = sorted(upstream.glob("*.safetensors")) if upstream is not None else []
     record = {"variant": asdict(run.variant), "stage": asdict(run.stage),
-              "training": {k: v for k, v in asdict(run.settings).items() if k != "out"},
+              "training": {k: v for k, v in asdict(run.settings).items() if k not in ("out", "save_folder")},
               "model": run.profile.model, "seed": run.seed, "code": source_digest(),
-              "upstream": [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]}
+              "upstream": [(w.name, file_digest(w)) for w in weights]}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def claim_checkpoints(run: StageRun) -> bool:
-    """Keep the checkpoints only if they were trained from what this run would train from, and resume from the
-    newest intact one; return whether stale ones were discarded (autoresume would otherwise call a changed stage
-    finished)."""
-    stale = claim(run.files.checkpoints, run.files.fingerprint, {"fingerprint": run_fingerprint(run)}, "discard")
+def checkpoint_folder(run: StageRun, fingerprint: str) -> str:
+    """Where Composer saves this stage's checkpoints and autoresumes from: the local checkpoints folder, or with
+    ``training.save_folder`` the object store, under ``<profile>/<variant>/seed<n>/<stage>/<fingerprint>``. The
+    fingerprint in the path starts a changed stage afresh there, as ``claim_checkpoints`` does locally."""
+    if run.settings.save_folder is None:
+        return str(run.files.checkpoints)
+    relative = run.files.root.relative_to(run.settings.layout.root).parts
+    return join(run.settings.save_folder, run.profile.name, *relative, fingerprint)
+
+
+def claim_checkpoints(run: StageRun, fingerprint: str) -> bool:
+    """Keep the local checkpoints only if they were trained from what this run would train from, and resume from
+    the newest intact one; return whether stale ones were discarded (autoresume would otherwise call a changed
+    stage finished)."""
+    stale = claim(run.files.checkpoints, run.files.fingerprint, {"fingerprint": fingerprint}, "discard")
     fall_back_to_intact(run.files.checkpoints)
     return stale
 
@@ -229,8 +240,7 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
                             f"{world} training processes; change one of them.")
     per_rank = run.stage.batch_size // world
     loader = run.data.loader
-    shards = run.data.layout.shards.split(validation)
-    dataset = build_mixture(shards, ratio, processor, run.data.paths.cache, per_rank, seed=seed,
+    dataset = build_mixture(run.data.shard_source(validation), ratio, processor, run.data.paths.cache, per_rank, seed=seed,
                             name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
                             generation_template=run.sampling.template, predownload=loader.predownload)
     workers = loader.num_workers
@@ -258,8 +268,25 @@ def monitors(device: str, window: int) -> list[Callback]:
     return [*found, MemoryMonitor()] if device == "gpu" else found
 
 
-def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str,
+def checkpointing(run: StageRun, checkpoints: str) -> tuple[dict[str, Any], list[Callback]]:
+    """Trainer arguments and callbacks that save to and autoresume from ``checkpoints``. For an object store the
+    saver is built here, with its local copies in a temporary folder: the Trainer's own would download the latest
+    checkpoint into a folder named after the URL under the working directory. The store keeps every checkpoint
+    (``checkpoints_to_keep`` prunes the local copies)."""
+    s = run.settings
+    if not is_url(checkpoints):
+        return {"save_folder": checkpoints, "save_interval": f"{s.checkpoint_interval}ba",
+                "save_num_checkpoints_to_keep": s.checkpoints_to_keep, "save_overwrite": True}, []
+    path = parse_uri(checkpoints)[2]
+    saver = CheckpointSaver(folder=checkpoints, remote_file_name=f"{path}/{NAME}",
+                            latest_remote_file_name=f"{path}/{LATEST}", save_interval=f"{s.checkpoint_interval}ba",
+                            num_checkpoints_to_keep=s.checkpoints_to_keep, overwrite=True)
+    return {"save_folder": None}, [saver]
+
+
+def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device: str, checkpoints: str,
                   extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
+    """The stage's Trainer, checkpointing to (and resuming from) ``checkpoints`` (``checkpoint_folder``)."""
     s, stage = run.settings, run.stage
     if s.parallelism == "fsdp":
         patch_composer_ema()
@@ -283,6 +310,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
             run, composer_model.processor, stage.mixture[-1].ratio, s.eval_batches,
             f"{run.key.name}-{stage.name}-val", run.seed + 1), metric_names=[f"val_{t}" for t in TERMS],
             device_eval_microbatch_size=microbatch)
+    saving, savers = checkpointing(run, checkpoints)
     samples = []
     if s.sample_prompts and "gen" in run.variant.tasks:
         samples = [SampleGrid(list(s.sample_prompts), run.files, s.sample_interval, run.sampling)]
@@ -291,20 +319,28 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), CompleteOptimizerState(),
-                   StopOnNonFiniteLoss(str(run.files.checkpoints)), *samples, *monitors(device, s.monitor_window),
+                   StopOnNonFiniteLoss(checkpoints), *samples, *monitors(device, s.monitor_window),
                    LossCurve(memory, run.files.losses, s.checkpoint_interval, TERMS),
-                   *(extra_callbacks or [])],
+                   *savers, *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
         eval_dataloader=evaluator, eval_interval=f"{s.eval_interval}ba" if s.eval_interval else 1,
         eval_subset_num_batches=s.eval_batches,
-        save_folder=str(run.files.checkpoints), save_interval=f"{s.checkpoint_interval}ba",
-        save_num_checkpoints_to_keep=s.checkpoints_to_keep, save_overwrite=True, autoresume=True,
+        **saving, autoresume=True,
         device=device, precision=s.precision,
         device_train_microbatch_size=microbatch,
         parallelism_config=s.parallelism_config(), seed=run.seed, deterministic_mode=device == "cpu",
         max_duration=f"{stage.steps}ba",
     )
     return trainer, memory
+
+
+def release_loader(trainer: Trainer) -> None:
+    """Drop the finished phase's loader, so that its Streaming dataset lets go of the shard sets' shared caches
+    before the next phase reads them (Streaming lets one live dataset use a cache folder at a time)."""
+    trainer.state.set_dataloader(None)
+    trainer.state.train_dataloader = None
+    trainer._train_data_spec = None
+    gc.collect()
 
 
 def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor) -> None:
@@ -315,6 +351,7 @@ def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor)
             continue
         if done == start:
             trainer.state.dataset_state = None
+        release_loader(trainer)
         loader = mixed_loader(run, processor, phase.ratio, end - start,
                               f"{run.key.name}-{run.stage.name}-phase{index}", run.seed)
         trainer.fit(train_dataloader=loader, duration=f"{end - done}ba")
@@ -355,16 +392,24 @@ def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
     return summary
 
 
+def shard_ids(source: str) -> dict[str, str]:
+    """The content id of each training shard set under ``source`` that exists."""
+    ids = {}
+    for task in TASKS:
+        with contextlib.suppress(ShardStoreError):
+            ids[task] = index_digest(join(source, task))
+    return ids
+
+
 def export_card(run: StageRun, report: dict[str, Any]) -> ModelCard:
     """The export's model card: the stages so far (those of the upstream export's card, then this one), the shard
     streams it read, its final losses and the commit."""
     upstream = run.upstream()
     earlier = ModelCard.load(upstream / CARD_NAME).data.janusflow["stages"] \
         if upstream is not None and (upstream / CARD_NAME).is_file() else []
-    streams = {task: run.data.layout.shards.stream(task) for task in TASKS}
     facts = {"profile": run.profile.name, "variant": asdict(run.variant), "seed": run.seed,
              "stages": [*earlier, asdict(run.stage)], "commit": report["code_version"],
-             "data": {task: index_digest(path) for task, path in streams.items() if (path / "index.json").is_file()}}
+             "data": shard_ids(run.data.shard_source())}
     losses = {key.rsplit("/", 1)[-1]: value["last10_mean"] for key, value in report["losses"].items()
               if key.startswith("loss/train/")}
     name = f"JanusFlow {run.profile.name} {run.variant.name} seed{run.seed} {run.stage.name}"
@@ -394,9 +439,12 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
                                             run.settings.p_uncond)
     if dist.get_world_size() > 1:
         dist.initialize_dist(get_device(device))  # the Trainer's own call finds it done
-    discarded = claim_checkpoints(run) if dist.get_global_rank() == 0 else False
+    fingerprint = run_fingerprint(run)
+    remote = run.settings.save_folder is not None
+    discarded = claim_checkpoints(run, fingerprint) if dist.get_global_rank() == 0 and not remote else False
     dist.barrier()
-    trainer, memory = build_trainer(run, composer_model, device, extra_callbacks)
+    checkpoints = checkpoint_folder(run, fingerprint)
+    trainer, memory = build_trainer(run, composer_model, device, checkpoints, extra_callbacks)
     resumed_at = int(trainer.state.timestamp.batch)
     if resumed_at == 0 and dist.get_global_rank() == 0:
         shutil.rmtree(run.files.samples, ignore_errors=True)  # grids of an earlier, discarded run
@@ -407,7 +455,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
               "profile": run.profile.name, "device": device, "world_size": dist.get_world_size(),
               "distribution": distribution_of(trainer.state.model),
               "trainable_parts": parts, "understanding_alignment": alignment, "resumed_at_batch": resumed_at,
-              "discarded_stale_checkpoints": discarded,
+              "discarded_stale_checkpoints": discarded, "checkpoints": checkpoints,
               "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
               "seconds": round(time.perf_counter() - started, 1), "code_version": code_version()}
     weights = ema_state_dict(trainer)
