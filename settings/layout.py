@@ -186,6 +186,11 @@ class TrainingLayout:
     def export(self, run: RunKey, stage: str = FINAL_STAGE) -> Path:
         return self.stage(run, stage).export
 
+    @property
+    def mlflow_store(self) -> Path:
+        """The default MLflow store (SQLite) of every stage's run."""
+        return self.root / "mlflow.db"
+
 
 @dataclass(frozen=True)
 class GenerationLayout:

@@ -30,6 +30,17 @@ UND_ENCODER_SOURCES: tuple[str, ...] = get_args(UndEncoder)
 
 
 @dataclass(frozen=True)
+class MlflowSettings:
+    """Composer's MLflow logger, off by default. ``tracking_uri`` null keeps a SQLite store beside the runs
+    (``<training.out>/mlflow.db``; MLflow 3 keeps its plain-file store in maintenance only); a server is
+    ``http://host:5000``."""
+
+    enabled: bool
+    tracking_uri: str | None
+    experiment: str
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     out: Path                                # <out>/<variant>/seed<seed>/<stage>/{checkpoints, export, logs, ...}
     betas: tuple[float, float]
@@ -46,6 +57,7 @@ class TrainSettings:
     parallelism: Literal["fsdp"] | None      # fsdp: one FSDP unit per decoder layer (GPU runs)
     activation_checkpointing: bool
     tensorboard: bool
+    mlflow: MlflowSettings
     sample_prompts: tuple[str, ...]          # a grid of these after every fit (and every sample_interval batches)
     sample_interval: int                     # batches; 0: only after the fit
     monitor_window: int                      # batches the throughput is averaged over (SpeedMonitor)

@@ -15,9 +15,9 @@ import boto3
 import pytest
 import torch
 import yaml
-from conftest import object_store
 from composer.core import Callback, State
 from composer.loggers import Logger
+from conftest import object_store
 from huggingface_hub import ModelCard
 from PIL import Image
 from safetensors.torch import load_file
@@ -175,6 +175,27 @@ def test_checkpoints_on_an_object_store_resume_on_a_machine_without_local_ones(p
     assert not Path("s3:").exists()   # the download went to a temporary folder, not one named after the URL
     a, b = (weights(tmp_path / name / "F" / "seed0" / "stage1" / "export") for name in ("first", "second"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_stage_logs_its_metrics_to_mlflow_when_asked(pipeline_params, tmp_path):
+    import mlflow
+
+    raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "tracked").read_text())
+    raw["profiles"]["tiny"]["training"]["mlflow"].update(enabled=True, experiment="ablations")
+    params = tmp_path / "tracked.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    report = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'tracked' / 'mlflow.db'}")
+    (found,) = client.search_runs([client.get_experiment_by_name("ablations").experiment_id])
+    assert found.info.run_name == "F-0-stage1" and found.info.status == "FINISHED"
+    assert {k: found.data.tags[k] for k in ("profile", "variant", "seed", "stage")} == {
+        "profile": "tiny", "variant": "F", "seed": "0", "stage": "stage1"}
+    total = [m.value for m in client.get_metric_history(found.info.run_id, "loss/train/total")]
+    assert len(total) == report["batches"] == 6
+    assert round(total[0], 4) == report["losses"]["loss/train/total"]["first"]
+    assert {"metrics/val/val_rf", "lr-AdamW/group0", "throughput/batches_per_sec"} <= set(found.data.metrics)
+    remaining = [m.value for m in client.get_metric_history(found.info.run_id, "time/remaining_estimate")]
+    assert len(remaining) == 5 and 0 < remaining[-1] < remaining[0] / 2   # hours, after each batch but the first
 
 
 class NaNAt(Callback):

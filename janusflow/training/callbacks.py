@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import torch
+from composer.callbacks import RuntimeEstimator
 from composer.core import Algorithm, Callback, Event, State
 from composer.loggers import InMemoryLogger, Logger
 from composer.utils import dist, misc
@@ -161,3 +162,17 @@ class MixedBatches(Algorithm):
 
     def apply(self, event: Event, state: State, logger: Logger) -> None:
         return None
+
+
+class StageRuntimeEstimator(RuntimeEstimator):
+    """Composer's RuntimeEstimator, measured against the whole stage. A stage is fitted phase by phase, and each
+    fit moves the Trainer's ``max_duration`` to the end of its phase, so Composer's own progress fraction restarts,
+    and falls, at every phase; the evaluation frequency it derives from it then becomes zero or negative, and
+    Composer 0.32 divides by it. Progress here is the batch over the stage's length."""
+
+    def __init__(self, total_batches: int) -> None:
+        super().__init__()
+        self.total_batches = total_batches
+
+    def _get_elapsed_duration(self, state: State) -> float:
+        return int(state.timestamp.batch) / self.total_batches

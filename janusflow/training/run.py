@@ -24,7 +24,7 @@ from composer import Trainer
 from composer.algorithms import EMA, GradientClipping
 from composer.callbacks import CheckpointSaver, LRMonitor, MemoryMonitor, SpeedMonitor
 from composer.core import Callback, DataSpec, Evaluator
-from composer.loggers import FileLogger, InMemoryLogger
+from composer.loggers import FileLogger, InMemoryLogger, LoggerDestination
 from composer.optim import ConstantWithWarmupScheduler
 from composer.utils import dist, misc, parse_uri
 from composer.utils.device import get_device
@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from data.collate import MixedBatchCollator
-from data.mixture import build_mixture
 from data.integrity import file_digest
+from data.mixture import build_mixture
 from data.publish import claim, output_lock, publishing, write_atomic
 from data.shard_store import ShardStoreError, index_digest, is_url, join
 from janusflow.config import JanusFlowConfig, official_janusflow_1_3b_config, tiny_config
@@ -53,6 +53,7 @@ from janusflow.training.callbacks import (
     LossCurve,
     MixedBatches,
     SampleGrid,
+    StageRuntimeEstimator,
     StepSeed,
     StopOnNonFiniteLoss,
 )
@@ -199,13 +200,16 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+BOOKKEEPING = ("out", "save_folder", "tensorboard", "mlflow", "monitor_window")   # where and how a run is recorded
+
+
 def run_fingerprint(run: StageRun) -> str:
     """What decides a stage's result: its settings, its variant, the code, and the upstream weights it starts
     from (by content, so that every rank and every machine with the same upstream agrees)."""
     upstream = run.upstream()
     weights = sorted(upstream.glob("*.safetensors")) if upstream is not None else []
     record = {"variant": asdict(run.variant), "stage": asdict(run.stage),
-              "training": {k: v for k, v in asdict(run.settings).items() if k not in ("out", "save_folder")},
+              "training": {k: v for k, v in asdict(run.settings).items() if k not in BOOKKEEPING},
               "model": run.profile.model, "seed": run.seed, "code": source_digest(),
               "upstream": [(w.name, file_digest(w)) for w in weights]}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -259,13 +263,30 @@ def validation_batches(run: StageRun, processor: JanusFlowProcessor, ratio: dict
                     split_batch=split_batch)
 
 
-def monitors(device: str, window: int) -> list[Callback]:
+def monitors(device: str, window: int, total_batches: int) -> list[Callback]:
     """Composer's standard monitors: throughput over ``window`` batches (and MFU where the model reports its
-    FLOPs), learning rate and, on GPUs, memory (on CPU it only warns that it cannot measure). Composer 0.32's
-    RuntimeEstimator is left out: with a validation evaluator it divides by zero in a fit shorter than the stage,
-    which every phase of a mixture is."""
-    found: list[Callback] = [SpeedMonitor(window_size=window), LRMonitor()]
+    FLOPs), learning rate, the time left in the stage of ``total_batches`` and, on GPUs, memory (on CPU it only
+    warns that it cannot measure)."""
+    found: list[Callback] = [SpeedMonitor(window_size=window), LRMonitor(), StageRuntimeEstimator(total_batches)]
     return [*found, MemoryMonitor()] if device == "gpu" else found
+
+
+def mlflow_logger(run: StageRun) -> LoggerDestination:
+    """Composer's MLflow logger for this stage: one MLflow run per (variant, seed, stage), taken up again when the
+    stage resumes, tagged with the profile, variant, seed and stage; rank 0 logs."""
+    settings = run.settings.mlflow
+    if importlib.util.find_spec("mlflow") is None:
+        raise SettingsError("training.mlflow.enabled is true but the mlflow package is not installed; pip install "
+                            "mlflow-skinny, or set training.mlflow.enabled: false.")
+    from composer.loggers import MLFlowLogger
+
+    store = run.settings.layout.mlflow_store
+    if settings.tracking_uri is None:
+        store.parent.mkdir(parents=True, exist_ok=True)
+    uri = settings.tracking_uri or f"sqlite:///{store.resolve()}"
+    tags = {"profile": run.profile.name, "variant": run.variant.name, "seed": str(run.seed), "stage": run.stage.name}
+    return MLFlowLogger(experiment_name=settings.experiment, run_name=f"{run.key.name}-{run.stage.name}",
+                        tracking_uri=uri, tags=tags, log_system_metrics=False, resume=True)
 
 
 def checkpointing(run: StageRun, checkpoints: str) -> tuple[dict[str, Any], list[Callback]]:
@@ -303,6 +324,8 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         from composer.loggers import TensorboardLogger
 
         loggers.append(TensorboardLogger(log_dir=str(run.files.tensorboard)))
+    if s.mlflow.enabled:
+        loggers.append(mlflow_logger(run))
     microbatch = s.device_microbatch_size or stage.batch_size // dist.get_world_size()
     evaluator = None
     if s.eval_interval:
@@ -319,7 +342,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
         optimizers=optimizer, schedulers=ConstantWithWarmupScheduler(t_warmup=f"{stage.warmup_steps}ba"),
         algorithms=[EMA(half_life=f"{s.ema_half_life}ba"), GradientClipping("norm", s.gradient_clip), MixedBatches()],
         callbacks=[StepSeed(), CompleteOptimizerState(),
-                   StopOnNonFiniteLoss(checkpoints), *samples, *monitors(device, s.monitor_window),
+                   StopOnNonFiniteLoss(checkpoints), *samples, *monitors(device, s.monitor_window, stage.steps),
                    LossCurve(memory, run.files.losses, s.checkpoint_interval, TERMS),
                    *savers, *(extra_callbacks or [])],
         loggers=loggers, progress_bar=True, log_to_console=False,
