@@ -13,6 +13,8 @@ from dagster import (
     AssetSpec,
     AutomationCondition,
     MaterializeResult,
+    PipesClient,
+    ResourceParam,
     asset,
     multi_asset,
 )
@@ -119,12 +121,16 @@ def stage_asset(stage: str):
     @asset(name=stage, group_name="training", partitions_def=runs, pool=POOL, **lineage(stage),
            description=f"{stage} of one ablation variant, trained with Composer; the partition is the run "
                        "(variant x seed).")
-    def train(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource,
-              launcher: TrainerLauncher) -> MaterializeResult:
+    def train(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource, launcher: TrainerLauncher,
+              pipes_client: ResourceParam[PipesClient]) -> MaterializeResult:
         run = run_of(context.partition_key)
-        launcher.launch(context, paths, stage, run)
-        return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, run),
-                            [paths.training().layout.export(run, stage)])
+        reported = launcher.launch(context, paths, stage, run, pipes_client)
+        if reported is None:
+            return materialized(context, dvc, stage, node_metadata.training_stage(paths, stage, run),
+                                [paths.training().layout.export(run, stage)])
+        hashes = dvc.commit(f"{stage}@{run.name}")
+        return MaterializeResult(metadata=built(context, stage, dict(reported.metadata or {})),
+                                 data_version=data_version(hashes, []) if hashes else reported.data_version)
 
     return train
 

@@ -2,9 +2,14 @@
 sensors (new checkpoints; what dvc repro built).
 
     DAGSTER_HOME=$PWD/.dagster_home dagster dev -h 127.0.0.1     # or: make ui
+
+Training stages start through the Pipes client resource: a subprocess here, or with ``JANUSFLOW_PIPES=k8s`` one
+Kubernetes pod per stage (docs/orchestration.md, "Kubernetes").
 """
 
 from __future__ import annotations
+
+import os
 
 from dagster import Definitions
 
@@ -12,7 +17,7 @@ from orchestration.assets import ASSETS
 from orchestration.checks import CHECKS
 from orchestration.dvc_state import dvc_state
 from orchestration.jobs import benchmarks_job, benchmarks_on_new_checkpoints, nightly_benchmarks, report_job
-from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
+from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher, pipes_client
 
 defs = Definitions(
     assets=ASSETS,
@@ -20,5 +25,6 @@ defs = Definitions(
     jobs=[benchmarks_job, report_job],
     schedules=[nightly_benchmarks],
     sensors=[benchmarks_on_new_checkpoints, dvc_state],
-    resources={"paths": PipelinePaths(), "dvc": DvcResource(), "launcher": TrainerLauncher()},
+    resources={"paths": PipelinePaths(), "dvc": DvcResource(), "launcher": TrainerLauncher(),
+               "pipes_client": pipes_client(os.environ.get("JANUSFLOW_PIPES", "subprocess"))},
 )

@@ -66,7 +66,7 @@ def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
     losses = report.get("losses") or {}
     metadata: Metadata = {
         "batches": report.get("batches", 0), "seconds": float(report.get("seconds", 0.0)),
-        "resumed_at_batch": report.get("resumed_at_batch", 0),
+        "resumed_at_batch": report.get("resumed_at_batch", 0), "world_size": report.get("world_size", 1),
         "losses": table([{"series": k, **v} for k, v in losses.items()]),
         **{f"{k.replace('/', '_')}_last10": float(v["last10_mean"]) for k, v in losses.items()},
         "export": MetadataValue.path(str(files.export))}

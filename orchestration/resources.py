@@ -1,10 +1,9 @@
 """Dagster resources: where the pipeline's files are (from params.yaml), DVC (recording what an asset made in
-dvc.lock and the DVC cache), and the trainer launcher (in-process for tiny, a dagster-pipes subprocess for real
-runs; docs/orchestration.md shows the dagster-k8s path for clusters)."""
+dvc.lock and the DVC cache), the Pipes client that starts training processes (a subprocess, or a Kubernetes pod
+per stage), and the trainer launcher (in-process for tiny, through the Pipes client for real runs)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from dagster import ConfigurableResource, PipesSubprocessClient
+from dagster import ConfigurableResource, MaterializeResult, PipesClient, PipesSubprocessClient
 
 from settings.checks import CheckSettings
 from settings.data import DataSettings
@@ -63,8 +62,6 @@ class PipelinePaths(ConfigurableResource):
     def checks(self) -> CheckSettings:
         return self.settings().checks
 
-    def cli_args(self) -> list[str]:
-        return ["--params", self.params, "--profile", self.profile_name]
 
 
 def default_dvc() -> str:
@@ -128,33 +125,84 @@ class DvcResource(ConfigurableResource):
         return self.lock_outputs().get(stage, {})
 
 
+PIPES_BACKENDS = ("subprocess", "k8s")
+JOB_TEMPLATE = ROOT / "deploy" / "k8s" / "trainer-job.yaml"
+
+
+def pipes_client(backend: str) -> PipesClient:
+    """The Pipes client training stages start with: a subprocess on this machine (``subprocess``), or one
+    Kubernetes pod per stage (``k8s``: dagster-k8s's PipesK8sClient, whose dagster-k8s release must match the
+    installed dagster). ``orchestration.definitions`` picks it from the environment (``JANUSFLOW_PIPES``)."""
+    if backend == "subprocess":
+        return PipesSubprocessClient(cwd=str(ROOT))
+    if backend == "k8s":
+        try:
+            from dagster_k8s import PipesK8sClient
+        except ImportError as error:
+            raise RuntimeError("JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches the installed dagster "
+                               "(pip install dagster-k8s==<0.x of your dagster 1.x>); or unset JANUSFLOW_PIPES to train "
+                               "in a subprocess.") from error
+        return PipesK8sClient()
+    raise ValueError(f"JANUSFLOW_PIPES is {backend!r}; use one of {list(PIPES_BACKENDS)}.")
+
+
+def job_pod_spec(template: str | Path) -> dict[str, Any]:
+    """The pod of the Kubernetes Job ``template`` (``spec.template.spec``), which PipesK8sClient starts with the
+    stage's command and the Pipes environment in its first container; ``kubectl create -f`` runs the same Job."""
+    job = yaml.safe_load(Path(template).read_text())
+    try:
+        return job["spec"]["template"]["spec"]
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{template} is not a Kubernetes Job (it has no spec.template.spec); start from "
+                         f"{JOB_TEMPLATE.relative_to(ROOT)}.") from error
+
+
 class TrainerLauncher(ConfigurableResource):
     """Runs one training stage: ``in_process`` calls the library (tiny runs); ``pipes`` starts the stage entry
-    point under a module runner as a subprocess that streams its logs and result back through dagster-pipes.
-    ``auto`` picks in_process for the tiny profile and pipes otherwise."""
+    point (``orchestration.pipes_stage``) under a module runner through the Pipes client resource, whose rank 0
+    streams its log and reports the materialization back. ``auto`` picks in_process for the tiny profile and
+    pipes otherwise. ``image``, ``namespace`` and ``job_template`` apply to a Kubernetes client."""
 
     mode: str = "auto"
     command: list[str] = []  # the module runner of pipes mode, ending in -m; default: params.yaml ``launcher``
+    image: str = "janusflow:latest"
+    namespace: str = ""  # empty: the client's (the pod's own namespace in a cluster, else default)
+    job_template: str = str(JOB_TEMPLATE)
 
-    def runner(self, launcher: str) -> list[str]:
-        """``command``, or params.yaml's ``launcher`` (as ``dvc repro`` runs it) with its ``python`` this
-        interpreter."""
+    def runner(self, launcher: str, local: bool = True) -> list[str]:
+        """``command``, or params.yaml's ``launcher`` (as ``dvc repro`` runs it); ``local``: its ``python`` this
+        interpreter (a pod keeps the image's)."""
         tokens = list(self.command) or shlex.split(launcher)
         if tokens[-1] != "-m":
             raise ValueError(f"TrainerLauncher.command is {tokens}; end it with -m, e.g. [composer, -n, 8, -m].")
-        return [sys.executable if tokens[0] == "python" else tokens[0], *tokens[1:]]
+        return [sys.executable if local and tokens[0] == "python" else tokens[0], *tokens[1:]]
 
     def resolved_mode(self, profile: str) -> str:
         if self.mode not in ("auto", "in_process", "pipes"):
             raise ValueError(f"TrainerLauncher.mode is {self.mode!r}; use auto, in_process or pipes.")
         return ("in_process" if profile == "tiny" else "pipes") if self.mode == "auto" else self.mode
 
-    def launch(self, context, paths: PipelinePaths, stage: str, run: RunKey) -> dict[str, Any]:
+    def launch(self, context, paths: PipelinePaths, stage: str, run: RunKey,
+               client: PipesClient) -> MaterializeResult | None:
+        """Train the stage; in pipes mode return what its rank 0 reported (None in process: the asset reads the
+        stage's files itself)."""
         from janusflow.training.run import StageRun, run_stage
 
         if self.resolved_mode(paths.profile_name) == "in_process":
-            return run_stage(StageRun.from_params(paths.parsed(), paths.profile_name, run.variant, stage, run.seed))
-        command = [*self.runner(paths.parsed().launcher), "orchestration.pipes_stage", stage, "--variant",
-                   run.variant, "--seed", str(run.seed), *paths.cli_args()]
-        PipesSubprocessClient(cwd=str(ROOT)).run(command=command, context=context)
-        return json.loads(paths.training().layout.stage(run, stage).metrics.read_text())
+            run_stage(StageRun.from_params(paths.parsed(), paths.profile_name, run.variant, stage, run.seed))
+            return None
+        local = isinstance(client, PipesSubprocessClient)
+        params = paths.params if local else in_image(paths.params)
+        command = [*self.runner(paths.parsed().launcher, local), "orchestration.pipes_stage", stage, "--variant",
+                   run.variant, "--seed", str(run.seed), "--params", params, "--profile", paths.profile_name]
+        if local:
+            return client.run(context=context, command=command).get_materialize_result()
+        return client.run(context=context, image=self.image, command=command, namespace=self.namespace or None,
+                          base_pod_spec=job_pod_spec(self.job_template)).get_materialize_result()
+
+
+def in_image(path: str) -> str:
+    """A file of this repository as the image sees it (relative to its working directory, the repository's
+    copy); a path outside the repository is taken as mounted at the same place."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path

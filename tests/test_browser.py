@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_port
 from playwright.sync_api import Page, sync_playwright
 from test_report import TABLE5, VARIANTS, shapes_results
 
@@ -44,12 +44,6 @@ def browse(url: str, screenshot: Path, height: int = 900) -> str:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=screenshot.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graphql(base: str, query: str) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_port
 from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
 
 from orchestration import node_metadata
@@ -23,8 +24,17 @@ from orchestration.checks import CHECKS, loss_fell, result_problems
 from orchestration.definitions import defs
 from orchestration.dvc_state import record_dvc_state
 from orchestration.lineage import foundation, training_stage
-from orchestration.metadata import data_version
-from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher, default_dvc
+from orchestration.metadata import content_digest, data_version
+from orchestration.resources import (
+    JOB_TEMPLATE,
+    DvcResource,
+    PipelinePaths,
+    TrainerLauncher,
+    default_dvc,
+    in_image,
+    job_pod_spec,
+    pipes_client,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -98,7 +108,7 @@ def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
 
 def quick_resources(params: Path, **paths) -> dict:
     return {"paths": PipelinePaths(params=str(params), profile="tiny"), "dvc": DvcResource(enabled=False),
-            "launcher": TrainerLauncher(mode="in_process")}
+            "launcher": TrainerLauncher(mode="in_process"), "pipes_client": pipes_client("subprocess")}
 
 
 def test_a_failing_quarantine_check_blocks_the_shards(small_world, tmp_path):
@@ -290,23 +300,55 @@ def test_the_loss_check_compares_the_first_and_last_tenth_of_each_term():
     assert (round(first, 4), round(last, 4)) == (round(5.5 + 2.45, 4), round(5.2 + 2.15, 4))  # rf: 5 batches
 
 
-def test_the_pipes_launcher_trains_a_stage_in_a_subprocess_and_streams_its_log(pipeline_params, tmp_path):
+def test_two_processes_launched_through_the_pipes_client_report_through_rank_0(pipeline_params, tmp_path, monkeypatch):
     raw = yaml.safe_load(pipeline_params.read_text())
     raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "training")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    resources = quick_resources(params) | {"launcher": TrainerLauncher(mode="pipes")}
+    composer = [str(Path(sys.executable).parent / "composer"), "-n", "2", "--master_port", str(free_port()), "-m"]
+    resources = quick_resources(params) | {"launcher": TrainerLauncher(mode="pipes", command=composer)}
+
+    def no_disk(*args):
+        raise AssertionError("the asset read the stage's files; rank 0 reports them through Pipes")
+
+    monkeypatch.setattr(node_metadata, "training_stage", no_disk)   # the orchestrator's copy, not the subprocess's
     instance = DagsterInstance.ephemeral()
     result = materialize([*ASSETS, *CHECKS], selection=[stage1], partition_key="0|F", resources=resources,
                          instance=instance)
     assert result.success
-    metadata = result.asset_materializations_for_node("stage1")[0].metadata
-    assert metadata["batches"].value == 6
+    materialization = result.asset_materializations_for_node("stage1")[0]
+    metadata = materialization.metadata
+    assert metadata["batches"].value == 6 and metadata["world_size"].value == 2
+    assert metadata["loss_curve"].value.startswith("![loss curve](data:image/png;base64,")
+    assert metadata["samples"].value.startswith("![sample grid](data:image/png;base64,")
+    assert metadata["loss_train_total_last10"].value > 0
+    export = tmp_path / "training" / "F" / "seed0" / "stage1" / "export"
+    assert materialization.tags["dagster/data_version"] == content_digest({}, [export])
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
-    assert any("python -m janusflow.training.cli stage1 --variant F" in m for m in messages)  # sent through pipes
+    opened = [m for m in messages if "python -m janusflow.training.cli stage1 --variant F" in m]
+    assert len(opened) == 1 and opened[0].endswith("(rank 0 of 2)")   # one Pipes session, rank 0's
     assert any("training exited with status 0" in m for m in messages)
     assert TrainerLauncher(mode="auto").resolved_mode("paper") == "pipes"
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
+
+
+def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image():
+    with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches"):
+        pipes_client("k8s")
+    with pytest.raises(ValueError, match="JANUSFLOW_PIPES is 'docker'; use one of \\['subprocess', 'k8s'\\]"):
+        pipes_client("docker")
+    pod = job_pod_spec(JOB_TEMPLATE)
+    assert pod["restartPolicy"] == "Never"
+    (trainer,) = pod["containers"]
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 8
+    assert {m["mountPath"] for m in trainer["volumeMounts"]} == {"/dev/shm", "/local_nvme"}
+    assert trainer["envFrom"] == [{"secretRef": {"name": "janusflow-object-store"}}]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"WORKDIR {trainer['workingDir']}" in dockerfile and "requirements.lock" in dockerfile
+    assert in_image(str(ROOT / "params.yaml")) == "params.yaml" and in_image("/mnt/p.yaml") == "/mnt/p.yaml"
+    assert TrainerLauncher().runner("python -m", local=False) == ["python", "-m"]   # the image's python
+    with pytest.raises(ValueError, match="is not a Kubernetes Job \\(it has no spec.template.spec\\)"):
+        job_pod_spec(ROOT / "params.yaml")
 
 
 def test_the_pipes_launcher_runs_the_stage_under_params_launcher_unless_told_otherwise():

@@ -17,7 +17,7 @@ import torch
 import yaml
 from composer.core import Callback, State
 from composer.loggers import Logger
-from conftest import object_store
+from conftest import free_port, object_store
 from huggingface_hub import ModelCard
 from PIL import Image
 from safetensors.torch import load_file
@@ -226,14 +226,6 @@ def logged(log: Path, key: str) -> list[float]:
     """Every value of one metric in Composer's file log, in order."""
     return [float(line.split()[-1]) for line in log.read_text().splitlines()
             if line.startswith("[metric]") and f" {key}: " in line]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_path):

@@ -9,11 +9,12 @@ from dagster import Definitions
 
 from orchestration.assets import ASSETS
 from orchestration.checks import CHECKS
-from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher
+from orchestration.resources import DvcResource, PipelinePaths, TrainerLauncher, pipes_client
 
 defs = Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     resources={"paths": PipelinePaths(params=os.environ["JANUSFLOW_UI_PARAMS"], profile="tiny"),
-               "dvc": DvcResource(enabled=False), "launcher": TrainerLauncher(mode="in_process")},
+               "dvc": DvcResource(enabled=False), "launcher": TrainerLauncher(mode="in_process"),
+               "pipes_client": pipes_client("subprocess")},
 )

@@ -10,6 +10,7 @@ settings come from params.yaml. A failure exits with status 1 and a message that
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from data.mixture import MixtureError
@@ -21,23 +22,32 @@ from settings.training import STAGES
 from settings.typed import SettingsError
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = command_parser(__doc__, run_options())
     parser.add_argument("stage", choices=STAGES, help="which stage to train (each starts from the previous one)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
                         help="where to train (default: a GPU when there is one)")
-    args = parse_with_profile(parser, argv)
+    return parse_with_profile(parser, argv)
+
+
+def train(args: argparse.Namespace) -> tuple[int, StageRun | None]:
+    """Train the stage ``args`` name; returns the exit status and the run (None when its settings are wrong)."""
+    run = None
     try:
         run = StageRun.from_params(load_params(args.params), args.profile, args.variant, args.stage, args.seed)
         report = run_stage(run, args.device)
     except (SettingsError, MissingUpstreamError, MixtureError, NonFiniteLossError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 1, run
     losses = report["losses"]
     shown = ", ".join(f"{k.split('/')[-1]}={v['last10_mean']}" for k, v in losses.items() if k.startswith("loss/"))
     print(f"{run.key.name} {args.stage}: {report['batches']} batches in {report['seconds']} s; {shown}; "
           f"export: {run.directory / 'export'}")
-    return 0
+    return 0, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    return train(parse_args(argv))[0]
 
 
 if __name__ == "__main__":
