@@ -35,6 +35,8 @@ class MixedBatchCollator:
             batch["gen"] = {"prefix_ids": prefix.input_ids, "prefix_attention": prefix.attention_mask,
                             "pixel_values": torch.stack([s["pixel_values"] for s in by_task["gen"]]),
                             "captions": [s["caption"] for s in by_task["gen"]]}
+            if "latent_moments" in by_task["gen"][0]:
+                batch["gen"]["latent_moments"] = torch.stack([s["latent_moments"] for s in by_task["gen"]])
         if by_task["text"]:
             padded = self.processor.pad_sequences([s["sequence"] for s in by_task["text"]], None, "right")
             batch["text"] = {k: v for k, v in vars(padded).items() if k in ("input_ids", "attention_mask", "labels")}

@@ -38,18 +38,21 @@ def active_streams(ratio: dict[str, float]) -> dict[str, float]:
 def build_mixture(shards: str | Path, ratio: dict[str, float], processor: SampleProcessor, cache_dir: str | Path,
                   batch_size: int, *, seed: int = 0, name: str = "mixture", epoch_size: int | None = None,
                   generation_template: str = "sft", shuffle: bool = True, predownload: int | None = None,
-                  **kwargs: Any) -> JanusFlowStreamingDataset:
+                  latents: str | Path | None = None, **kwargs: Any) -> JanusFlowStreamingDataset:
     """A JanusFlowStreamingDataset over ``shards/<task>`` in ``ratio``; ``name`` names the mixture in errors.
     ``predownload`` is how many samples Streaming prepares ahead of the reader (None: its default of 8 batches);
-    see LoaderConfig."""
+    see LoaderConfig. ``latents``: the generation stream is ``latents/gen`` instead, the same samples with their
+    VAE posteriors (``janusflow.training.latents``)."""
     streams = []
     for task, weight in active_streams(ratio).items():
-        location = join(shards, task)
+        location = join(latents if task == "gen" and latents is not None else shards, task)
         try:
             index = read_index(location)
         except ShardStoreError as error:
+            maker = "the latents node (dvc repro latents)" if location != join(shards, task) else \
+                "the shard stage (dvc repro shards)"
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {error}; produce "
-                               "it with the shard stage (dvc repro shards) or set its weight to 0.") from error
+                               f"it with {maker} or set its weight to 0.") from error
         if not sample_count(index):
             raise MixtureError(f"mixture {name!r} needs the {task!r} stream (weight {weight:g}) but {location} holds no "
                                "samples; for the validation shards (val/), raise data.shards.validation_fraction.")

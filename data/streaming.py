@@ -5,7 +5,8 @@ A sample is one of:
 * understanding: ``{"task": "und", "sequence": EncodedSequence, "pixel_values": [n, 3, H, W]}`` in the chat
   template, labels only on the answers (the AR loss's response mask);
   text past the LLM context is cut (never inside an image) rather than failing the run;
-* generation: ``{"task": "gen", "prompt_ids": [...], "pixel_values": [3, H, W] in [-1, 1], "caption": str}``,
+* generation: ``{"task": "gen", "prompt_ids": [...], "pixel_values": [3, H, W] in [-1, 1], "caption": str}``
+  (and ``latent_moments``, the VAE posterior, when read from a latents set),
   the prompt in the pre-training form ``"<prompt>"`` or the SFT form ``"User:<prompt>\\n\\nAssistant:"``, the
   generation tag and image tokens to follow (the prompt is cut so that they fit the context);
 * text: ``{"task": "text", "sequence": EncodedSequence}``, every token a label.
@@ -65,8 +66,11 @@ def encode_sample(raw: dict[str, Any], processor: SampleProcessor, template: str
                 "pixel_values": processor.preprocess_images([raw["image"]])}
     if task == "gen":
         prompt = processor.generation_prompt_ids(raw["caption"], template, 1 + processor.num_image_tokens, truncate=True)
-        return {"task": "gen", "prompt_ids": prompt,
-                "pixel_values": image_tensor(raw["image"]), "caption": raw["caption"]}
+        sample = {"task": "gen", "prompt_ids": prompt,
+                  "pixel_values": image_tensor(raw["image"]), "caption": raw["caption"]}
+        if "latent_moments" in raw:   # a latents set: the VAE posterior, encoded ahead of training
+            sample["latent_moments"] = torch.tensor(raw["latent_moments"], dtype=torch.float32)   # a copy: MDS's is read-only
+        return sample
     if task == "text":
         return {"task": "text", "sequence": processor.encode_text(raw["text"])}
     raise ValueError(f"sample {raw.get('key')!r} has task {task!r}; shards hold 'und', 'gen' or 'text'.")

@@ -9,29 +9,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from janusflow.modeling.janusflow import JanusFlowModel
 from janusflow.processor import IGNORE_INDEX, GenerationPrefix
 
 
-def autoregressive_loss(hidden: torch.Tensor, labels: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor],
-                        reduction: str = "mean") -> torch.Tensor:
+def autoregressive_loss(hidden: torch.Tensor, labels: torch.Tensor, head: nn.Module, reduction: str = "mean",
+                        chunk: int = 0) -> torch.Tensor:
     """Cross-entropy of predicting token i+1 from position i over positions whose label is not -100: their mean,
     or with ``reduction="sum"`` their sum (to average several batches by their token counts).
 
     ``hidden`` [B, L, D] are the LLM's last hidden states and ``head`` its LM head, applied only at the positions
     that predict a response token: an understanding sample's image and prompt positions (576 of 704 in the paper
-    profile) never get a vocabulary-wide row of fp32 logits."""
+    profile) never get a vocabulary-wide row of fp32 logits. ``chunk`` > 0 fuses the head into the loss: ``chunk``
+    rows at a time, their logits recomputed in backward, so no more than one chunk's fp32 logits ever exist."""
     keep = labels[:, 1:] != IGNORE_INDEX
     if not bool(keep.any()):
         raise ValueError("labels hold no response tokens (all -100); the AR loss needs at least one answer token.")
-    logits = head(hidden[:, :-1][keep]).float()
-    return F.cross_entropy(logits, labels[:, 1:][keep], reduction=reduction)
+    rows, targets = hidden[:, :-1][keep], labels[:, 1:][keep]
+    if chunk <= 0:
+        return F.cross_entropy(head(rows).float(), targets, reduction=reduction)
+    summed = sum(checkpoint(summed_cross_entropy, rows[start:start + chunk], targets[start:start + chunk], head,
+                            use_reentrant=False) for start in range(0, len(rows), chunk))
+    return summed if reduction == "sum" else summed / len(rows)
+
+
+def summed_cross_entropy(rows: torch.Tensor, targets: torch.Tensor, head: nn.Module) -> torch.Tensor:
+    return F.cross_entropy(head(rows).float(), targets, reduction="sum")
 
 
 def response_tokens(labels: torch.Tensor) -> int:

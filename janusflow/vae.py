@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -39,7 +40,17 @@ class LatentCodec:
         return self
 
     def encode(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        posterior = self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist
+        return self.sample(self.moments(pixels), generator)
+
+    def moments(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The VAE posterior of each image, [B, 2 x latent channels, h, w] (means, then log-variances): what
+        ``sample`` draws latents from, and what training can store once instead of encoding every step."""
+        return self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist.parameters
+
+    def sample(self, moments: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Scaled latents drawn from posteriors ``moments`` (diffusers' own draw, so stored moments give exactly
+        the latents that encoding the images would)."""
+        posterior = DiagonalGaussianDistribution(moments.to(self.vae.device, self.vae.dtype))
         return posterior.sample(generator=generator) * self.scaling_factor
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from evals.judges import judge_variant
 from evals.run import EvalRun, evaluate_variant
 from evals.tables import write_tables
 from janusflow.foundations.build import BuildContext, publish
+from janusflow.training.latents import write_latents
 from orchestration import node_metadata
 from orchestration.lineage import BY_NAME, upstream_assets
 from orchestration.metadata import data_version
@@ -117,6 +118,14 @@ foundation_vae = foundation_asset("vae")
 FOUNDATION_ASSETS = [foundation_tokenizer, foundation_llm, foundation_encoder, foundation_vae]
 
 
+@asset(group_name="foundations", pool=POOL, **lineage("latents"),
+       description="The generation shards with each image's VAE posterior, encoded once ahead of training "
+                   "(read by the stages with params.yaml training.speed.precomputed_latents).")
+def latents(context: AssetExecutionContext, paths: PipelinePaths, dvc: DvcResource) -> MaterializeResult:
+    write_latents(paths.settings(), progress=False)
+    return materialized(context, dvc, "latents", node_metadata.latents(paths), [paths.data().paths.latents])
+
+
 def stage_asset(stage: str):
     @asset(name=stage, group_name="training", partitions_def=runs, pool=POOL, **lineage(stage),
            description=f"{stage} of one ablation variant, trained with Composer; the partition is the run "
@@ -190,5 +199,5 @@ def comparison_report(context: AssetExecutionContext, paths: PipelinePaths, dvc:
                         [written["markdown"]])
 
 
-ASSETS = [raw_sources, manifests, shards, *FOUNDATION_ASSETS, stage1, stage2, stage3, benchmark_prompts,
+ASSETS = [raw_sources, manifests, shards, *FOUNDATION_ASSETS, latents, stage1, stage2, stage3, benchmark_prompts,
           benchmark_results, external_judgements, benchmark_tables, comparison_report]

@@ -32,7 +32,7 @@ ART = Path("artifacts/${profile}")
 RUN = RunKey("${item.variant}", "${item.seed}")  # the matrix item's run; its folder is <variant>/seed<seed>
 RUN_ARGS = "--variant ${item.variant} --seed ${item.seed}"
 # The tiny profile's outputs (artifacts/<profile>/...), named by settings.layout like every other reader
-DATA = DataLayout.of(ART / "raw/shapes", ART / "manifests", ART / "shards", ART / "cache/streaming")
+DATA = DataLayout.of(ART / "raw/shapes", ART / "manifests", ART / "shards", ART / "cache/streaming", ART / "latents")
 FOUNDATION_FOLDERS = FoundationLayout(ART / "foundations")
 TRAINING = TrainingLayout(ART / "training")
 EVALS = EvalLayout(ART / "evals")
@@ -49,6 +49,7 @@ FOUNDATIONS = ("tokenizer", "llm", "encoder", "vae")
 FOUNDATION_FILES = {"tokenizer": "tokenizer.json", "llm": "model.safetensors", "encoder": "model.safetensors",
                     "vae": "diffusion_pytorch_model.safetensors"}   # each foundation's weights, in its library's name
 SHARDS = tuple(str(DATA.shards.stream(task, validation)) for validation in (False, True) for task in TASKS)
+LATENT_SETS = tuple(str(DATA.latents.stream("gen", validation)) for validation in (False, True))
 
 
 def weights(name: str) -> str:
@@ -136,7 +137,7 @@ def training_stage(stage: str) -> Node:
     reading = ("profiles.${profile}.data.shapes_world", "profiles.${profile}.foundations.llm.reading") \
         if stage == "stage1" else ()  # stage 1 fits the aligner to the LLM's scene reading
     return Node(stage, "janusflow.training.cli", f"{stage} {RUN_ARGS}",
-                (*(weights(n) for n in FOUNDATIONS), *SHARDS, *previous), (str(files.export),),
+                (*(weights(n) for n in FOUNDATIONS), *SHARDS, *LATENT_SETS, *previous), (str(files.export),),
                 ("seed", "launcher", "sampling", "variants.${item.variant}", "profiles.${profile}.model",
                  "profiles.${profile}.training",
                  f"profiles.${{profile}}.stages.{stage}", "profiles.${profile}.data.loader", *reading),
@@ -158,6 +159,11 @@ NODES: tuple[Node, ...] = (
          metrics=(str(DATA.shards.summary),),
          assets=("shards_und", "shards_gen", "shards_text")),
     *(foundation(name) for name in FOUNDATIONS),
+    Node("latents", "janusflow.training.latents", "--no-progress",
+         (*(str(DATA.shards.stream("gen", validation)) for validation in (False, True)), weights("vae")),
+         LATENT_SETS, ("profiles.${profile}.data.shards", "profiles.${profile}.data.paths.remote",
+                       "profiles.${profile}.foundations.vae"),
+         metrics=(str(DATA.latents.summary),)),
     *(training_stage(stage) for stage in STAGES),
     Node("benchmark_prompts", "evals.cli", "prompts --no-progress", (str(DATA.world.heldout.root),),
          (str(EVALS.prompts),), ("seed", "profiles.${profile}.evaluation.generation"),

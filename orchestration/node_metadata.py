@@ -60,6 +60,13 @@ def foundation(paths: PipelinePaths, name: str) -> Metadata:
             "path": MetadataValue.path(str(folder))}
 
 
+def latents(paths: PipelinePaths) -> Metadata:
+    files = paths.data().layout.latents
+    sets = read_json(files.summary).get("sets") or {}
+    return {"samples": sum(sets.values()), "sets": table([{"set": k, "samples": v} for k, v in sets.items()]),
+            "path": MetadataValue.path(str(files.root))}
+
+
 def training_stage(paths: PipelinePaths, stage: str, run: RunKey) -> Metadata:
     files = paths.training().layout.stage(run, stage)
     report = read_json(files.metrics)

@@ -126,7 +126,11 @@ class DataPaths:
     manifests: Path   # <type>.parquet + quarantine.parquet + report.json/md
     shards: Path      # MDS: und/ gen/ text/, val/{und,gen,text}/
     cache: Path       # Streaming's local copies: one folder per shard set, on each node
+    latents: Path     # gen/, val/gen/: the generation shards with their VAE posteriors (the latents node)
     remote: str | None = None   # an object-store URL (s3://, gs://, ...) the shard stage uploads to and readers read
+
+
+LATENTS = "latents"   # the latents sets' folder under data.paths.remote
 
 
 def resolve_workers(value: int | str) -> int:
@@ -154,12 +158,19 @@ class DataSettings:
 
     @property
     def layout(self) -> DataLayout:
-        return DataLayout.of(self.paths.raw, self.paths.manifests, self.paths.shards, self.paths.cache)
+        return DataLayout.of(self.paths.raw, self.paths.manifests, self.paths.shards, self.paths.cache,
+                             self.paths.latents)
 
     def shard_source(self, validation: bool = False) -> str:
         """Where readers find a split's shard sets (``<type>/`` under it): ``paths.remote`` when set, otherwise the
         local shards folder the shard stage writes."""
         root = self.paths.remote.rstrip("/") if self.paths.remote else str(self.paths.shards)
+        return f"{root}/{VALIDATION_SPLIT}" if validation else root
+
+    def latent_source(self, validation: bool = False) -> str:
+        """Where readers find a split's latents set (``gen/`` under it): ``<paths.remote>/latents`` when the shards
+        are remote, otherwise the local latents folder."""
+        root = f"{self.paths.remote.rstrip('/')}/{LATENTS}" if self.paths.remote else str(self.paths.latents)
         return f"{root}/{VALIDATION_SPLIT}" if validation else root
 
 

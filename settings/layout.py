@@ -317,7 +317,8 @@ class DataLayout:
     manifests: ManifestLayout
     shards: ShardLayout
     cache: Path   # Streaming's local copies
+    latents: ShardLayout   # gen/ and val/gen/: the generation shards with their VAE posteriors
 
     @classmethod
-    def of(cls, raw: Path, manifests: Path, shards: Path, cache: Path) -> DataLayout:
-        return cls(WorldLayout(raw), ManifestLayout(manifests), ShardLayout(shards), cache)
+    def of(cls, raw: Path, manifests: Path, shards: Path, cache: Path, latents: Path) -> DataLayout:
+        return cls(WorldLayout(raw), ManifestLayout(manifests), ShardLayout(shards), cache, ShardLayout(latents))

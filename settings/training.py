@@ -30,6 +30,21 @@ UND_ENCODER_SOURCES: tuple[str, ...] = get_args(UndEncoder)
 
 
 @dataclass(frozen=True)
+class SpeedSettings:
+    """How a step computes, never what: the route to the paper profile's MFU target (docs/training.md, "Speed").
+    Each option gives the same losses as without it (tests on CPU)."""
+
+    channels_last: bool        # the ConvNeXt generation encoder and decoder in channels-last memory format
+    fused_cross_entropy: int   # LM head and cross-entropy fused, this many rows at a time (recomputed); 0: off
+    precomputed_latents: bool  # read the VAE posteriors the latents node stored instead of encoding every step
+
+    def __post_init__(self) -> None:
+        if self.fused_cross_entropy < 0:
+            raise SettingsError(f"training.speed.fused_cross_entropy is {self.fused_cross_entropy}; give rows per "
+                                "chunk (e.g. 4096), or 0 to keep the LM head and the loss apart.")
+
+
+@dataclass(frozen=True)
 class MlflowSettings:
     """Composer's MLflow logger, off by default. ``tracking_uri`` null keeps a SQLite store beside the runs
     (``<training.out>/mlflow.db``; MLflow 3 keeps its plain-file store in maintenance only); a server is
@@ -58,6 +73,7 @@ class TrainSettings:
     activation_checkpointing: bool
     tensorboard: bool
     mlflow: MlflowSettings
+    speed: SpeedSettings
     sample_prompts: tuple[str, ...]          # a grid of these after every fit (and every sample_interval batches)
     sample_interval: int                     # batches; 0: only after the fit
     monitor_window: int                      # batches the throughput is averaged over (SpeedMonitor)

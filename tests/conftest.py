@@ -123,7 +123,8 @@ def small_data_params(root) -> "Path":
     data = params["profiles"]["tiny"]["data"]
     raw = Path(root) / "raw"
     data["paths"] = {"raw": str(raw), "manifests": str(Path(root) / "manifests"),
-                     "shards": str(Path(root) / "shards"), "cache": str(Path(root) / "cache"), "remote": None}
+                     "shards": str(Path(root) / "shards"), "cache": str(Path(root) / "cache"),
+                     "latents": str(Path(root) / "latents"), "remote": None}
     data["shapes_world"].update(gen_pairs=40, conversations=40, text_documents=40, eval_scenes=8)
     for source in data["sources"]:
         for key in ("path", "image_root"):
@@ -144,7 +145,8 @@ def write_quick_params(small_world, root, psnr_gate: float = 0.0):
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     tiny = params["profiles"]["tiny"]
     tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(small_world["manifests"]),
-                             "shards": str(small_world["shards"]), "cache": str(root / "cache"), "remote": None}
+                             "shards": str(small_world["shards"]), "cache": str(root / "cache"),
+                             "latents": str(root / "latents"), "remote": None}
     tiny["data"]["loader"] = {"predownload": None, "num_workers": 0, "prefetch_factor": None}
     tiny["model"].update(hidden=32, layers=2, heads=4, max_positions=256)
     f = tiny["foundations"]

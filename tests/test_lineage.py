@@ -56,14 +56,17 @@ def test_code_deps_are_what_each_cli_imports_including_what_hand_lists_missed():
                if any(path == dep or path.startswith(dep + "/") for dep in prompts)}
     assert covered == {"data/shapes/scene.py", "data/shapes/captions.py", "evals/generation"}   # or their folder
     training = BY_NAME["stage2"].code()
-    assert {"janusflow/vae.py", "janusflow/foundations/codec.py", "data/images.py", "janusflow/training",
-            "janusflow/modeling"} <= set(training)
+    assert {"janusflow/vae.py", "janusflow/foundations/codec.py", "data/images.py", "janusflow/training/run.py",
+            "janusflow/training/objective.py", "janusflow/modeling"} <= set(training)
+    assert "janusflow/training/latents.py" not in training and "janusflow/training/latents.py" in \
+        BY_NAME["latents"].code()
     assert "reports/templates" in BY_NAME["comparison_report"].code()
     for node in NODES:
         assert all((ROOT / dep).exists() for dep in node.code()), node.name
         assert all((ROOT / dep).is_dir() or (ROOT / dep).stat().st_size for dep in node.code())  # DVC warns on empty
     assert upstream_assets("stage2") == ["shards_und", "shards_gen", "shards_text", "foundation_tokenizer",
-                                         "foundation_llm", "foundation_encoder", "foundation_vae", "stage1"]
+                                         "foundation_llm", "foundation_encoder", "foundation_vae", "latents", "stage1"]
+    assert upstream_assets("latents") == ["shards_und", "shards_gen", "shards_text", "foundation_vae"]
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -124,7 +127,7 @@ def test_seeds_are_a_second_dimension_of_every_per_run_node(tmp_path):
                             capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
-    assert len(names) == 7 + 5 * 18 + 3
+    assert len(names) == 8 + 5 * 18 + 3   # 8 single nodes (data, foundations, latents), 5 per run, 3 after
     assert [n for n in names if n.startswith("stage2@F")] == ["stage2@F-0", "stage2@F-1", "stage2@F-2"]
 
 

@@ -115,7 +115,8 @@ def test_a_failing_quarantine_check_blocks_the_shards(small_world, tmp_path):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     tiny = raw["profiles"]["tiny"]
     tiny["data"]["paths"] = {"raw": str(small_world["raw"]), "manifests": str(tmp_path / "manifests"),
-                             "shards": str(tmp_path / "shards"), "cache": str(tmp_path / "cache"), "remote": None}
+                             "shards": str(tmp_path / "shards"), "cache": str(tmp_path / "cache"),
+                             "latents": str(tmp_path / "latents"), "remote": None}
     tiny["data"]["workers"] = 1
     tiny["data"]["sources"] = [asdict(s) for s in small_world["specs"]]
     tiny["checks"] = {"quarantine_rate": {"min": 0.0, "max": 0.01}}  # the small world has 10% broken records

@@ -23,11 +23,13 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
+from data.mixture import MixtureError
 from janusflow.hub import CARD_NAME
 from janusflow.modeling import JanusFlowModel
 from janusflow.processor import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG
 from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.cli import main
+from janusflow.training.latents import main as build_latents
 from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_fingerprint, run_stage
 
 KILL_SCRIPT = """
@@ -196,6 +198,34 @@ def test_a_stage_logs_its_metrics_to_mlflow_when_asked(pipeline_params, tmp_path
     assert {"metrics/val/val_rf", "lr-AdamW/group0", "throughput/batches_per_sec"} <= set(found.data.metrics)
     remaining = [m.value for m in client.get_metric_history(found.info.run_id, "time/remaining_estimate")]
     assert len(remaining) == 5 and 0 < remaining[-1] < remaining[0] / 2   # hours, after each batch but the first
+
+
+def test_every_speed_option_together_trains_the_same_stage(pipeline_params, tmp_path):
+    """Channels-last generation blocks, the fused cross-entropy and the latents encoded ahead of training: the
+    same losses at every batch and the same exported weights, to float rounding."""
+    raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "fast").read_text())
+    raw["profiles"]["tiny"]["data"]["paths"]["latents"] = str(tmp_path / "latents")
+    raw["profiles"]["tiny"]["training"]["speed"] = {"channels_last": True, "fused_cross_entropy": 3,
+                                                    "precomputed_latents": True}
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(yaml.safe_dump(raw))
+    with pytest.raises(MixtureError, match="produce it with the latents node \\(dvc repro latents\\)"):
+        run_stage(StageRun.from_params(fast, "tiny", "F", "stage1"), "cpu")
+    assert build_latents(["--params", str(fast), "--no-progress"]) == 0
+    shards = json.loads((Path(raw["profiles"]["tiny"]["data"]["paths"]["shards"]) / "summary.json").read_text())
+    summary = json.loads((tmp_path / "latents" / "summary.json").read_text())
+    gen = shards["tasks"]["gen"]
+    assert summary["sets"] == {"gen": gen["samples"], "val/gen": gen["validation"]["samples"]}
+    reports = {name: run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+               for name, params in (("fast", fast), ("plain", with_out(pipeline_params, tmp_path / "plain")))}
+    curves = {name: [line.split(",") for line in (tmp_path / name / "F" / "seed0" / "stage1" / "losses.csv")
+                     .read_text().splitlines()[1:]] for name in reports}
+    assert len(curves["fast"]) == len(curves["plain"]) == 6
+    for fast_row, plain_row in zip(curves["fast"], curves["plain"]):
+        assert [float(v) if v else None for v in fast_row] == pytest.approx(
+            [float(v) if v else None for v in plain_row], rel=1e-4, abs=1e-6)
+    a, b = (weights(tmp_path / name / "F" / "seed0" / "stage1" / "export") for name in ("fast", "plain"))
+    assert all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a)
 
 
 class NaNAt(Callback):

@@ -63,6 +63,7 @@ class JanusFlowModel(nn.Module):
     def __init__(self, config: JanusFlowConfig) -> None:
         super().__init__()
         self.config = config
+        self.latent_memory_format = torch.contiguous_format   # see to_channels_last
         spec = config.und_encoder_spec()
         llama = config.llama_config()
         hidden = llama.hidden_size
@@ -117,6 +118,15 @@ class JanusFlowModel(nn.Module):
         inv_freq = rotary.inv_freq.float()
         self.to(dtype)
         rotary.inv_freq = inv_freq.to(rotary.inv_freq.device)
+        return self
+
+    def to_channels_last(self) -> JanusFlowModel:
+        """Run the ConvNeXt generation encoder and decoder in channels-last memory format: their convolutions take
+        NHWC kernels, and the permutes around their norms and linear layers become views instead of copies. Call it
+        before a parallel wrapper flattens the parameters; the weights' values do not change."""
+        for module in (self.vision_gen_enc_model, self.vision_gen_dec_model):
+            module.to(memory_format=torch.channels_last)
+        self.latent_memory_format = torch.channels_last
         return self
 
     # ----- running under a parallel wrapper ---------------------------------------------------------------
@@ -223,7 +233,8 @@ class JanusFlowModel(nn.Module):
 
     def encode_latents(self, z: torch.Tensor, t: torch.Tensor) -> LatentTokens:
         """Noisy latents [B, C, H, W] at times t [B] -> LLM input tokens, time token and decoder skip."""
-        features, t_emb, skip = self.vision_gen_enc_model(z.to(self.dtype), t)
+        features, t_emb, skip = self.vision_gen_enc_model(
+            z.to(self.dtype).contiguous(memory_format=self.latent_memory_format), t)
         tokens = self.vision_gen_enc_aligner(features.flatten(2).transpose(1, 2))
         return LatentTokens(tokens=tokens, time_embedding=t_emb, skip=skip)
 
@@ -231,7 +242,7 @@ class JanusFlowModel(nn.Module):
         """LLM last hidden states at the latent slots [B, N, D_llm] (after the LLM's final norm) -> velocity."""
         b, _, h, w = latents.skip.shape
         x = self.vision_gen_dec_aligner(self.vision_gen_dec_aligner_norm(hidden))
-        x = x.transpose(1, 2).reshape(b, -1, h, w)
+        x = x.transpose(1, 2).reshape(b, -1, h, w).contiguous(memory_format=self.latent_memory_format)
         return self.vision_gen_dec_model(x, latents.skip, latents.time_embedding)
 
     def generation_step_embeds(self, latents: LatentTokens) -> torch.Tensor:

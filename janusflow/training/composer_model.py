@@ -34,7 +34,7 @@ class TermMean(MeanMetric):
 class JanusFlowComposerModel(ComposerModel):
     """The pipeline's model trains; its codec (the VAE) is frozen and only encodes images into latents."""
 
-    def __init__(self, pipeline: JanusFlowPipeline, seed: int = 0, p_uncond: float = 0.1) -> None:
+    def __init__(self, pipeline: JanusFlowPipeline, seed: int = 0, p_uncond: float = 0.1, ce_chunk: int = 0) -> None:
         super().__init__()
         model, codec, processor = pipeline.model, pipeline.codec, pipeline.processor
         if codec is None:
@@ -44,7 +44,7 @@ class JanusFlowComposerModel(ComposerModel):
         self.vae._fsdp_wrap = False  # frozen and small: every rank keeps the whole VAE, which codec calls directly
         self.codec = codec
         self.processor = processor
-        self.objective = Objective(model, codec, int(processor.tokenizer.pad_token_id), p_uncond)
+        self.objective = Objective(model, codec, int(processor.tokenizer.pad_token_id), p_uncond, ce_chunk)
         self.seed = seed
         self.step = 0
         self.val_metrics = {f"val_{term}": TermMean(term) for term in TERMS}

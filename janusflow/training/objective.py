@@ -51,6 +51,7 @@ class Objective:
     codec: LatentCodec
     pad_id: int
     p_uncond: float = 0.1
+    ce_chunk: int = 0   # > 0: the LM head fused into the AR loss, this many rows at a time
 
     def latents(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         with torch.no_grad():
@@ -71,7 +72,8 @@ class Objective:
             hidden = self.model.understanding_hidden_states(ids, part["attention_mask"], pixels,
                                                             part.get("image_token_mask", no_image),
                                                             part.get("image_begin_mask", no_image), latents)
-            summed = autoregressive_loss(hidden, part["labels"], self.model.language_model.lm_head, reduction="sum")
+            summed = autoregressive_loss(hidden, part["labels"], self.model.language_model.lm_head, reduction="sum",
+                                         chunk=self.ce_chunk)
             total = summed if total is None else total + summed
             count += tokens
         denominator = tokens_per_rank(count, self.model.device)
@@ -91,7 +93,9 @@ class Objective:
             target = self.model.repa_target(pixels) if self.model.repa_head is not None else None
             prefix = GenerationPrefix(input_ids=gen["prefix_ids"], attention_mask=gen["prefix_attention"])
             times = evenly_spaced_times(len(pixels), pixels.device) if fixed_times else None
-            out = generation_losses(self.model, prefix, self.latents(pixels, generator), target, self.pad_id,
+            moments = gen.get("latent_moments")   # encoded ahead of training (training.speed.precomputed_latents)
+            latents = self.latents(pixels, generator) if moments is None else self.codec.sample(moments, generator)
+            out = generation_losses(self.model, prefix, latents, target, self.pad_id,
                                     generator, 0.0 if fixed_times else self.p_uncond, times)
             terms["rf"] = out.rf
             if out.repa is not None:

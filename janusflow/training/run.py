@@ -244,9 +244,11 @@ def mixed_loader(run: StageRun, processor: JanusFlowProcessor, ratio: dict[str, 
                             f"{world} training processes; change one of them.")
     per_rank = run.stage.batch_size // world
     loader = run.data.loader
-    dataset = build_mixture(run.data.shard_source(validation), ratio, processor, run.data.paths.cache, per_rank, seed=seed,
-                            name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
-                            generation_template=run.sampling.template, predownload=loader.predownload)
+    latents = run.data.latent_source(validation) if run.settings.speed.precomputed_latents else None
+    dataset = build_mixture(run.data.shard_source(validation), ratio, processor, run.data.paths.cache, per_rank,
+                            seed=seed, name=name, epoch_size=batches * run.stage.batch_size, shuffle=not validation,
+                            generation_template=run.sampling.template, predownload=loader.predownload,
+                            latents=latents)
     workers = loader.num_workers
     dataloader = DataLoader(dataset, batch_size=per_rank, collate_fn=MixedBatchCollator(processor),
                             num_workers=workers, prefetch_factor=loader.prefetch_factor if workers else None,
@@ -458,8 +460,11 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     alignment = run.align_understanding(model, tokenizer)
     processor = JanusFlowProcessor.for_model(tokenizer, model.config)
     parts = set_trainable(model, run.stage.trainable)
+    speed = run.settings.speed
+    if speed.channels_last:
+        model.to_channels_last()
     composer_model = JanusFlowComposerModel(JanusFlowPipeline(model, processor, run.codec()), run.seed,
-                                            run.settings.p_uncond)
+                                            run.settings.p_uncond, speed.fused_cross_entropy)
     if dist.get_world_size() > 1:
         dist.initialize_dist(get_device(device))  # the Trainer's own call finds it done
     fingerprint = run_fingerprint(run)
