@@ -9,8 +9,12 @@ MFU = FLOPs per step / step time / peak (989.4 TFLOP/s: H100 SXM dense bf16).
 
 ``--fsdp`` trains as the paper profile does: FSDP with one unit per decoder layer (here over one process, so
 nothing is sharded), parameters gathered in bf16 for compute, fp32 master weights, gradients and buffers.
+``--channels-last``, ``--fused-ce ROWS`` and ``--precomputed-latents`` are params.yaml ``training.speed``'s options
+(the latents' posteriors are encoded once before the timed steps, as the latents node stores them; the VAE's
+FLOPs then leave the count, so compare tokens per second).
 
-    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16 [--fsdp] [--compile]
+    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16 [--fsdp] [--compile] \
+        [--channels-last] [--fused-ce 4096] [--precomputed-latents]
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -81,8 +86,18 @@ def shard_like_training(model: JanusFlowModel, device: str) -> FullyShardedDataP
                                     else torch.device(device))
 
 
-def measure(config_name: str, device: str, batch_size: int, steps: int, peak: float, compile_layers: bool = False,
-            profile: bool = False, fsdp: bool = False) -> dict:
+@dataclass(frozen=True)
+class StepOptions:
+    compile_layers: bool = False
+    profile: bool = False
+    fsdp: bool = False
+    channels_last: bool = False
+    fused_ce: int = 0
+    precomputed_latents: bool = False
+
+
+def measure(config_name: str, device: str, batch_size: int, steps: int, peak: float,
+            options: StepOptions = StepOptions()) -> dict:
     if config_name == "official":
         config, vae, image = official_janusflow_1_3b_config(), sdxl_vae_layout(), 384
     else:
@@ -91,17 +106,23 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
     with torch.device(device):
         model = JanusFlowModel(config)
     model.vision_und_enc_model.requires_grad_(False)  # stage 2: everything but SigLIP trains
-    if compile_layers:
+    if options.channels_last:
+        model.to_channels_last()
+    if options.compile_layers:
         torch._dynamo.config.cache_size_limit = 64  # one compiled graph per layer instance, all 24 of them
         for layer in model.language_model.model.layers:
             layer.compile()
     codec = LatentCodec(vae.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32))
-    objective = Objective(model, codec, pad_id=0)
-    wrapped = shard_like_training(model, device) if fsdp else model
+    objective = Objective(model, codec, pad_id=0, ce_chunk=options.fused_ce)
+    wrapped = shard_like_training(model, device) if options.fsdp else model
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=device == "cuda")
     batch = synthetic_batch(batch_size, image, config.und_encoder_spec().num_tokens, config.llama_config().vocab_size,
                             device)
+    if options.precomputed_latents:
+        with torch.no_grad():
+            batch["gen"]["latent_moments"] = codec.moments(batch["gen"]["pixel_values"]).float()
+    fsdp = options.fsdp
     autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda" or fsdp)
 
     def step(index: int) -> float:
@@ -118,7 +139,7 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
 
     for index in range(3):
         step(index)
-    if profile:
+    if options.profile:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
             step(3)
             torch.cuda.synchronize()
@@ -141,7 +162,9 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
             "batch_size": batch_size, "tokens_per_step": tokens, "step_seconds": round(seconds, 4),
             "tokens_per_second": round(tokens / seconds), "tflops_per_step": round(flops / 1e12, 2),
             "achieved_tflops": round(flops / seconds / 1e12, 1), "mfu": round(flops / seconds / (peak * 1e12), 3),
-            "trainable_parameters": sum(p.numel() for p in params), "compiled_decoder_layers": compile_layers,
+            "trainable_parameters": sum(p.numel() for p in params), "compiled_decoder_layers": options.compile_layers,
+            "channels_last": options.channels_last, "fused_cross_entropy": options.fused_ce,
+            "precomputed_latents": options.precomputed_latents,
             "precision": "fsdp: bf16 parameters, fp32 master weights" if fsdp else (
                 "autocast bf16 over fp32 weights" if device == "cuda" else "fp32"),
             "attention": model.language_model.config._attn_implementation,
@@ -158,12 +181,16 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile each LLM decoder layer")
     parser.add_argument("--profile", action="store_true", help="print the CUDA kernels of one step")
     parser.add_argument("--fsdp", action="store_true", help="FSDP with bf16 parameters, as the paper profile trains")
+    parser.add_argument("--channels-last", action="store_true", help="training.speed.channels_last")
+    parser.add_argument("--fused-ce", type=int, default=0, help="training.speed.fused_cross_entropy (rows)")
+    parser.add_argument("--precomputed-latents", action="store_true", help="training.speed.precomputed_latents")
     parser.add_argument("--out", default="benchmarks/results/training_full_size.json")
     args = parser.parse_args()
     rows = []
     for batch_size in args.batch_sizes:
-        rows.append(measure(args.config, args.device, batch_size, args.steps, args.peak_tflops, args.compile,
-                            args.profile, args.fsdp))
+        options = StepOptions(args.compile, args.profile, args.fsdp, args.channels_last, args.fused_ce,
+                              args.precomputed_latents)
+        rows.append(measure(args.config, args.device, batch_size, args.steps, args.peak_tflops, options))
         print(json.dumps(rows[-1]), flush=True)
         if args.device == "cuda":
             torch.cuda.empty_cache()

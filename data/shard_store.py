@@ -81,8 +81,10 @@ def shared_cache(cache_root: str | Path, location: str | Path, index: bytes) -> 
 
 
 def shard_sets(root: Path) -> list[Path]:
-    """Every MDS folder under ``root`` (those holding an ``index.json``), in path order."""
-    return sorted(path.parent for path in root.rglob(INDEX))
+    """Every MDS folder under ``root`` (those holding an ``index.json``), in path order; the partitions of a merged
+    set (``merge_index``: an index in a folder under another) belong to that set."""
+    folders = sorted(path.parent for path in root.rglob(INDEX))
+    return [f for f in folders if not any(other != f and f.is_relative_to(other) for other in folders)]
 
 
 def upload(root: str | Path, remote: str, progress: bool = True) -> list[str]:

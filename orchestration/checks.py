@@ -1,6 +1,6 @@
 """Asset checks that block what comes after a bad result (``blocking=True``): the quarantine rate within the
 bounds of params.yaml ``checks``, shard integrity and counts, foundation quality gates, finite weights and a
-falling loss per stage, and metric sanity per variant. The rules themselves are the library's or plain reads."""
+falling loss per stage, the latents sets against the generation shards, and metric sanity per variant. The rules themselves are the library's or plain reads."""
 
 import math
 
@@ -16,6 +16,7 @@ from orchestration.assets import (
     FOUNDATION_ASSETS,
     TASKS,
     benchmark_results,
+    latents,
     manifests,
     runs,
     stage1,
@@ -57,6 +58,22 @@ def shard_check(task: str):
                                           "manifest_kept": kept or 0})
 
     return check
+
+
+@asset_check(asset=latents, name="latents_intact", blocking=True,
+             description="Every latents shard matches its index, and each split holds the generation shards' samples.")
+def latents_intact(context: AssetCheckExecutionContext, paths: PipelinePaths) -> AssetCheckResult:
+    files = paths.data().layout
+    counts = {}
+    try:
+        for validation in (False, True):
+            counts[validation] = (verify_shards(files.latents.stream("gen", validation)),
+                                  verify_shards(files.shards.stream("gen", validation)))
+    except (ShardIntegrityError, FileNotFoundError) as error:
+        return AssetCheckResult(passed=False, metadata={"error": str(error)})
+    return AssetCheckResult(passed=all(a == b for a, b in counts.values()),
+                            metadata={"samples": counts[False][0], "validation_samples": counts[True][0],
+                                      "generation_shard_samples": counts[False][1] + counts[True][1]})
 
 
 def foundation_check(foundation):
@@ -159,4 +176,5 @@ def metrics_are_sane(context: AssetCheckExecutionContext, paths: PipelinePaths) 
 
 
 CHECKS = [quarantine_rate_in_bounds, *(shard_check(t) for t in TASKS), *(foundation_check(f) for f in FOUNDATION_ASSETS),
+          latents_intact,
           *(stage_check(s) for s in (stage1, stage2, stage3)), metrics_are_sane]

@@ -39,7 +39,8 @@ from orchestration.resources import (
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 LINEAGE = ["raw_sources", "manifests", "shards_und", "shards_gen", "shards_text", "foundation_tokenizer",
-           "foundation_llm", "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
+           "foundation_llm", "foundation_encoder", "foundation_vae", "latents", "stage1", "stage2", "stage3",
+           "benchmark_prompts",
            "benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"]
 
 
@@ -57,7 +58,7 @@ def test_every_lineage_node_is_an_asset_and_runs_are_partitions_from_params():
         assert node.partitions_def.partition_dimension_names == ["seed", "variant"]
     assert {k.to_user_string() for k in assets.get(AssetKey("stage1")).parent_keys} == {
         "foundation_tokenizer", "foundation_llm", "foundation_encoder", "foundation_vae", "shards_und", "shards_gen",
-        "shards_text"}
+        "shards_text", "latents"}
     assert {k.to_user_string() for k in assets.get(AssetKey("comparison_report")).parent_keys} == {
         "benchmark_tables", "benchmark_results", "external_judgements", "stage1", "stage2", "stage3"}  # + loss curves
     assert {a.op.pool for a in ASSETS} == {"janusflow"}  # one pool: one asset writes artifacts and dvc.lock at a time
@@ -65,7 +66,7 @@ def test_every_lineage_node_is_an_asset_and_runs_are_partitions_from_params():
 
 def test_checks_block_and_the_benchmarks_regenerate_on_schedule_and_on_new_checkpoints():
     specs = [spec for check in CHECKS for spec in check.check_specs]
-    assert len(specs) == 12 and all(spec.blocking for spec in specs)
+    assert len(specs) == 13 and all(spec.blocking for spec in specs)
     assert {s.asset_key.to_user_string() for s in specs} == set(LINEAGE) - {
         "raw_sources", "benchmark_prompts", "external_judgements", "benchmark_tables", "comparison_report"}
     repo = defs.get_repository_def()
@@ -91,7 +92,8 @@ def test_the_project_configures_its_own_dagster_instance_and_code_location():
 def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == ["raw_sources", "manifests", "shards", "foundation_tokenizer", "foundation_llm",
-                            "foundation_encoder", "foundation_vae", "stage1", "stage2", "stage3", "benchmark_prompts",
+                            "foundation_encoder", "foundation_vae", "latents", "stage1", "stage2", "stage3",
+                            "benchmark_prompts",
                             "benchmark_results", "external_judgements", "benchmark_tables", "comparison_report"]
     for name in ("stage1", "stage2", "stage3", "benchmark_results", "external_judgements"):
         assert stages[name]["matrix"] == {"variant": "${variants}", "seed": "${seeds}"}
@@ -103,7 +105,7 @@ def test_each_dvc_stage_mirrors_an_asset_and_reads_only_its_own_variant():
     assert listed.returncode == 0, listed.stderr
     names = listed.stdout.split()
     assert [n for n in names if n.startswith("stage3@")] == [f"stage3@{v}-0" for v in "ABCDEF"]
-    assert len(names) == 7 + 5 * 6 + 3
+    assert len(names) == 8 + 5 * 6 + 3
 
 
 def quick_resources(params: Path, **paths) -> dict:
@@ -333,7 +335,7 @@ def test_two_processes_launched_through_the_pipes_client_report_through_rank_0(p
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
 
 
-def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image():
+def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image(tmp_path):
     with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches"):
         pipes_client("k8s")
     with pytest.raises(ValueError, match="JANUSFLOW_PIPES is 'docker'; use one of \\['subprocess', 'k8s'\\]"):
@@ -346,7 +348,7 @@ def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the
     assert trainer["envFrom"] == [{"secretRef": {"name": "janusflow-object-store"}}]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"WORKDIR {trainer['workingDir']}" in dockerfile and "requirements.lock" in dockerfile
-    assert in_image(str(ROOT / "params.yaml")) == "params.yaml" and in_image("/mnt/p.yaml") == "/mnt/p.yaml"
+    assert in_image(str(ROOT / "params.yaml")) == "params.yaml" and in_image(str(tmp_path)) == str(tmp_path)
     assert TrainerLauncher().runner("python -m", local=False) == ["python", "-m"]   # the image's python
     with pytest.raises(ValueError, match="is not a Kubernetes Job \\(it has no spec.template.spec\\)"):
         job_pod_spec(ROOT / "params.yaml")

@@ -5,6 +5,7 @@ shards it reads."""
 from __future__ import annotations
 
 import gc
+import json
 import warnings
 from pathlib import Path
 
@@ -12,9 +13,20 @@ import boto3
 import pytest
 from conftest import object_store
 from streaming import MDSWriter
+from streaming.base.util import merge_index
 
 from data.mixture import MixtureError, build_mixture
-from data.shard_store import ShardStoreError, index_digest, is_url, join, read_index, shared_cache, upload
+from data.shard_store import (
+    ShardStoreError,
+    index_digest,
+    is_url,
+    join,
+    read_index,
+    sample_count,
+    shard_sets,
+    shared_cache,
+    upload,
+)
 from data.streaming import VerifiedStreamingDataset
 
 TEXTS = [f"document {i}: " + "shapes and colours " * 8 for i in range(60)]
@@ -42,6 +54,15 @@ def test_locations_join_as_urls_or_paths():
     assert is_url("s3://bucket/prefix") and not is_url("artifacts/tiny/shards")
     assert join("s3://bucket/prefix/", "val", "und") == "s3://bucket/prefix/val/und"
     assert join("artifacts/tiny/shards", "und") == str(Path("artifacts/tiny/shards/und"))
+
+
+def test_the_partitions_of_a_merged_set_are_part_of_it(tmp_path):
+    for part in ("part00000", "part00001"):
+        text_set(tmp_path / "latents" / "gen" / part)
+    merge_index(str(tmp_path / "latents" / "gen"), keep_local=True)
+    text_set(tmp_path / "latents" / "val" / "gen")
+    assert shard_sets(tmp_path / "latents") == [tmp_path / "latents" / "gen", tmp_path / "latents" / "val" / "gen"]
+    assert sample_count(read_index(tmp_path / "latents" / "gen")) == 2 * len(TEXTS)
 
 
 def test_a_missing_set_is_named(tmp_path):
@@ -94,6 +115,23 @@ def bucket(monkeypatch):
         yield "s3://janusflow"
 
 
+def captions(shards: str, processor, cache: Path) -> list[str]:
+    dataset = build_mixture(shards, {"gen": 1}, processor, cache, batch_size=4, shuffle=False)
+    read = [sample["caption"] for sample in dataset]
+    del dataset
+    gc.collect()
+    return read
+
+
+def test_shards_copied_to_a_local_directory_remote_read_like_the_originals(small_world, processor, tmp_path):
+    mirror = tmp_path / "shared" / "shards"   # a shared filesystem's path works as the remote as well
+    upload(small_world["shards"], str(mirror), progress=False)
+    assert sorted(p.name for p in (mirror / "gen").iterdir()) == sorted(
+        ["index.json", *(s["zip_data"]["basename"] for s in json.loads(read_index(mirror / "gen"))["shards"])])
+    assert captions(str(mirror), processor, tmp_path / "c1") == captions(str(small_world["shards"]), processor,
+                                                                          tmp_path / "c2")
+
+
 def test_shards_uploaded_to_s3_read_like_the_local_ones(small_world, processor, tmp_path, bucket):
     uploaded = upload(small_world["shards"], f"{bucket}/tiny/shards", progress=False)
     assert uploaded == [f"{bucket}/tiny/shards/{split}" for split in
@@ -102,15 +140,8 @@ def test_shards_uploaded_to_s3_read_like_the_local_ones(small_world, processor, 
     assert all(key.endswith(("index.json", ".zstd")) for key in keys)   # the files readers fetch, no raw copies
     assert read_index(f"{bucket}/tiny/shards/und") == (small_world["shards"] / "und" / "index.json").read_bytes()
 
-    def captions(shards: str, cache: Path) -> list[str]:
-        dataset = build_mixture(shards, {"gen": 1}, processor, cache, batch_size=4, shuffle=False)
-        read = [sample["caption"] for sample in dataset]
-        del dataset
-        gc.collect()
-        return read
-
-    assert captions(f"{bucket}/tiny/shards", tmp_path / "s3-cache") == captions(str(small_world["shards"]),
-                                                                                tmp_path / "local-cache")
+    assert captions(f"{bucket}/tiny/shards", processor, tmp_path / "s3-cache") == captions(
+        str(small_world["shards"]), processor, tmp_path / "local-cache")
     with pytest.raises(MixtureError, match=f"needs the 'text' stream .* {bucket}/elsewhere/text has no MDS index.json "
                                            "that can be read"):
         build_mixture(f"{bucket}/elsewhere", {"text": 1}, processor, tmp_path / "c", batch_size=4)

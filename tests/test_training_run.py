@@ -156,6 +156,20 @@ def test_a_changed_setting_discards_finished_checkpoints_instead_of_resuming(pip
     assert sorted(p.name for p in checkpoints.iterdir()) == kept and "ep0-ba6-rank0.pt" in kept
 
 
+def test_checkpoints_in_a_shared_directory_resume_on_a_machine_without_local_ones(pipeline_params, tmp_path):
+    raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "first").read_text())
+    raw["profiles"]["tiny"]["training"]["save_folder"] = str(tmp_path / "shared")
+    params = tmp_path / "shared.yaml"
+    params.write_text(yaml.safe_dump(raw))
+    first = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert Path(first["checkpoints"]).parent == tmp_path / "shared" / "tiny" / "F" / "seed0" / "stage1"
+    assert (Path(first["checkpoints"]) / "ep0-ba6-rank0.pt").is_file()
+    raw["profiles"]["tiny"]["training"]["out"] = str(tmp_path / "second")
+    params.write_text(yaml.safe_dump(raw))
+    second = run_stage(StageRun.from_params(params, "tiny", "F", "stage1"), "cpu")
+    assert second["resumed_at_batch"] == 6 and second["checkpoints"] == first["checkpoints"]
+
+
 def test_checkpoints_on_an_object_store_resume_on_a_machine_without_local_ones(pipeline_params, tmp_path, monkeypatch):
     with object_store(monkeypatch) as endpoint:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="runs")
