@@ -7,9 +7,9 @@ them; docs/benchmarks.md).
 Each measurement runs in its own process, so one that runs out of memory is recorded as such and the rest go on;
 a measurement that has not finished after ``--timeout`` seconds is recorded as timed out.
 
-    python benchmarks/gpu_suite.py                      # about 10 minutes on one H100
-    python benchmarks/gpu_suite.py --quick              # batch 16 only, fewer steps: about 5 minutes
-    python benchmarks/gpu_suite.py --device cpu --config tiny --quick   # checks the suite itself, no GPU
+    python benchmarks/gpu_suite.py                      # 9 measurements of at most --timeout seconds each
+    python benchmarks/gpu_suite.py --quick              # batch 16 only, fewer steps
+    python benchmarks/gpu_suite.py --device cpu --config tiny --quick   # checks the suite itself: 2 minutes on 2 cores
 """
 
 from __future__ import annotations
