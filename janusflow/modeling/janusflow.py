@@ -63,7 +63,7 @@ class JanusFlowModel(nn.Module):
     def __init__(self, config: JanusFlowConfig) -> None:
         super().__init__()
         self.config = config
-        self.latent_memory_format = torch.contiguous_format   # see to_channels_last
+        self.latent_memory_format: torch.memory_format | None = None   # see to_channels_last
         spec = config.und_encoder_spec()
         llama = config.llama_config()
         hidden = llama.hidden_size
@@ -128,6 +128,11 @@ class JanusFlowModel(nn.Module):
             module.to(memory_format=torch.channels_last)
         self.latent_memory_format = torch.channels_last
         return self
+
+    def in_latent_format(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the generation blocks' memory format once ``to_channels_last`` set one; otherwise as it comes
+        (the decoder's input is then a view of the LLM's [B, N, C] states, already laid out channels-last)."""
+        return x if self.latent_memory_format is None else x.contiguous(memory_format=self.latent_memory_format)
 
     # ----- running under a parallel wrapper ---------------------------------------------------------------
 
@@ -233,8 +238,7 @@ class JanusFlowModel(nn.Module):
 
     def encode_latents(self, z: torch.Tensor, t: torch.Tensor) -> LatentTokens:
         """Noisy latents [B, C, H, W] at times t [B] -> LLM input tokens, time token and decoder skip."""
-        features, t_emb, skip = self.vision_gen_enc_model(
-            z.to(self.dtype).contiguous(memory_format=self.latent_memory_format), t)
+        features, t_emb, skip = self.vision_gen_enc_model(self.in_latent_format(z.to(self.dtype)), t)
         tokens = self.vision_gen_enc_aligner(features.flatten(2).transpose(1, 2))
         return LatentTokens(tokens=tokens, time_embedding=t_emb, skip=skip)
 
@@ -242,7 +246,7 @@ class JanusFlowModel(nn.Module):
         """LLM last hidden states at the latent slots [B, N, D_llm] (after the LLM's final norm) -> velocity."""
         b, _, h, w = latents.skip.shape
         x = self.vision_gen_dec_aligner(self.vision_gen_dec_aligner_norm(hidden))
-        x = x.transpose(1, 2).reshape(b, -1, h, w).contiguous(memory_format=self.latent_memory_format)
+        x = self.in_latent_format(x.transpose(1, 2).reshape(b, -1, h, w))
         return self.vision_gen_dec_model(x, latents.skip, latents.time_embedding)
 
     def generation_step_embeds(self, latents: LatentTokens) -> torch.Tensor:
