@@ -10,9 +10,9 @@ asset reads nothing from disk.
 
 from __future__ import annotations
 
-import os
 import sys
 
+from composer.utils import dist
 from dagster_pipes import open_dagster_pipes
 
 from janusflow.training import cli
@@ -21,19 +21,13 @@ from orchestration.node_metadata import training_stage
 from orchestration.resources import PipelinePaths
 
 
-def global_rank() -> int:
-    """This process's rank as the launchers (composer, torchrun) set it; 0 for a single process."""
-    return int(os.environ.get("RANK", "0"))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if global_rank() != 0:
+    if dist.get_global_rank() != 0:   # the launchers' RANK; 0 for a single process
         return cli.main(argv)
     args = cli.parse_args(argv)
     with open_dagster_pipes() as pipes:
-        world = os.environ.get("WORLD_SIZE", "1")
-        pipes.log.info(f"python -m janusflow.training.cli {' '.join(argv)} (rank 0 of {world})")
+        pipes.log.info(f"python -m janusflow.training.cli {' '.join(argv)} (rank 0 of {dist.get_world_size()})")
         status, run = cli.train(args)
         pipes.log.info(f"training exited with status {status}")
         if status or run is None:
