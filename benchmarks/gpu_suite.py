@@ -1,8 +1,8 @@
 """Every full-size benchmark on one CUDA GPU, in one go, into one results file: sampling time per image
 (``sampling_full_size.py``) and the stage-2 training step (``training_full_size.py``) as the paper profile trains
 it (FSDP, bf16 parameters), then with each option of params.yaml ``training.speed`` alone, all of them together,
-and compiled decoder layers (one process, no FSDP: Composer's FSDP1 with gradient accumulation cannot yet train
-them; docs/benchmarks.md).
+and FSDP2 with each decoder layer compiled (``parallelism: fsdp2``, ``compile_layers: true``), alone and with every
+other option: the route to 40% MFU (docs/training.md, "Speed options").
 
 Each measurement runs in its own process, so one that runs out of memory is recorded as such and the rest go on;
 a measurement that has not finished after ``--timeout`` seconds is recorded as timed out.
@@ -29,9 +29,9 @@ SPEED = {"baseline (autocast, eager)": [], "fsdp": ["--fsdp"], "fsdp + channels_
          "fsdp + fused_cross_entropy": ["--fsdp", "--fused-ce", "4096"],
          "fsdp + precomputed_latents": ["--fsdp", "--precomputed-latents"],
          "fsdp + all speed options": ["--fsdp", "--channels-last", "--fused-ce", "4096", "--precomputed-latents"],
-         "compiled layers (no fsdp)": ["--compile"],
-         "compiled layers + all speed options (no fsdp)": ["--compile", "--channels-last", "--fused-ce", "4096",
-                                                           "--precomputed-latents"]}
+         "fsdp2 + compiled layers": ["--fsdp2", "--compile"],
+         "fsdp2 + compiled layers + all speed options": ["--fsdp2", "--compile", "--channels-last", "--fused-ce",
+                                                         "4096", "--precomputed-latents"]}
 
 
 def run(script: str, args: list[str], timeout: float) -> dict:

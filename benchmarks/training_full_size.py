@@ -9,11 +9,14 @@ MFU = FLOPs per step / step time / peak (989.4 TFLOP/s: H100 SXM dense bf16).
 
 ``--fsdp`` trains as the paper profile does: FSDP with one unit per decoder layer (here over one process, so
 nothing is sharded), parameters gathered in bf16 for compute, fp32 master weights, gradients and buffers.
+``--fsdp2`` trains as ``parallelism: fsdp2`` does: FSDP2's ``fully_shard`` on each decoder layer and on the root,
+bf16 parameters for compute and fp32 gradient reduction; with ``--compile`` each decoder layer is compiled before
+it is sharded (``JanusFlowModel.compile_decoder_layers``), as ``training.speed.compile_layers`` does.
 ``--channels-last``, ``--fused-ce ROWS`` and ``--precomputed-latents`` are params.yaml ``training.speed``'s options
 (the latents' posteriors are encoded once before the timed steps, as the latents node stores them; the VAE's
 FLOPs then leave the count, so compare tokens per second).
 
-    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16 [--fsdp] [--compile] \
+    python benchmarks/training_full_size.py --device cuda --batch-sizes 8 16 [--fsdp | --fsdp2] [--compile] \
         [--channels-last] [--fused-ce 4096] [--precomputed-latents]
 """
 
@@ -28,7 +31,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from sampling_full_size import sdxl_vae_layout
-from torch.distributed.fsdp import FullyShardedDataParallel, MixedPrecision, ShardingStrategy
+from torch.distributed.fsdp import (
+    FullyShardedDataParallel,
+    MixedPrecision,
+    MixedPrecisionPolicy,
+    ShardingStrategy,
+    fully_shard,
+)
 from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 from torch.utils.flop_counter import FlopCounterMode
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
@@ -73,11 +82,26 @@ def synthetic_batch(batch: int, image: int, image_tokens: int, vocab: int, devic
     return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in out.items()}
 
 
-def shard_like_training(model: JanusFlowModel, device: str) -> FullyShardedDataParallel:
-    """The paper profile's FSDP (what Composer builds from ``training.parallelism_config()``) in this process."""
+def one_process_group(device: str) -> None:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device == "cuda" else "gloo", init_method="tcp://127.0.0.1:29561",
                                 rank=0, world_size=1)
+
+
+def shard_with_fsdp2(model: JanusFlowModel, device: str) -> JanusFlowModel:
+    """``parallelism: fsdp2`` (what Composer builds from its FSDP2Config) in this process: one ``fully_shard`` unit
+    per decoder layer and the root, bf16 compute, fp32 gradient reduction."""
+    one_process_group(device)
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    for layer in model.language_model.model.layers:
+        fully_shard(layer, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return model
+
+
+def shard_like_training(model: JanusFlowModel, device: str) -> FullyShardedDataParallel:
+    """The paper profile's FSDP (what Composer builds from ``training.parallelism_config()``) in this process."""
+    one_process_group(device)
     dtypes = {key: getattr(torch, value) for key, value in fsdp_mixed_precision("amp_bf16").items()}
     return FullyShardedDataParallel(model, auto_wrap_policy=ModuleWrapPolicy({LlamaDecoderLayer}),
                                     mixed_precision=MixedPrecision(**dtypes), use_orig_params=True,
@@ -91,6 +115,7 @@ class StepOptions:
     compile_layers: bool = False
     profile: bool = False
     fsdp: bool = False
+    fsdp2: bool = False
     channels_last: bool = False
     fused_ce: int = 0
     precomputed_latents: bool = False
@@ -109,12 +134,11 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
     if options.channels_last:
         model.to_channels_last()
     if options.compile_layers:
-        torch._dynamo.config.cache_size_limit = 64  # one compiled graph per layer instance, all 24 of them
-        for layer in model.language_model.model.layers:
-            layer.compile()
+        model.compile_decoder_layers()
     codec = LatentCodec(vae.to(device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32))
-    objective = Objective(model, codec, pad_id=0, ce_chunk=options.fused_ce)
-    wrapped = shard_like_training(model, device) if options.fsdp else model
+    objective = Objective(model, codec, pad_id=0, ce_chunk=options.fused_ce, zero_unused_gradients=options.fsdp2)
+    wrapped = (shard_like_training(model, device) if options.fsdp else
+               shard_with_fsdp2(model, device) if options.fsdp2 else model)
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=device == "cuda")
     batch = synthetic_batch(batch_size, image, config.und_encoder_spec().num_tokens, config.llama_config().vocab_size,
@@ -123,7 +147,8 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
         with torch.no_grad():
             batch["gen"]["latent_moments"] = codec.moments(batch["gen"]["pixel_values"]).float()
     fsdp = options.fsdp
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda" or fsdp)
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16,
+                              enabled=device == "cuda" or fsdp or options.fsdp2)
 
     def step(index: int) -> float:
         with autocast:
@@ -165,7 +190,8 @@ def measure(config_name: str, device: str, batch_size: int, steps: int, peak: fl
             "trainable_parameters": sum(p.numel() for p in params), "compiled_decoder_layers": options.compile_layers,
             "channels_last": options.channels_last, "fused_cross_entropy": options.fused_ce,
             "precomputed_latents": options.precomputed_latents,
-            "precision": "fsdp: bf16 parameters, fp32 master weights" if fsdp else (
+            "parallelism": "fsdp" if fsdp else "fsdp2" if options.fsdp2 else None,
+            "precision": "bf16 parameters, fp32 master weights" if fsdp or options.fsdp2 else (
                 "autocast bf16 over fp32 weights" if device == "cuda" else "fp32"),
             "attention": model.language_model.config._attn_implementation,
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None}
@@ -181,6 +207,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile each LLM decoder layer")
     parser.add_argument("--profile", action="store_true", help="print the CUDA kernels of one step")
     parser.add_argument("--fsdp", action="store_true", help="FSDP with bf16 parameters, as the paper profile trains")
+    parser.add_argument("--fsdp2", action="store_true", help="FSDP2 (fully_shard) per decoder layer, bf16 parameters")
     parser.add_argument("--channels-last", action="store_true", help="training.speed.channels_last")
     parser.add_argument("--fused-ce", type=int, default=0, help="training.speed.fused_cross_entropy (rows)")
     parser.add_argument("--precomputed-latents", action="store_true", help="training.speed.precomputed_latents")
@@ -188,7 +215,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for batch_size in args.batch_sizes:
-        options = StepOptions(args.compile, args.profile, args.fsdp, args.channels_last, args.fused_ce,
+        options = StepOptions(args.compile, args.profile, args.fsdp, args.fsdp2, args.channels_last, args.fused_ce,
                               args.precomputed_latents)
         rows.append(measure(args.config, args.device, batch_size, args.steps, args.peak_tflops, options))
         print(json.dumps(rows[-1]), flush=True)

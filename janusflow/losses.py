@@ -102,18 +102,34 @@ def evenly_spaced_times(n: int, device: torch.device | str = "cpu") -> torch.Ten
     return (torch.arange(n, dtype=torch.float32) + 0.5).div(n).to(device)
 
 
+@dataclass
+class FlowDraw:
+    """One training draw of rectified flow for a batch of clean latents."""
+
+    t: torch.Tensor        # [B] times
+    z_t: torch.Tensor      # [B, C, H, W] the noisy latents the model sees
+    target: torch.Tensor   # [B, C, H, W] the velocity it should predict
+
+
+def draw_flow(latents: torch.Tensor, generator: torch.Generator | None = None,
+              t: torch.Tensor | None = None) -> FlowDraw:
+    """Times (``t``, or a logit-normal draw) and noise for clean latents [B, C, H, W], in that order from
+    ``generator``."""
+    t = sample_logit_normal(latents.shape[0], generator, device=latents.device) if t is None else t.to(latents.device)
+    z0 = torch.randn(latents.shape, generator=generator).to(latents)
+    z_t, target = rectified_flow_pair(latents, z0, t)
+    return FlowDraw(t=t, z_t=z_t, target=target)
+
+
 def generation_losses(model: JanusFlowModel, prefix: GenerationPrefix, latents: torch.Tensor,
                       repa_target: torch.Tensor | None, pad_id: int, generator: torch.Generator | None = None,
                       p_uncond: float = 0.1, t: torch.Tensor | None = None) -> GenerationLosses:
-    """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts; ``t`` defaults to
-    a logit-normal draw."""
-    b = latents.shape[0]
-    t = sample_logit_normal(b, generator, device=latents.device) if t is None else t.to(latents.device)
-    z0 = torch.randn(latents.shape, generator=generator).to(latents)
-    z_t, target = rectified_flow_pair(latents, z0, t)
+    """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts, in an LLM pass of
+    their own; ``t`` defaults to a logit-normal draw."""
+    draw = draw_flow(latents, generator, t)
     mixed, dropped = condition_dropout(prefix, pad_id, p_uncond, generator)
     want_repa = repa_target is not None and model.repa_head is not None
     out = model.velocity(mixed.input_ids.to(latents.device), mixed.attention_mask.to(latents.device),
-                         prefix.attention_mask.to(latents.device), z_t, t, return_repa_features=want_repa)
+                         prefix.attention_mask.to(latents.device), draw.z_t, draw.t, return_repa_features=want_repa)
     repa = repa_loss(model.repa_head(out.repa_features), repa_target) if want_repa else None
-    return GenerationLosses(rf=rectified_flow_loss(out.velocity, target), repa=repa, dropped=dropped)
+    return GenerationLosses(rf=rectified_flow_loss(out.velocity, draw.target), repa=repa, dropped=dropped)

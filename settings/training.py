@@ -37,6 +37,7 @@ class SpeedSettings:
     channels_last: bool        # the ConvNeXt generation encoder and decoder in channels-last memory format
     fused_cross_entropy: int   # LM head and cross-entropy fused, this many rows at a time (recomputed); 0: off
     precomputed_latents: bool  # read the VAE posteriors the latents node stored instead of encoding every step
+    compile_layers: bool       # torch.compile each LLaMA decoder layer on its own (with FSDP2: inside its unit)
 
     def __post_init__(self) -> None:
         if self.fused_cross_entropy < 0:
@@ -69,7 +70,7 @@ class TrainSettings:
     eval_batches: int
     precision: Precision
     device_microbatch_size: int | None       # per GPU; None: the whole batch at once
-    parallelism: Literal["fsdp"] | None      # fsdp: one FSDP unit per decoder layer (GPU runs)
+    parallelism: Literal["fsdp", "fsdp2"] | None   # one FSDP (or FSDP2 fully_shard) unit per decoder layer
     activation_checkpointing: bool
     tensorboard: bool
     mlflow: MlflowSettings
@@ -79,6 +80,12 @@ class TrainSettings:
     monitor_window: int                      # batches the throughput is averaged over (SpeedMonitor)
     save_folder: str | None                  # object-store URL stages checkpoint to and resume from; None: local only
 
+    def __post_init__(self) -> None:
+        if self.speed.compile_layers and self.parallelism == "fsdp":
+            raise SettingsError("training.speed.compile_layers is true under parallelism fsdp; FSDP1 with gradient "
+                                "accumulation leaves sharded gradients on whole parameters, which compiled layers "
+                                "cannot take (pytorch/pytorch#111317). Set parallelism: fsdp2, or compile_layers: false.")
+
     @property
     def layout(self) -> TrainingLayout:
         return TrainingLayout(self.out)
@@ -87,9 +94,15 @@ class TrainSettings:
         """Composer's ``parallelism_config``. FSDP shards fully, one unit per decoder layer (the model's
         ``fsdp_wrap_fn``), and gathers parameters in the precision's compute dtype, but reduces gradients and keeps
         buffers in float32: Composer's ``PURE`` casts buffers too, and rotary frequencies rounded to bfloat16 turn
-        the phase of position 700 by up to about a radian."""
+        the phase of position 700 by up to about a radian. FSDP2 (``fully_shard``, per-parameter sharding) casts
+        parameters only, never buffers: its ``DEFAULT`` is the same bf16 compute and fp32 reduction."""
         if self.parallelism is None:
             return None
+        if self.parallelism == "fsdp2":
+            from composer.utils.parallelism import FSDP2Config
+
+            return {"fsdp": FSDP2Config(activation_checkpointing=self.activation_checkpointing,
+                                        mixed_precision="DEFAULT", state_dict_type="full")}
         return {"fsdp": {"sharding_strategy": "FULL_SHARD", "mixed_precision": fsdp_mixed_precision(self.precision),
                          "activation_checkpointing": self.activation_checkpointing,
                          "activation_checkpointing_reentrant": False, "use_orig_params": True}}

@@ -17,7 +17,7 @@ from PIL import Image
 
 from janusflow.config import JanusFlowConfig, tiny_janusflow_config
 from janusflow.modeling import JanusFlowModel
-from janusflow.processor import JanusFlowProcessor
+from janusflow.processor import IMAGE_TOKEN, JanusFlowProcessor
 from janusflow.tokenizer import train_byte_level_bpe
 from janusflow.vae import LatentCodec, tiny_vae
 
@@ -239,3 +239,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def mixed_batch(processor) -> dict:
+    """One understanding, one text and two generation samples."""
+    conversation = [{"role": "User", "content": f"{IMAGE_TOKEN}\nWhat color is the circle?"},
+                    {"role": "Assistant", "content": "a red circle"}]
+    pixels = processor.preprocess_images([Image.new("RGB", (64, 64), (220, 20, 20))])
+    und = dict(vars(processor.pad_sequences([processor.encode_conversation(conversation)], pixels, "right")))
+    text = dict(vars(processor.pad_sequences([processor.encode_conversation(
+        [{"role": "User", "content": "hi"}, {"role": "Assistant", "content": "two blue squares"}])], None, "right")))
+    prefix = processor.encode_generation_prompts(["a red circle", "a blue star"])
+    gen = {"prefix_ids": prefix.input_ids, "prefix_attention": prefix.attention_mask,
+           "pixel_values": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1}
+    return {"und": und, "text": {k: v for k, v in text.items() if k in ("input_ids", "attention_mask", "labels")},
+            "gen": gen}

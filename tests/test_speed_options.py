@@ -7,28 +7,13 @@ import copy
 
 import pytest
 import torch
-from PIL import Image
+from conftest import mixed_batch
 
 from janusflow.losses import autoregressive_loss
-from janusflow.processor import IGNORE_INDEX, IMAGE_TOKEN
+from janusflow.processor import IGNORE_INDEX
 from janusflow.training.objective import Objective
 from settings.training import SpeedSettings
 from settings.typed import SettingsError
-
-
-def mixed_batch(processor) -> dict:
-    """One understanding, one text and two generation samples."""
-    conversation = [{"role": "User", "content": f"{IMAGE_TOKEN}\nWhat color is the circle?"},
-                    {"role": "Assistant", "content": "a red circle"}]
-    pixels = processor.preprocess_images([Image.new("RGB", (64, 64), (220, 20, 20))])
-    und = dict(vars(processor.pad_sequences([processor.encode_conversation(conversation)], pixels, "right")))
-    text = dict(vars(processor.pad_sequences([processor.encode_conversation(
-        [{"role": "User", "content": "hi"}, {"role": "Assistant", "content": "two blue squares"}])], None, "right")))
-    prefix = processor.encode_generation_prompts(["a red circle", "a blue star"])
-    gen = {"prefix_ids": prefix.input_ids, "prefix_attention": prefix.attention_mask,
-           "pixel_values": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1}
-    return {"und": und, "text": {k: v for k, v in text.items() if k in ("input_ids", "attention_mask", "labels")},
-            "gen": gen}
 
 
 def losses_and_grads(model, codec, processor, ce_chunk: int = 0) -> tuple[dict, dict]:
@@ -85,4 +70,4 @@ def test_channels_last_generation_blocks_train_the_same(model, codec, processor)
 
 def test_a_negative_chunk_is_refused():
     with pytest.raises(SettingsError, match="training.speed.fused_cross_entropy is -1; give rows per chunk"):
-        SpeedSettings(channels_last=False, fused_cross_entropy=-1, precomputed_latents=False)
+        SpeedSettings(channels_last=False, fused_cross_entropy=-1, precomputed_latents=False, compile_layers=False)

@@ -220,7 +220,7 @@ def test_every_speed_option_together_trains_the_same_stage(pipeline_params, tmp_
     raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "fast").read_text())
     raw["profiles"]["tiny"]["data"]["paths"]["latents"] = str(tmp_path / "latents")
     raw["profiles"]["tiny"]["training"]["speed"] = {"channels_last": True, "fused_cross_entropy": 3,
-                                                    "precomputed_latents": True}
+                                                    "precomputed_latents": True, "compile_layers": True}
     fast = tmp_path / "fast.yaml"
     fast.write_text(yaml.safe_dump(raw))
     with pytest.raises(MixtureError, match="produce it with the latents node \\(dvc repro latents\\)"):
@@ -307,49 +307,56 @@ def test_two_processes_match_one_at_the_same_global_batch(pipeline_params, tmp_p
 
 def test_fully_sharded_training_matches_data_parallel_and_resumes(pipeline_params, tmp_path):
     """The paper profile's FSDP (Composer's wrapping: full sharding, one unit per decoder layer, activation
-    checkpointing) on 2 CPU processes against DDP on 2, both accumulating gradients over 2 microbatches and
-    training what stage 2 trains (the LLM's layers included). The FSDP run is killed with SIGKILL after batch 5
-    and resumed from its batch-4 checkpoint. With the same samples and noise on each rank, every training loss of
-    every batch agrees, and so do the exported EMA weights. FSDP gathers a module's weights only around its
-    forward; a computation that went around it would fail here."""
+    checkpointing) and FSDP2 with each decoder layer compiled, on 2 CPU processes, against DDP on 2, all
+    accumulating gradients over 2 microbatches and training what stage 2 trains (the LLM's layers included). Each
+    sharded run is killed with SIGKILL after batch 5 and resumed from its batch-4 checkpoint. With the same samples
+    and noise on each rank, every training loss of every batch agrees, and so do the exported EMA weights. FSDP
+    gathers a module's weights only around its forward; a computation that went around it would fail here, and so
+    would a rank that ran a decoder layer more often than another (each rank draws its own mix of data types)."""
     composer = str(Path(sys.executable).parent / "composer")
     runs = {}
-    for parallelism in ("ddp", "fsdp"):
+    for parallelism in ("ddp", "fsdp", "fsdp2"):
         raw = yaml.safe_load(pipeline_params.read_text())
         tiny = raw["profiles"]["tiny"]
-        fsdp = parallelism == "fsdp"
+        sharded = parallelism != "ddp"
         tiny["training"].update(out=str(tmp_path / parallelism), eval_interval=3, eval_batches=1,
-                                checkpoint_interval=2, parallelism="fsdp" if fsdp else None,
-                                activation_checkpointing=fsdp, device_microbatch_size=2)
+                                checkpoint_interval=2, parallelism=parallelism if sharded else None,
+                                activation_checkpointing=sharded, device_microbatch_size=2)
+        tiny["training"]["speed"]["compile_layers"] = parallelism == "fsdp2"
         tiny["stages"]["stage1"].update(steps=6, batch_size=8, trainable="all_but_understanding_encoder")
         params = tmp_path / f"{parallelism}.yaml"
         params.write_text(yaml.safe_dump(raw))
-        if fsdp:
+        if sharded:
             script = [str(Path(__file__).parent / "fsdp_on_cpu.py"), str(params), "F", "stage1"]
             killed = subprocess.run([composer, "-n", "2", "--master_port", str(free_port()), *script, "5"],
-                                    capture_output=True, text=True, timeout=300)
+                                    capture_output=True, text=True, timeout=600)
             assert killed.returncode != 0 and "exited with code -9" in killed.stderr, killed.stderr[-3000:]
         else:
             script = ["-m", "janusflow.training.cli", "stage1", "--variant", "F", "--params", str(params)]
         done = subprocess.run([composer, "-n", "2", "--master_port", str(free_port()), *script],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[parallelism] = tmp_path / parallelism / "F" / "seed0" / "stage1"
         report = json.loads((runs[parallelism] / "metrics.json").read_text())
         assert (report["world_size"], report["distribution"]) == (2, parallelism)
-        assert report["resumed_at_batch"] == (4 if parallelism == "fsdp" else 0) and report["batches"] == 6
+        layers = {key.split(".")[3] for key in weights(runs[parallelism] / "export")
+                  if key.startswith("language_model.model.layers.")}
+        assert report["sharded_units"] == (len(layers) + 1 if sharded else 0)   # each decoder layer, and the root
+        assert report["resumed_at_batch"] == (4 if sharded else 0) and report["batches"] == 6
     curves = {p: list(csv.DictReader((runs[p] / "losses.csv").open())) for p in runs}
-    assert [r["step"] for r in curves["ddp"]] == [r["step"] for r in curves["fsdp"]] == [str(i) for i in range(6)]
-    for term in ("ar", "rf", "repa", "total"):
-        pairs = [(float(a[term]), float(b[term])) for a, b in zip(curves["ddp"], curves["fsdp"])]
-        assert max(abs(a - b) / abs(a) for a, b in pairs) < 1e-5, term
-    ddp_weights, fsdp_weights = weights(runs["ddp"] / "export"), weights(runs["fsdp"] / "export")
-    assert ddp_weights.keys() == fsdp_weights.keys()
-    assert max((ddp_weights[k] - fsdp_weights[k]).abs().max().item() for k in ddp_weights) < 1e-6
+    weights_of = {p: weights(runs[p] / "export") for p in runs}
+    for sharded in ("fsdp", "fsdp2"):
+        assert [r["step"] for r in curves["ddp"]] == [r["step"] for r in curves[sharded]] == [str(i) for i in range(6)]
+        for term in ("ar", "rf", "repa", "total", "val_ar", "val_rf", "val_repa"):   # val_*: the EMA weights
+            pairs = [(float(a[term]), float(b[term])) for a, b in zip(curves["ddp"], curves[sharded]) if a[term]]
+            assert len(pairs) == (2 if term.startswith("val") else 6)
+            assert max(abs(a - b) / abs(a) for a, b in pairs) < 1e-5, (sharded, term)
+        assert weights_of["ddp"].keys() == weights_of[sharded].keys()
+        assert max((weights_of["ddp"][k] - weights_of[sharded][k]).abs().max().item() for k in weights_of["ddp"]) < 1e-6
+        assert (runs[sharded] / "samples" / "ba6.png").is_file()  # the sample grid gathers the sharded weights
     llm = Path(yaml.safe_load(pipeline_params.read_text())["profiles"]["tiny"]["foundations"]["out"]) / "llm"
     key = "model.layers.0.mlp.up_proj.weight"
-    assert not torch.equal(fsdp_weights[f"language_model.{key}"], load_file(llm / "model.safetensors")[key])
-    assert (runs["fsdp"] / "samples" / "ba6.png").is_file()  # the sample grid gathers the sharded weights
+    assert not torch.equal(weights_of["fsdp2"][f"language_model.{key}"], load_file(llm / "model.safetensors")[key])
 
 
 def test_a_variant_with_parts_it_never_uses_resumes_too(pipeline_params, tmp_path):

@@ -114,6 +114,26 @@ def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
     assert (700 * inv_freq.bfloat16().float() - 700 * inv_freq).abs().max() > 0.5  # radians at position 700
 
 
+def test_fsdp2_shards_per_parameter_in_bf16_and_takes_compiled_layers():
+    """``parallelism: fsdp2`` is Composer's FSDP2Config with the same bf16 compute and fp32 reduction; compiled
+    decoder layers are refused under FSDP1, whose accumulated sharded gradients they cannot take."""
+    from composer.distributed.fsdp2 import create_mixed_precision_policy
+    from composer.utils.parallelism import FSDP2Config
+
+    raw = repo_params()
+    paper = raw["profiles"]["paper"]["training"]
+    paper["parallelism"], paper["speed"]["compile_layers"] = "fsdp2", True
+    settings = parsed(raw).select("paper").training
+    config = settings.parallelism_config()["fsdp"]
+    assert isinstance(config, FSDP2Config)
+    assert (config.activation_checkpointing, config.state_dict_type) == (True, "full")
+    policy = create_mixed_precision_policy(settings.precision, config.mixed_precision)
+    assert (policy.param_dtype, policy.reduce_dtype) == (torch.bfloat16, torch.float32)
+    paper["parallelism"] = "fsdp"
+    with pytest.raises(SettingsError, match="compile_layers is true under parallelism fsdp; .* Set parallelism: fsdp2"):
+        parsed(raw)
+
+
 def test_freezing_rules_per_stage():
     model = JanusFlowModel(tiny_janusflow_config(vocab_size=300, hidden=32, heads=4, layers=2, max_positions=256))
 

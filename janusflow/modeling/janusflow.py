@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 from transformers import DynamicCache, LlamaForCausalLM
-from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding
+from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm, LlamaRotaryEmbedding
 
 from janusflow.checkpoint import (
     CheckpointMismatchError,
@@ -136,6 +136,26 @@ class JanusFlowModel(nn.Module):
 
     # ----- running under a parallel wrapper ---------------------------------------------------------------
 
+    # ----- distribution and compilation (GPU runs) ---------------------------------------------------------
+
+    def fsdp_wrap_fn(self, module: nn.Module) -> bool:
+        """One FSDP unit per LLaMA decoder layer; the rest of the model shards with the root unit. Composer asks the
+        module it wraps (this one, the Composer model's child), so the rule lives here."""
+        return isinstance(module, LlamaDecoderLayer)
+
+    def activation_checkpointing_fn(self, module: nn.Module) -> bool:
+        """With ``training.activation_checkpointing``, decoder layers recompute their activations in backward."""
+        return isinstance(module, LlamaDecoderLayer)
+
+    def compile_decoder_layers(self) -> JanusFlowModel:
+        """``torch.compile`` each decoder layer on its own (as TorchTitan does): every layer has the same graph, so
+        one compilation serves all, and FSDP's per-layer gathers stay outside the compiled code."""
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit,
+                                                    2 * len(self.language_model.model.layers))
+        for layer in self.language_model.model.layers:
+            layer.compile()
+        return self
+
     def forward(self, compute: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Returns ``compute(*args, **kwargs)``. Training and sampling use several of this model's methods, but
         FSDP gathers (and casts) a wrapped module's parameters only around its ``forward`` and hooks their gradient
@@ -253,6 +273,20 @@ class JanusFlowModel(nn.Module):
         """[time token, N latent tokens]: what follows the text prefix at every ODE step."""
         return torch.cat([latents.time_embedding[:, None, :], latents.tokens], dim=1)
 
+    def generation_inputs(self, prefix_ids: torch.Tensor, prefix_attention: torch.Tensor, prefix_slots: torch.Tensor,
+                          latents: LatentTokens, cached_prefix: bool = False,
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """LLM inputs for [left-padded text prefix, time token, latent tokens]: embeddings, attention mask and
+        position ids. ``cached_prefix``: the embeddings and positions of the new tokens only (the prefix's keys and
+        values are in a cache); the mask still covers the prefix."""
+        step = self.generation_step_embeds(latents).to(self.dtype)
+        ones = torch.ones(step.shape[:2], dtype=prefix_attention.dtype, device=prefix_attention.device)
+        attention = torch.cat([prefix_attention, ones], dim=1)
+        positions = positions_from_mask(torch.cat([prefix_slots, ones.to(prefix_slots.dtype)], dim=1))
+        if cached_prefix:
+            return step, attention, positions[:, -step.shape[1]:]
+        return torch.cat([self.embed_tokens(prefix_ids), step], dim=1), attention, positions
+
     def velocity(self, prefix_ids: torch.Tensor, prefix_attention: torch.Tensor, prefix_slots: torch.Tensor,
                  z: torch.Tensor, t: torch.Tensor, return_repa_features: bool = False,
                  past_key_values: DynamicCache | None = None) -> GenerationOutput:
@@ -263,16 +297,8 @@ class JanusFlowModel(nn.Module):
         ``past_key_values`` holding the prefix, only [time token, latent tokens] are computed.
         """
         latents = self.encode_latents(z, t)
-        step = self.generation_step_embeds(latents)
-        b, n_new = step.shape[:2]
-        ones = torch.ones(b, n_new, dtype=prefix_attention.dtype, device=prefix_attention.device)
-        attention = torch.cat([prefix_attention, ones], dim=1)
-        positions = positions_from_mask(torch.cat([prefix_slots, ones.to(prefix_slots.dtype)], dim=1))
-        if past_key_values is None:
-            embeds = torch.cat([self.embed_tokens(prefix_ids), step.to(self.dtype)], dim=1)
-        else:
-            embeds = step.to(self.dtype)
-            positions = positions[:, -n_new:]
+        embeds, attention, positions = self.generation_inputs(prefix_ids, prefix_attention, prefix_slots, latents,
+                                                              cached_prefix=past_key_values is not None)
         out = self.language_model.model(
             inputs_embeds=embeds, attention_mask=attention, position_ids=positions,
             past_key_values=past_key_values, use_cache=past_key_values is not None,

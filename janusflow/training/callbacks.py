@@ -10,9 +10,10 @@ import torch
 from composer.callbacks import RuntimeEstimator
 from composer.core import Algorithm, Callback, Event, State
 from composer.loggers import InMemoryLogger, Logger
-from composer.utils import dist, misc
+from composer.utils import dist
 
 from janusflow.training.composer_model import JanusFlowComposerModel
+from janusflow.training.sharding import is_sharded
 from settings.layout import StageLayout
 from settings.sampling import SamplingSettings
 
@@ -42,7 +43,7 @@ class SampleGrid(Callback):
 
     def _save(self, state: State) -> None:
         writer = dist.get_global_rank() == 0
-        if not writer and not misc.is_model_fsdp(state.model):
+        if not writer and not is_sharded(state.model):
             return  # under FSDP every rank takes part in gathering the weights; otherwise rank 0 samples alone
         samples = composer_model_of(state).generate(self.prompts, list(range(len(self.prompts))), self.sampling)
         if not writer:

@@ -15,7 +15,6 @@ import torch
 from composer.models import ComposerModel
 from composer.utils import dist
 from torchmetrics import MeanMetric, Metric
-from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
 from janusflow.pipeline import JanusFlowPipeline
 from janusflow.sampling import SampleOutput
@@ -34,7 +33,8 @@ class TermMean(MeanMetric):
 class JanusFlowComposerModel(ComposerModel):
     """The pipeline's model trains; its codec (the VAE) is frozen and only encodes images into latents."""
 
-    def __init__(self, pipeline: JanusFlowPipeline, seed: int = 0, p_uncond: float = 0.1, ce_chunk: int = 0) -> None:
+    def __init__(self, pipeline: JanusFlowPipeline, seed: int = 0, p_uncond: float = 0.1, ce_chunk: int = 0,
+                 zero_unused_gradients: bool = False) -> None:
         super().__init__()
         model, codec, processor = pipeline.model, pipeline.codec, pipeline.processor
         if codec is None:
@@ -44,7 +44,8 @@ class JanusFlowComposerModel(ComposerModel):
         self.vae._fsdp_wrap = False  # frozen and small: every rank keeps the whole VAE, which codec calls directly
         self.codec = codec
         self.processor = processor
-        self.objective = Objective(model, codec, int(processor.tokenizer.pad_token_id), p_uncond, ce_chunk)
+        self.objective = Objective(model, codec, int(processor.tokenizer.pad_token_id), p_uncond, ce_chunk,
+                                   zero_unused_gradients)
         self.seed = seed
         self.step = 0
         self.val_metrics = {f"val_{term}": TermMean(term) for term in TERMS}
@@ -53,17 +54,6 @@ class JanusFlowComposerModel(ComposerModel):
         super().train(mode)
         self.vae.eval()
         return self
-
-    # ----- distribution (GPU runs) ------------------------------------------------------------------------
-
-    def fsdp_wrap_fn(self, module: torch.nn.Module) -> bool:
-        """One FSDP unit per LLaMA decoder layer (the rest of the model shards with the root). Composer wraps
-        ``self.model`` itself, so every computation goes through ``self.model(...)``: see ``JanusFlowModel.forward``."""
-        return isinstance(module, LlamaDecoderLayer)
-
-    def activation_checkpointing_fn(self, module: torch.nn.Module) -> bool:
-        """With ``training.activation_checkpointing``, decoder layers recompute their activations in backward."""
-        return isinstance(module, LlamaDecoderLayer)
 
     # ----- ComposerModel ----------------------------------------------------------------------------------
 

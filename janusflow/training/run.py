@@ -26,11 +26,11 @@ from composer.callbacks import CheckpointSaver, LRMonitor, MemoryMonitor, SpeedM
 from composer.core import Callback, DataSpec, Evaluator
 from composer.loggers import FileLogger, InMemoryLogger, LoggerDestination
 from composer.optim import ConstantWithWarmupScheduler
-from composer.utils import dist, misc, parse_uri
+from composer.utils import dist, parse_uri
 from composer.utils.device import get_device
 from huggingface_hub import ModelCard
 from streaming.base.util import clean_stale_shared_memory
-from torch.nn.parallel import DistributedDataParallel
+from torch.distributed.tensor import DTensor
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -59,9 +59,9 @@ from janusflow.training.callbacks import (
 )
 from janusflow.training.checkpoint_files import LATEST, NAME, fall_back_to_intact
 from janusflow.training.composer_model import JanusFlowComposerModel
-from janusflow.training.ema_under_fsdp import patch_composer_ema
 from janusflow.training.microbatches import num_samples, split_batch
 from janusflow.training.objective import TERMS
+from janusflow.training.sharding import distribution_of, patch_composer_ema, sharded_units
 from janusflow.training.stages import set_trainable
 from janusflow.training.variants import variant_model_config
 from janusflow.vae import LatentCodec
@@ -311,7 +311,7 @@ def build_trainer(run: StageRun, composer_model: JanusFlowComposerModel, device:
                   extra_callbacks: list | None = None) -> tuple[Trainer, InMemoryLogger]:
     """The stage's Trainer, checkpointing to (and resuming from) ``checkpoints`` (``checkpoint_folder``)."""
     s, stage = run.settings, run.stage
-    if s.parallelism == "fsdp":
+    if s.parallelism is not None:
         patch_composer_ema()
     trainable = [p for p in composer_model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=stage.learning_rate, betas=s.betas, weight_decay=s.weight_decay,
@@ -384,7 +384,7 @@ def train_phases(trainer: Trainer, run: StageRun, processor: JanusFlowProcessor)
 
 def ema_state_dict(trainer: Trainer) -> dict[str, torch.Tensor]:
     """The EMA weights of the JanusFlow model (keys without the ``model.`` prefix). Under FSDP every rank must
-    call it: the state dict is gathered from all of them."""
+    call it: the state dict is gathered from all of them (FSDP2's sharded tensors one by one)."""
     ema = next(a for a in trainer.state.algorithms if isinstance(a, EMA))
     model = trainer.state.model
     swap = not ema.ema_weights_active and ema.ema_model is not None
@@ -392,17 +392,11 @@ def ema_state_dict(trainer: Trainer) -> dict[str, torch.Tensor]:
         ema.ema_model.swap_params(model)
     try:
         inner = getattr(model, "module", model).model
-        return {k: v.detach().clone() for k, v in inner.state_dict().items()}
+        return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone()
+                for k, v in inner.state_dict().items()}
     finally:
         if swap:
             ema.ema_model.swap_params(model)
-
-
-def distribution_of(model: torch.nn.Module) -> str:
-    """How the Trainer spread the model over its processes: fsdp, ddp or single."""
-    if misc.is_model_fsdp(model):
-        return "fsdp"
-    return "ddp" if isinstance(model, DistributedDataParallel) else "single"
 
 
 def loss_summary(memory: InMemoryLogger) -> dict[str, Any]:
@@ -463,11 +457,16 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     speed = run.settings.speed
     if speed.channels_last:
         model.to_channels_last()
+    if speed.compile_layers:
+        model.compile_decoder_layers()
     composer_model = JanusFlowComposerModel(JanusFlowPipeline(model, processor, run.codec()), run.seed,
-                                            run.settings.p_uncond, speed.fused_cross_entropy)
+                                            run.settings.p_uncond, speed.fused_cross_entropy,
+                                            zero_unused_gradients=run.settings.parallelism == "fsdp2")
     if dist.get_world_size() > 1:
         dist.initialize_dist(get_device(device))  # the Trainer's own call finds it done
-    fingerprint = run_fingerprint(run)
+    shared = [run_fingerprint(run) if dist.get_global_rank() == 0 else ""]   # one rank hashes the upstream weights
+    dist.broadcast_object_list(shared)
+    fingerprint = shared[0]
     remote = run.settings.save_folder is not None
     discarded = claim_checkpoints(run, fingerprint) if dist.get_global_rank() == 0 and not remote else False
     dist.barrier()
@@ -481,7 +480,7 @@ def _train_and_export(run: StageRun, device: str | None, extra_callbacks: list |
     report = {"variant": asdict(run.variant), "seed": run.seed, "stage": asdict(run.stage),
               "training": asdict(run.settings),
               "profile": run.profile.name, "device": device, "world_size": dist.get_world_size(),
-              "distribution": distribution_of(trainer.state.model),
+              "distribution": distribution_of(trainer.state.model), "sharded_units": sharded_units(trainer.state.model),
               "trainable_parts": parts, "understanding_alignment": alignment, "resumed_at_batch": resumed_at,
               "discarded_stale_checkpoints": discarded, "checkpoints": checkpoints,
               "batches": int(trainer.state.timestamp.batch), "losses": loss_summary(memory),
