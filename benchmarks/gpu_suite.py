@@ -1,8 +1,8 @@
 """Every full-size benchmark on one CUDA GPU, in one go, into one results file: sampling time per image
 (``sampling_full_size.py``) and the stage-2 training step (``training_full_size.py``) as the paper profile trains
 it (FSDP, bf16 parameters), then with each option of params.yaml ``training.speed`` alone, all of them together,
-and FSDP2 with each decoder layer compiled (``parallelism: fsdp2``, ``compile_layers: true``), alone and with every
-other option: the route to 40% MFU (docs/training.md, "Speed options").
+and FSDP2 with each decoder layer compiled (``parallelism: fsdp2``, ``compile_layers: true``), alone and with the
+options FSDP2 takes (all but channels_last): the route to 40% MFU (docs/training.md, "Speed options").
 
 Each measurement runs in its own process, so one that runs out of memory is recorded as such and the rest go on;
 a measurement that has not finished after ``--timeout`` seconds is recorded as timed out.
@@ -30,8 +30,8 @@ SPEED = {"baseline (autocast, eager)": [], "fsdp": ["--fsdp"], "fsdp + channels_
          "fsdp + precomputed_latents": ["--fsdp", "--precomputed-latents"],
          "fsdp + all speed options": ["--fsdp", "--channels-last", "--fused-ce", "4096", "--precomputed-latents"],
          "fsdp2 + compiled layers": ["--fsdp2", "--compile"],
-         "fsdp2 + compiled layers + all speed options": ["--fsdp2", "--compile", "--channels-last", "--fused-ce",
-                                                         "4096", "--precomputed-latents"]}
+         "fsdp2 + compiled layers + fused_cross_entropy + precomputed_latents": [
+             "--fsdp2", "--compile", "--fused-ce", "4096", "--precomputed-latents"]}
 
 
 def run(script: str, args: list[str], timeout: float) -> dict:

@@ -85,6 +85,10 @@ class TrainSettings:
             raise SettingsError("training.speed.compile_layers is true under parallelism fsdp; FSDP1 with gradient "
                                 "accumulation leaves sharded gradients on whole parameters, which compiled layers "
                                 "cannot take (pytorch/pytorch#111317). Set parallelism: fsdp2, or compile_layers: false.")
+        if self.speed.channels_last and self.parallelism == "fsdp2":
+            raise SettingsError("training.speed.channels_last is true under parallelism fsdp2, which cannot shard "
+                                "channels-last (non-contiguous) parameters; set channels_last: false, or parallelism: "
+                                "fsdp.")
 
     @property
     def layout(self) -> TrainingLayout:

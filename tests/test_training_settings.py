@@ -116,7 +116,8 @@ def test_fsdp_computes_in_bf16_but_keeps_buffers_and_gradient_sums_in_fp32():
 
 def test_fsdp2_shards_per_parameter_in_bf16_and_takes_compiled_layers():
     """``parallelism: fsdp2`` is Composer's FSDP2Config with the same bf16 compute and fp32 reduction; compiled
-    decoder layers are refused under FSDP1, whose accumulated sharded gradients they cannot take."""
+    decoder layers are refused under FSDP1, whose accumulated sharded gradients they cannot take, and channels-last
+    weights under FSDP2, which shards contiguous parameters only."""
     from composer.distributed.fsdp2 import create_mixed_precision_policy
     from composer.utils.parallelism import FSDP2Config
 
@@ -131,6 +132,9 @@ def test_fsdp2_shards_per_parameter_in_bf16_and_takes_compiled_layers():
     assert (policy.param_dtype, policy.reduce_dtype) == (torch.bfloat16, torch.float32)
     paper["parallelism"] = "fsdp"
     with pytest.raises(SettingsError, match="compile_layers is true under parallelism fsdp; .* Set parallelism: fsdp2"):
+        parsed(raw)
+    paper["parallelism"], paper["speed"]["compile_layers"], paper["speed"]["channels_last"] = "fsdp2", False, True
+    with pytest.raises(SettingsError, match="channels_last is true under parallelism fsdp2, which cannot shard"):
         parsed(raw)
 
 
