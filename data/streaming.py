@@ -33,6 +33,7 @@ from streaming import StreamingDataset
 from streaming.base.dataset import _ShardState
 from streaming.base.format.base.reader import FileInfo
 
+from data.shard_store import read_index, shared_cache
 from data.shards import ShardIntegrityError, shard_file_problem
 from data.sources.base import IMAGE_TAG
 
@@ -134,6 +135,15 @@ class VerifiedStreamingDataset(StreamingDataset):
         for problem in problems:
             warnings.warn(f"damaged Streaming cache, copied again from {stream.remote}: {stream.local}: {problem}",
                           stacklevel=2)
+
+
+def set_samples(location: str, cache: str | Path) -> Iterator[dict]:
+    """Every sample of the shard set at ``location`` (a local folder or a URL) in order, read through its shared
+    cache under ``cache``; raises ShardStoreError naming the location when it has no index."""
+    dataset = VerifiedStreamingDataset(remote=location, local=str(shared_cache(cache, location, read_index(location))),
+                                       shuffle=False, batch_size=1, validate_hash="xxh64")
+    for index in range(dataset.num_samples):
+        yield dataset[index]
 
 
 class JanusFlowStreamingDataset(VerifiedStreamingDataset):

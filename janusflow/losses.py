@@ -104,21 +104,26 @@ def evenly_spaced_times(n: int, device: torch.device | str = "cpu") -> torch.Ten
 
 @dataclass
 class FlowDraw:
-    """One training draw of rectified flow for a batch of clean latents."""
+    """One training draw of rectified flow for a batch of clean latents and their prompts."""
 
-    t: torch.Tensor        # [B] times
-    z_t: torch.Tensor      # [B, C, H, W] the noisy latents the model sees
-    target: torch.Tensor   # [B, C, H, W] the velocity it should predict
+    t: torch.Tensor          # [B] times
+    z_t: torch.Tensor        # [B, C, H, W] the noisy latents the model sees
+    target: torch.Tensor     # [B, C, H, W] the velocity it should predict
+    prompts: GenerationPrefix   # the prompts, a share ``p_uncond`` replaced by the unconditional form
+    dropped: torch.Tensor    # [B] which prompts were replaced
 
 
-def draw_flow(latents: torch.Tensor, generator: torch.Generator | None = None,
-              t: torch.Tensor | None = None) -> FlowDraw:
-    """Times (``t``, or a logit-normal draw) and noise for clean latents [B, C, H, W], in that order from
-    ``generator``."""
+def draw_flow(latents: torch.Tensor, prefix: GenerationPrefix, pad_id: int, generator: torch.Generator | None = None,
+              p_uncond: float = 0.1, t: torch.Tensor | None = None) -> FlowDraw:
+    """Times (``t``, or a logit-normal draw), noise and prompt dropout for clean latents [B, C, H, W], in that order
+    from ``generator``: every generation loss draws through here, so that the same generator gives the same draw."""
     t = sample_logit_normal(latents.shape[0], generator, device=latents.device) if t is None else t.to(latents.device)
     z0 = torch.randn(latents.shape, generator=generator).to(latents)
     z_t, target = rectified_flow_pair(latents, z0, t)
-    return FlowDraw(t=t, z_t=z_t, target=target)
+    prompts, dropped = condition_dropout(prefix, pad_id, p_uncond, generator)
+    device = latents.device
+    prompts = GenerationPrefix(input_ids=prompts.input_ids.to(device), attention_mask=prompts.attention_mask.to(device))
+    return FlowDraw(t=t, z_t=z_t, target=target, prompts=prompts, dropped=dropped)
 
 
 def generation_losses(model: JanusFlowModel, prefix: GenerationPrefix, latents: torch.Tensor,
@@ -126,10 +131,9 @@ def generation_losses(model: JanusFlowModel, prefix: GenerationPrefix, latents: 
                       p_uncond: float = 0.1, t: torch.Tensor | None = None) -> GenerationLosses:
     """RF (and REPA, when a target is given) for clean latents [B, C, H, W] and their prompts, in an LLM pass of
     their own; ``t`` defaults to a logit-normal draw."""
-    draw = draw_flow(latents, generator, t)
-    mixed, dropped = condition_dropout(prefix, pad_id, p_uncond, generator)
+    draw = draw_flow(latents, prefix, pad_id, generator, p_uncond, t)
     want_repa = repa_target is not None and model.repa_head is not None
-    out = model.velocity(mixed.input_ids.to(latents.device), mixed.attention_mask.to(latents.device),
-                         prefix.attention_mask.to(latents.device), draw.z_t, draw.t, return_repa_features=want_repa)
+    out = model.velocity(draw.prompts.input_ids, draw.prompts.attention_mask, prefix.attention_mask.to(latents.device),
+                         draw.z_t, draw.t, return_repa_features=want_repa)
     repa = repa_loss(model.repa_head(out.repa_features), repa_target) if want_repa else None
-    return GenerationLosses(rf=rectified_flow_loss(out.velocity, draw.target), repa=repa, dropped=dropped)
+    return GenerationLosses(rf=rectified_flow_loss(out.velocity, draw.target), repa=repa, dropped=draw.dropped)

@@ -63,7 +63,6 @@ class PipelinePaths(ConfigurableResource):
         return self.settings().checks
 
 
-
 def default_dvc() -> str:
     """The DVC that ``make setup`` installs into its own environment (``.venv-dvc``: DVC's hydra pins an antlr4
     runtime that Dagster's selection grammar cannot use), else a ``dvc`` on PATH."""

@@ -215,8 +215,8 @@ def test_a_stage_logs_its_metrics_to_mlflow_when_asked(pipeline_params, tmp_path
 
 
 def test_every_speed_option_together_trains_the_same_stage(pipeline_params, tmp_path):
-    """Channels-last generation blocks, the fused cross-entropy and the latents encoded ahead of training: the
-    same losses at every batch and the same exported weights, to float rounding."""
+    """Channels-last generation blocks, the fused cross-entropy, the latents encoded ahead of training and compiled
+    decoder layers: the same losses at every batch and the same exported weights, to float rounding."""
     raw = yaml.safe_load(with_out(pipeline_params, tmp_path / "fast").read_text())
     raw["profiles"]["tiny"]["data"]["paths"]["latents"] = str(tmp_path / "latents")
     raw["profiles"]["tiny"]["training"]["speed"] = {"channels_last": True, "fused_cross_entropy": 3,

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from data.shard_store import ShardStoreError, join, read_index, shared_cache
-from data.streaming import VerifiedStreamingDataset
+from data.shard_store import ShardStoreError, join
+from data.streaming import set_samples
 from settings.layout import WorldLayout
 
 IMAGE_TAG = "<image>"
@@ -22,15 +22,10 @@ IMAGE_TAG = "<image>"
 def shard_samples(shards: str | Path, task: str, cache: str | Path) -> Iterator[dict]:
     """Every sample of ``shards/<task>`` (a local folder or a URL) in order, read through its shared Streaming cache
     under ``cache``."""
-    location = join(shards, task)
     try:
-        index = read_index(location)
+        yield from set_samples(join(shards, task), cache)
     except ShardStoreError as error:
         raise ShardStoreError(f"{error}; run the shard stage first (python -m data.cli shards).") from error
-    dataset = VerifiedStreamingDataset(remote=location, local=str(shared_cache(cache, location, index)),
-                                       shuffle=False, batch_size=1, validate_hash="xxh64")
-    for index in range(dataset.num_samples):
-        yield dataset[index]
 
 
 def conversation_text(turns: list[dict[str, str]]) -> str:

@@ -41,12 +41,12 @@ class Rows:
                     positions=F.pad(self.positions, pad))
 
     @staticmethod
-    def stacked(parts: list[Rows], side: str) -> Rows:
-        """``parts`` padded on ``side`` to the longest and stacked into one batch."""
-        length = max(rows.length for rows in parts)
-        padded = [rows.padded(length, side) for rows in parts]
-        return Rows(embeds=torch.cat([r.embeds for r in padded]), attention=torch.cat([r.attention for r in padded]),
-                    positions=torch.cat([r.positions for r in padded]))
+    def concatenated(parts: list[Rows]) -> Rows:
+        """Rows of one length stacked into one batch."""
+        if len({rows.length for rows in parts}) != 1:
+            raise ValueError(f"rows of lengths {[rows.length for rows in parts]} cannot be stacked; pad them first.")
+        return Rows(embeds=torch.cat([r.embeds for r in parts]), attention=torch.cat([r.attention for r in parts]),
+                    positions=torch.cat([r.positions for r in parts]))
 
 
 @dataclass
@@ -64,7 +64,7 @@ def joint_hidden_states(model: JanusFlowModel, ar: Rows | None, gen: Rows | None
     if not parts:
         raise ValueError("joint_hidden_states needs AR rows, generation rows or both.")
     length = max(rows.length for rows in parts)
-    joint = Rows.stacked([rows.padded(length, "right" if rows is ar else "left") for rows in parts], "right")
+    joint = Rows.concatenated([rows.padded(length, "right" if rows is ar else "left") for rows in parts])
     out = model.language_model.model(inputs_embeds=joint.embeds, attention_mask=joint.attention,
                                      position_ids=joint.positions, use_cache=False,
                                      output_hidden_states=repa_layer is not None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from streaming.base.util import merge_index
 from tqdm import tqdm
 
 from data.publish import publishing
-from data.shard_store import join, read_index, sample_count, shared_cache, upload
+from data.shard_store import join, read_index, sample_count, upload
 from data.shards import COLUMNS, verify_shards
-from data.streaming import VerifiedStreamingDataset, image_tensor
+from data.streaming import image_tensor, set_samples
 from janusflow.foundations.codec import profile_codec
 from janusflow.vae import LatentCodec
 from settings.cli import command_parser, parse_with_profile, progress_option
@@ -40,14 +39,6 @@ from settings.provenance import code_version
 
 COLUMN = "latent_moments"
 BATCH = 32
-
-
-def generation_samples(location: str, cache: Path) -> Iterator[dict]:
-    """The samples of one generation shard set, in order."""
-    dataset = VerifiedStreamingDataset(remote=location, local=str(shared_cache(cache, location, read_index(location))),
-                                       shuffle=False, batch_size=1, validate_hash="xxh64")
-    for index in range(dataset.num_samples):
-        yield dataset[index]
 
 
 def with_moments(samples: list[dict], codec: LatentCodec) -> list[dict]:
@@ -64,7 +55,7 @@ def encode_set(location: str, cache: Path, codec: LatentCodec, target: Path, opt
     source's shard boundaries, Streaming shuffles both alike, and a stage reads the same samples in the same order
     from either. Returns how many samples it wrote."""
     index = read_index(location)
-    samples = iter(tqdm(generation_samples(location, cache), total=sample_count(index),
+    samples = iter(tqdm(set_samples(location, cache), total=sample_count(index),
                         desc=f"encoding {location}", disable=not progress))
     written = 0
     for number, shard in enumerate(json.loads(index)["shards"]):

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from janusflow.losses import (
     autoregressive_loss,
-    condition_dropout,
     draw_flow,
     evenly_spaced_times,
     rectified_flow_loss,
@@ -103,9 +102,9 @@ class Objective:
             parts.append((Rows(embeds, mask, positions_from_mask(mask)), part["labels"]))
         if not parts:
             return None
-        rows = Rows.stacked([rows for rows, _ in parts], "right")
-        labels = torch.cat([F.pad(labels, (0, rows.length - labels.shape[1]), value=IGNORE_INDEX)
-                            for _, labels in parts])
+        length = max(rows.length for rows, _ in parts)
+        rows = Rows.concatenated([rows.padded(length, "right") for rows, _ in parts])
+        labels = torch.cat([F.pad(labels, (0, length - labels.shape[1]), value=IGNORE_INDEX) for _, labels in parts])
         return rows, labels
 
     def generation_rows(self, gen: dict[str, Any], generator: torch.Generator, fixed_times: bool) -> GenerationRows:
@@ -115,12 +114,11 @@ class Objective:
         prefix = GenerationPrefix(input_ids=gen["prefix_ids"], attention_mask=gen["prefix_attention"])
         moments = gen.get("latent_moments")   # encoded ahead of training (training.speed.precomputed_latents)
         clean = self.latents(pixels, generator) if moments is None else self.codec.sample(moments, generator)
-        draw = draw_flow(clean, generator, evenly_spaced_times(len(pixels), pixels.device) if fixed_times else None)
-        mixed, _ = condition_dropout(prefix, self.pad_id, 0.0 if fixed_times else self.p_uncond, generator)
-        device = clean.device
+        draw = draw_flow(clean, prefix, self.pad_id, generator, 0.0 if fixed_times else self.p_uncond,
+                         evenly_spaced_times(len(pixels), pixels.device) if fixed_times else None)
         latents = self.model.encode_latents(draw.z_t, draw.t)
-        inputs = self.model.generation_inputs(mixed.input_ids.to(device), mixed.attention_mask.to(device),
-                                              prefix.attention_mask.to(device), latents)
+        inputs = self.model.generation_inputs(draw.prompts.input_ids, draw.prompts.attention_mask,
+                                              prefix.attention_mask.to(clean.device), latents)
         return GenerationRows(Rows(*inputs), latents, draw.target, repa_target)
 
     def __call__(self, batch: dict[str, Any], generator: torch.Generator,
