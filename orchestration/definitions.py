@@ -3,8 +3,9 @@ sensors (new checkpoints; what dvc repro built).
 
     DAGSTER_HOME=$PWD/.dagster_home dagster dev -h 127.0.0.1     # or: make ui
 
-Training stages start through the Pipes client resource: a subprocess here, or with ``JANUSFLOW_PIPES=k8s`` one
-Kubernetes pod per stage (docs/orchestration.md, "Kubernetes").
+Training stages start through the Pipes client resource: a subprocess here, with ``JANUSFLOW_PIPES=k8s`` one
+Kubernetes pod per stage, with ``k8s-nodes`` (an Indexed Job) or ``local-nodes`` the launcher's ``nodes``
+(docs/orchestration.md, "Kubernetes" and "Several nodes").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Dagster resources: where the pipeline's files are (from params.yaml), DVC (recording what an asset made in
-dvc.lock and the DVC cache), the Pipes client that starts training processes (a subprocess, or a Kubernetes pod
-per stage), and the trainer launcher (in-process for tiny, through the Pipes client for real runs)."""
+dvc.lock and the DVC cache), the Pipes client that starts training processes (a subprocess, a Kubernetes pod per
+stage, or several nodes: ``orchestration.nodes``), and the trainer launcher (in-process for tiny, through the Pipes
+client for real runs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from typing import Any
 import yaml
 from dagster import ConfigurableResource, MaterializeResult, PipesClient, PipesSubprocessClient
 
+from orchestration.nodes import (
+    KubernetesNodes,
+    LocalNodes,
+    NodeLaunch,
+    PipesNodesClient,
+    job_name,
+    processes_per_node,
+)
 from settings.checks import CheckSettings
 from settings.data import DataSettings
 from settings.evaluation import EvalSettings
@@ -124,14 +133,16 @@ class DvcResource(ConfigurableResource):
         return self.lock_outputs().get(stage, {})
 
 
-PIPES_BACKENDS = ("subprocess", "k8s")
+PIPES_BACKENDS = ("subprocess", "k8s", "local-nodes", "k8s-nodes")
 JOB_TEMPLATE = ROOT / "deploy" / "k8s" / "trainer-job.yaml"
 
 
 def pipes_client(backend: str) -> PipesClient:
-    """The Pipes client training stages start with: a subprocess on this machine (``subprocess``), or one
-    Kubernetes pod per stage (``k8s``: dagster-k8s's PipesK8sClient, whose dagster-k8s release must match the
-    installed dagster). ``orchestration.definitions`` picks it from the environment (``JANUSFLOW_PIPES``)."""
+    """The Pipes client training stages start with: a subprocess on this machine (``subprocess``); one Kubernetes
+    pod per stage (``k8s``: dagster-k8s's PipesK8sClient, whose dagster-k8s release must match the installed
+    dagster); the launcher's ``nodes`` as processes here (``local-nodes``) or as the pods of an Indexed Job
+    (``k8s-nodes``: the kubernetes package alone). ``orchestration.definitions`` picks it from the environment
+    (``JANUSFLOW_PIPES``)."""
     if backend == "subprocess":
         return PipesSubprocessClient(cwd=str(ROOT))
     if backend == "k8s":
@@ -139,34 +150,49 @@ def pipes_client(backend: str) -> PipesClient:
             from dagster_k8s import PipesK8sClient
         except ImportError as error:
             raise RuntimeError("JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches the installed dagster "
-                               "(pip install dagster-k8s==<0.x of your dagster 1.x>); or unset JANUSFLOW_PIPES to train "
-                               "in a subprocess.") from error
+                               "(pip install dagster-k8s==<0.x of your dagster 1.x>); JANUSFLOW_PIPES=k8s-nodes needs "
+                               "only the kubernetes package, for one node too; or unset JANUSFLOW_PIPES to train in a "
+                               "subprocess.") from error
         return PipesK8sClient()
+    if backend == "local-nodes":
+        return PipesNodesClient(LocalNodes(ROOT))
+    if backend == "k8s-nodes":
+        return PipesNodesClient(KubernetesNodes())
     raise ValueError(f"JANUSFLOW_PIPES is {backend!r}; use one of {list(PIPES_BACKENDS)}.")
+
+
+def job_template(template: str | Path) -> dict[str, Any]:
+    """The Kubernetes Job ``template``; raises when it has no pod (``spec.template.spec``)."""
+    job = yaml.safe_load(Path(template).read_text())
+    try:
+        job["spec"]["template"]["spec"]["containers"][0]
+    except (KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"{template} is not a Kubernetes Job (it has no spec.template.spec with a container); start "
+                         f"from {JOB_TEMPLATE.relative_to(ROOT)}.") from error
+    return job
 
 
 def job_pod_spec(template: str | Path) -> dict[str, Any]:
     """The pod of the Kubernetes Job ``template`` (``spec.template.spec``), which PipesK8sClient starts with the
     stage's command and the Pipes environment in its first container; ``kubectl create -f`` runs the same Job."""
-    job = yaml.safe_load(Path(template).read_text())
-    try:
-        return job["spec"]["template"]["spec"]
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{template} is not a Kubernetes Job (it has no spec.template.spec); start from "
-                         f"{JOB_TEMPLATE.relative_to(ROOT)}.") from error
+    return job_template(template)["spec"]["template"]["spec"]
 
 
 class TrainerLauncher(ConfigurableResource):
     """Runs one training stage: ``in_process`` calls the library (tiny runs); ``pipes`` starts the stage entry
     point (``orchestration.pipes_stage``) under a module runner through the Pipes client resource, whose rank 0
     streams its log and reports the materialization back. ``auto`` picks in_process for the tiny profile and
-    pipes otherwise. ``image``, ``namespace`` and ``job_template`` apply to a Kubernetes client."""
+    pipes otherwise. ``image``, ``namespace`` and ``job_template`` apply to a Kubernetes client; ``nodes`` above 1
+    needs a nodes client (``JANUSFLOW_PIPES=local-nodes`` or ``k8s-nodes``), whose rank 0 reports through
+    ``messages``."""
 
     mode: str = "auto"
     command: list[str] = []  # the module runner of pipes mode, ending in -m; default: params.yaml ``launcher``
     image: str = "janusflow:latest"
     namespace: str = ""  # empty: the client's (the pod's own namespace in a cluster, else default)
     job_template: str = str(JOB_TEMPLATE)
+    nodes: int = 1
+    messages: str = ""  # where a nodes client's Pipes messages go; empty: <training.save_folder or .out>/pipes
 
     def runner(self, launcher: str, local: bool = True) -> list[str]:
         """``command``, or params.yaml's ``launcher`` (as ``dvc repro`` runs it); ``local``: its ``python`` this
@@ -190,14 +216,36 @@ class TrainerLauncher(ConfigurableResource):
         if self.resolved_mode(paths.profile_name) == "in_process":
             run_stage(StageRun.from_params(paths.parsed(), paths.profile_name, run.variant, stage, run.seed))
             return None
-        local = isinstance(client, PipesSubprocessClient)
+        on_nodes = isinstance(client, PipesNodesClient)
+        if self.nodes < 1 or (self.nodes > 1 and not on_nodes):
+            raise ValueError(f"TrainerLauncher.nodes is {self.nodes}; one node trains through any Pipes client, "
+                             "several through JANUSFLOW_PIPES=local-nodes or k8s-nodes, not "
+                             f"{type(client).__name__}.")
+        local = client.local if on_nodes else isinstance(client, PipesSubprocessClient)
         params = paths.params if local else in_image(paths.params)
-        command = [*self.runner(paths.parsed().launcher, local), "orchestration.pipes_stage", stage, "--variant",
-                   run.variant, "--seed", str(run.seed), "--params", params, "--profile", paths.profile_name]
+        runner = self.runner(paths.parsed().launcher, local)
+        command = [*runner, "orchestration.pipes_stage", stage, "--variant", run.variant, "--seed", str(run.seed),
+                   "--params", params, "--profile", paths.profile_name]
+        if on_nodes:
+            launch = self.node_launch(job_name(stage, run.variant, run.seed, context.run.run_id), runner, command, local)
+            return client.run(context=context, launch=launch, store=self.message_store(paths)).get_materialize_result()
         if local:
             return client.run(context=context, command=command).get_materialize_result()
         return client.run(context=context, image=self.image, command=command, namespace=self.namespace or None,
                           base_pod_spec=job_pod_spec(self.job_template)).get_materialize_result()
+
+
+    def node_launch(self, name: str, runner: list[str], command: list[str], local: bool) -> NodeLaunch:
+        """What each of ``nodes`` runs (``command``, under ``runner``), and where: the Kubernetes Job template
+        unless the nodes are local."""
+        processes = processes_per_node(runner) if self.nodes > 1 else 1
+        return NodeLaunch(name=name, command=command, nodes=self.nodes, processes=processes, image=self.image,
+                          namespace=self.namespace, job_template={} if local else job_template(self.job_template))
+
+    def message_store(self, paths: PipelinePaths) -> str:
+        """Where a nodes client's rank 0 writes its Pipes messages: ``messages``, else beside the checkpoints."""
+        training = paths.training()
+        return self.messages or f"{(training.save_folder or str(ROOT / training.out)).rstrip('/')}/pipes"
 
 
 def in_image(path: str) -> str:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import free_port
 from playwright.sync_api import Page, sync_playwright
 from test_report import TABLE5, VARIANTS, shapes_results
 
+from orchestration.nodes import free_port
 from reports.render import render
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import free_port
 from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
 
 from orchestration import node_metadata
@@ -25,6 +24,7 @@ from orchestration.definitions import defs
 from orchestration.dvc_state import record_dvc_state
 from orchestration.lineage import foundation, training_stage
 from orchestration.metadata import content_digest, data_version
+from orchestration.nodes import free_port
 from orchestration.resources import (
     JOB_TEMPLATE,
     DvcResource,
@@ -336,21 +336,23 @@ def test_two_processes_launched_through_the_pipes_client_report_through_rank_0(p
 
 
 def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image(tmp_path):
-    with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches"):
+    with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches .* "
+                                           "JANUSFLOW_PIPES=k8s-nodes needs only the kubernetes package, for one node"):
         pipes_client("k8s")
-    with pytest.raises(ValueError, match="JANUSFLOW_PIPES is 'docker'; use one of \\['subprocess', 'k8s'\\]"):
+    with pytest.raises(ValueError, match="JANUSFLOW_PIPES is 'docker'; use one of \\['subprocess', 'k8s', 'local-nodes', "
+                                         "'k8s-nodes'\\]"):
         pipes_client("docker")
     pod = job_pod_spec(JOB_TEMPLATE)
     assert pod["restartPolicy"] == "Never"
     (trainer,) = pod["containers"]
-    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 8
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "8"
     assert {m["mountPath"] for m in trainer["volumeMounts"]} == {"/dev/shm", "/local_nvme"}
     assert trainer["envFrom"] == [{"secretRef": {"name": "janusflow-object-store"}}]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"WORKDIR {trainer['workingDir']}" in dockerfile and "requirements.lock" in dockerfile
     assert in_image(str(ROOT / "params.yaml")) == "params.yaml" and in_image(str(tmp_path)) == str(tmp_path)
     assert TrainerLauncher().runner("python -m", local=False) == ["python", "-m"]   # the image's python
-    with pytest.raises(ValueError, match="is not a Kubernetes Job \\(it has no spec.template.spec\\)"):
+    with pytest.raises(ValueError, match="is not a Kubernetes Job \\(it has no spec.template.spec with a container\\)"):
         job_pod_spec(ROOT / "params.yaml")
 
 

@@ -17,7 +17,7 @@ import torch
 import yaml
 from composer.core import Callback, State
 from composer.loggers import Logger
-from conftest import free_port, object_store
+from conftest import object_store
 from huggingface_hub import ModelCard
 from PIL import Image
 from safetensors.torch import load_file
@@ -31,6 +31,7 @@ from janusflow.training.callbacks import NonFiniteLossError
 from janusflow.training.cli import main
 from janusflow.training.latents import main as build_latents
 from janusflow.training.run import MissingUpstreamError, StageRun, claim_checkpoints, run_fingerprint, run_stage
+from orchestration.nodes import free_port
 
 KILL_SCRIPT = """
 import os, signal, sys
