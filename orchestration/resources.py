@@ -211,6 +211,7 @@ class TrainerLauncher(ConfigurableResource):
                client: PipesClient) -> MaterializeResult | None:
         """Train the stage; in pipes mode return what its rank 0 reported (None in process: the asset reads the
         stage's files itself)."""
+        from data.shard_store import is_url
         from janusflow.training.run import StageRun, run_stage
 
         if self.resolved_mode(paths.profile_name) == "in_process":
@@ -222,6 +223,10 @@ class TrainerLauncher(ConfigurableResource):
                              "several through JANUSFLOW_PIPES=local-nodes or k8s-nodes, not "
                              f"{type(client).__name__}.")
         local = client.local if on_nodes else isinstance(client, PipesSubprocessClient)
+        if on_nodes and local and self.nodes > 1 and not is_url(paths.training().save_folder or ""):
+            raise ValueError(f"TrainerLauncher.nodes is {self.nodes} on this machine, and training.save_folder in "
+                             f"{paths.params} is no object-store URL; nodes that share a disk cannot share a "
+                             "checkpoint folder (Composer's autoresume signal file); set it to s3://... .")
         params = paths.params if local else in_image(paths.params)
         runner = self.runner(paths.parsed().launcher, local)
         command = [*runner, "orchestration.pipes_stage", stage, "--variant", run.variant, "--seed", str(run.seed),

@@ -110,6 +110,9 @@ def test_each_node_is_told_its_place_by_the_launchers_own_variables():
         TrainerLauncher(mode="pipes", nodes=2).launch(None, PipelinePaths(), "stage1", None,
                                                      PipesSubprocessClient())
     assert isinstance(pipes_client("k8s-nodes"), PipesNodesClient) and not pipes_client("k8s-nodes").local
+    with pytest.raises(ValueError, match="TrainerLauncher.nodes is 2 on this machine, and training.save_folder in .* is "
+                                         "no object-store URL; nodes that share a disk cannot share a checkpoint"):
+        TrainerLauncher(mode="pipes", nodes=2).launch(None, PipelinePaths(), "stage1", None, pipes_client("local-nodes"))
     assert pipes_client("local-nodes").local
     runner = ["composer", "-n", "8", "-m"]
     launch = TrainerLauncher(nodes=4, image="registry.example.com/janusflow:abc1234").node_launch(
