@@ -139,9 +139,8 @@ JOB_TEMPLATE = ROOT / "deploy" / "k8s" / "trainer-job.yaml"
 
 def pipes_client(backend: str) -> PipesClient:
     """The Pipes client training stages start with: a subprocess on this machine (``subprocess``); one Kubernetes
-    pod per stage (``k8s``: dagster-k8s's PipesK8sClient, whose dagster-k8s release must match the installed
-    dagster); the launcher's ``nodes`` as processes here (``local-nodes``) or as the pods of an Indexed Job
-    (``k8s-nodes``: the kubernetes package alone). ``orchestration.definitions`` picks it from the environment
+    pod per stage (``k8s``: dagster-k8s's PipesK8sClient); the launcher's ``nodes`` as processes here
+    (``local-nodes``) or as the pods of an Indexed Job (``k8s-nodes``). ``orchestration.definitions`` picks it from the environment
     (``JANUSFLOW_PIPES``)."""
     if backend == "subprocess":
         return PipesSubprocessClient(cwd=str(ROOT))
@@ -149,10 +148,9 @@ def pipes_client(backend: str) -> PipesClient:
         try:
             from dagster_k8s import PipesK8sClient
         except ImportError as error:
-            raise RuntimeError("JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches the installed dagster "
-                               "(pip install dagster-k8s==<0.x of your dagster 1.x>); JANUSFLOW_PIPES=k8s-nodes needs "
-                               "only the kubernetes package, for one node too; or unset JANUSFLOW_PIPES to train in a "
-                               "subprocess.") from error
+            raise RuntimeError("JANUSFLOW_PIPES=k8s needs dagster-k8s, the release of the installed dagster (pip install "
+                               "-r requirements.lock, or the kubernetes extra); or unset JANUSFLOW_PIPES to train in "
+                               "a subprocess.") from error
         return PipesK8sClient()
     if backend == "local-nodes":
         return PipesNodesClient(LocalNodes(ROOT))

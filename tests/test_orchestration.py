@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import AssetKey, AssetRecordsFilter, AssetSelection, DagsterInstance, materialize
+from dagster_k8s import PipesK8sClient
+from dagster_k8s.pipes import build_pod_body
 
 from orchestration import node_metadata
 from orchestration.assets import ASSETS, foundation_tokenizer, manifests, shards, stage1, stage2, stage3
@@ -26,7 +28,6 @@ from orchestration.lineage import foundation, training_stage
 from orchestration.metadata import content_digest, data_version
 from orchestration.nodes import free_port
 from orchestration.resources import (
-    JOB_TEMPLATE,
     DvcResource,
     PipelinePaths,
     TrainerLauncher,
@@ -335,25 +336,33 @@ def test_two_processes_launched_through_the_pipes_client_report_through_rank_0(p
     assert TrainerLauncher(mode="auto").resolved_mode("tiny") == "in_process"
 
 
-def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image(tmp_path):
-    with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release that matches .* "
-                                           "JANUSFLOW_PIPES=k8s-nodes needs only the kubernetes package, for one node"):
-        pipes_client("k8s")
+def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the_image(tmp_path, monkeypatch):
+    assert isinstance(pipes_client("k8s"), PipesK8sClient)
     with pytest.raises(ValueError, match="JANUSFLOW_PIPES is 'docker'; use one of \\['subprocess', 'k8s', 'local-nodes', "
                                          "'k8s-nodes'\\]"):
         pipes_client("docker")
-    pod = job_pod_spec(JOB_TEMPLATE)
-    assert pod["restartPolicy"] == "Never"
-    (trainer,) = pod["containers"]
-    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "8"
-    assert {m["mountPath"] for m in trainer["volumeMounts"]} == {"/dev/shm", "/local_nvme"}
-    assert trainer["envFrom"] == [{"secretRef": {"name": "janusflow-object-store"}}]
+    launcher = TrainerLauncher(mode="pipes", image="registry.example.com/janusflow:abc1234")
+    command = [*launcher.runner("composer -n 8 -m", local=False), "orchestration.pipes_stage", "stage2"]
+    pod = build_pod_body("janusflow-stage2", launcher.image, command, {"DAGSTER_PIPES_CONTEXT": "ctx"}, None,
+                         job_pod_spec(launcher.job_template))   # what PipesK8sClient.run builds from the launch
+    assert pod.spec.restart_policy == "Never"
+    (trainer,) = pod.spec.containers
+    assert (trainer.image, trainer.command) == (launcher.image, ["composer", "-n", "8", "-m",
+                                                                 "orchestration.pipes_stage", "stage2"])
+    assert trainer.resources.limits == {"nvidia.com/gpu": "8"}
+    assert {m.mount_path for m in trainer.volume_mounts} == {"/dev/shm", "/local_nvme"}
+    assert trainer.env_from[0].secret_ref.name == "janusflow-object-store"
+    assert [(e.name, e.value) for e in trainer.env] == [("DAGSTER_PIPES_CONTEXT", "ctx")]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert f"WORKDIR {trainer['workingDir']}" in dockerfile and "requirements.lock" in dockerfile
+    assert f"WORKDIR {trainer.working_dir}" in dockerfile and "requirements.lock" in dockerfile
     assert in_image(str(ROOT / "params.yaml")) == "params.yaml" and in_image(str(tmp_path)) == str(tmp_path)
     assert TrainerLauncher().runner("python -m", local=False) == ["python", "-m"]   # the image's python
     with pytest.raises(ValueError, match="is not a Kubernetes Job \\(it has no spec.template.spec with a container\\)"):
         job_pod_spec(ROOT / "params.yaml")
+    monkeypatch.setitem(sys.modules, "dagster_k8s", None)   # an environment installed without it
+    with pytest.raises(RuntimeError, match="JANUSFLOW_PIPES=k8s needs dagster-k8s, the release of the installed "
+                                           "dagster \\(pip install -r requirements.lock, or the kubernetes extra\\)"):
+        pipes_client("k8s")
 
 
 def test_the_pipes_launcher_runs_the_stage_under_params_launcher_unless_told_otherwise():
