@@ -148,6 +148,12 @@ class LocalNodes:
                     node.wait()
 
 
+def labelled(metadata: dict[str, Any] | None, labels: dict[str, str]) -> dict[str, Any]:
+    """Kubernetes object metadata with ``labels`` added to its own."""
+    metadata = dict(metadata or {})
+    return {**metadata, "labels": {**(metadata.get("labels") or {}), **labels}}
+
+
 def indexed_job(launch: NodeLaunch, port: int = RENDEZVOUS_PORT) -> tuple[dict[str, Any], dict[str, Any]]:
     """The headless Service and the Indexed Job of ``launch``: the template's pod, one per node, with the image,
     the command, the Pipes environment and each pod's node rank (its completion index). The Job does not restart
@@ -155,13 +161,12 @@ def indexed_job(launch: NodeLaunch, port: int = RENDEZVOUS_PORT) -> tuple[dict[s
     ``training.save_folder``."""
     labels = {"app.kubernetes.io/name": "janusflow-trainer", "janusflow/job": launch.name}
     job = copy.deepcopy(launch.job_template)
-    job["metadata"] = {**{k: v for k, v in (job.get("metadata") or {}).items() if k != "generateName"},
-                       "name": launch.name, "labels": {**((job.get("metadata") or {}).get("labels") or {}), **labels}}
+    job["metadata"] = {**labelled(job.get("metadata"), labels), "name": launch.name}
+    job["metadata"].pop("generateName", None)
     spec = job["spec"]
     spec.update(completionMode="Indexed", completions=launch.nodes, parallelism=launch.nodes, backoffLimit=0)
     pod = spec["template"]
-    pod["metadata"] = {**(pod.get("metadata") or {}),
-                       "labels": {**((pod.get("metadata") or {}).get("labels") or {}), **labels}}
+    pod["metadata"] = labelled(pod.get("metadata"), labels)
     pod["spec"]["subdomain"] = launch.name
     trainer = pod["spec"]["containers"][0]
     place = rendezvous_env(0, launch.nodes, launch.processes, f"{launch.name}-0.{launch.name}", port)

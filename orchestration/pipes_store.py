@@ -69,7 +69,7 @@ class PipesStoreMessageReader(PipesBlobStoreMessageReader):
     def __init__(self, root: str, interval: float = 5.0):
         super().__init__(interval=interval)
         self.root = root.rstrip("/")
-        self.folder: ChunkFolder | None = None
+        self.folder: ChunkFolder | None = None   # the session's, from get_params (which comes before any read)
 
     @contextmanager
     def get_params(self) -> Iterator[PipesParams]:
@@ -80,7 +80,7 @@ class PipesStoreMessageReader(PipesBlobStoreMessageReader):
         return True
 
     def download_messages_chunk(self, index: int, params: PipesParams) -> str | None:
-        return ChunkFolder(params[STORE_KEY]).read(index) if self.folder is None else self.folder.read(index)
+        return self.folder.read(index)
 
     def no_messages_debug_text(self) -> str:
         return (f"Messages are read from numbered chunks under {self.root}; the external process must reach it and "

@@ -234,8 +234,12 @@ class TrainerLauncher(ConfigurableResource):
             return client.run(context=context, launch=launch, store=self.message_store(paths)).get_materialize_result()
         if local:
             return client.run(context=context, command=command).get_materialize_result()
-        return client.run(context=context, image=self.image, command=command, namespace=self.namespace or None,
-                          base_pod_spec=job_pod_spec(self.job_template)).get_materialize_result()
+        return client.run(context=context, **self.pod_arguments(command)).get_materialize_result()
+
+    def pod_arguments(self, command: list[str]) -> dict[str, Any]:
+        """What PipesK8sClient.run takes to start the stage's pod from ``job_template``."""
+        return {"image": self.image, "command": command, "namespace": self.namespace or None,
+                "base_pod_spec": job_pod_spec(self.job_template)}
 
 
     def node_launch(self, name: str, runner: list[str], command: list[str], local: bool) -> NodeLaunch:

@@ -343,8 +343,9 @@ def test_the_kubernetes_switch_names_what_it_needs_and_its_job_template_runs_the
         pipes_client("docker")
     launcher = TrainerLauncher(mode="pipes", image="registry.example.com/janusflow:abc1234")
     command = [*launcher.runner("composer -n 8 -m", local=False), "orchestration.pipes_stage", "stage2"]
-    pod = build_pod_body("janusflow-stage2", launcher.image, command, {"DAGSTER_PIPES_CONTEXT": "ctx"}, None,
-                         job_pod_spec(launcher.job_template))   # what PipesK8sClient.run builds from the launch
+    pod_arguments = launcher.pod_arguments(command)   # what launch hands PipesK8sClient.run, which builds:
+    pod = build_pod_body("janusflow-stage2", pod_arguments["image"], pod_arguments["command"],
+                         {"DAGSTER_PIPES_CONTEXT": "ctx"}, None, pod_arguments["base_pod_spec"])
     assert pod.spec.restart_policy == "Never"
     (trainer,) = pod.spec.containers
     assert (trainer.image, trainer.command) == (launcher.image, ["composer", "-n", "8", "-m",

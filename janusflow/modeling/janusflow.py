@@ -134,8 +134,6 @@ class JanusFlowModel(nn.Module):
         (the decoder's input is then a view of the LLM's [B, N, C] states, already laid out channels-last)."""
         return x if self.latent_memory_format is None else x.contiguous(memory_format=self.latent_memory_format)
 
-    # ----- running under a parallel wrapper ---------------------------------------------------------------
-
     # ----- distribution and compilation (GPU runs) ---------------------------------------------------------
 
     def fsdp_wrap_fn(self, module: nn.Module) -> bool:
@@ -155,6 +153,8 @@ class JanusFlowModel(nn.Module):
         for layer in self.language_model.model.layers:
             layer.compile()
         return self
+
+    # ----- running under a parallel wrapper ---------------------------------------------------------------
 
     def forward(self, compute: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Returns ``compute(*args, **kwargs)``. Training and sampling use several of this model's methods, but
